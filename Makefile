@@ -1,0 +1,81 @@
+# Cortex Chat Playground. Two commands: `make dev` runs everything, `make test` tests everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+RUN := $(UV) run --frozen
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON ?= python3
+export PYTHONDONTWRITEBYTECODE := 1
+
+WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.* web/tsconfig*.json -type f 2>/dev/null)
+
+.PHONY: help setup dev test lint typecheck unit integration e2e bench status web browser schemas asyncapi clean logs-%
+
+help:
+	@echo "make dev    - set up and run the whole stack (embedded NATS + PostgreSQL, simulator)"
+	@echo "make test   - set up and run lint, type checks and every test"
+	@echo "make bench  - run the benchmarks (results go to docs/benchmarks.md)"
+	@echo "make status - readiness of every running service"
+	@echo "make logs-gateway (or logs-sessions, logs-health, logs-usage, logs-simulator)"
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv>=0.5,<1"
+
+.venv/.synced: $(UV) pyproject.toml uv.lock libs/*/pyproject.toml services/*/pyproject.toml
+	$(UV) sync --frozen --all-packages
+	@touch $@
+
+setup: .venv/.synced
+
+web/node_modules/.installed: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+web/dist/index.html: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && npm run build
+
+web: web/dist/index.html
+
+dev: setup web
+	$(RUN) cortex-devstack dev
+
+status: setup
+	@$(RUN) cortex-devstack status
+
+logs-%: setup
+	@$(RUN) cortex-devstack logs $*
+
+lint: setup
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck: setup
+	$(RUN) mypy libs/*/src services/*/src deploy/validate.py
+
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+test: setup web browser lint typecheck
+	cd web && npm test
+	$(RUN) pytest -p no:cacheprovider
+
+unit: setup
+	$(RUN) pytest -m unit
+
+integration: setup
+	$(RUN) pytest -m integration
+
+e2e: setup web browser
+	$(RUN) pytest -m e2e
+
+bench: setup web
+	$(RUN) python -m bench
+
+schemas: setup
+	$(RUN) cortex-contracts schemas docs/schemas
+
+clean:
+	rm -rf .venv $(TOOLS) web/node_modules web/dist test-artifacts

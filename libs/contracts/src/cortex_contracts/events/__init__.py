@@ -1,0 +1,1 @@
+"""Event types, grouped by the stream that stores them."""

@@ -1,0 +1,28 @@
+"""Security-relevant actions, kept for replay and audit."""
+
+from typing import Any, Literal
+
+from cortex_contracts.envelope import Event
+
+AuditAction = Literal[
+    "auth.login.succeeded",
+    "auth.login.failed",
+    "auth.logout",
+    "user.created",
+    "user.disabled",
+    "user.password_changed",
+    "org.created",
+    "api_key.created",
+    "api_key.revoked",
+    "upstream.registered",
+    "upstream.removed",
+]
+
+
+class AuditRecorded(Event):
+    """aggregate_id is the subject of the action (a user, key, org or upstream id)."""
+
+    type: Literal["audit.recorded"] = "audit.recorded"
+    action: AuditAction
+    remote_addr: str | None = None
+    details: dict[str, Any] = {}

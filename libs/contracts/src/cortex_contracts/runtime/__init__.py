@@ -1,0 +1,1 @@
+"""Small runtime helpers every service uses: config loading, stream setup, event publishing."""

@@ -1,0 +1,1 @@
+"""Local development stack: embedded NATS JetStream and PostgreSQL, and a process supervisor."""

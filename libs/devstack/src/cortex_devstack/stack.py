@@ -1,0 +1,98 @@
+"""`make dev`: embedded servers (unless NATS_URL / DATABASE_URL are given), migrations, services."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
+from cortex_devstack.ports import port_is_free
+from cortex_devstack.supervisor import run_processes
+
+SERVICE_PORTS = {
+    "gateway": 8084,
+    "sessions": 8085,
+    "health": 8086,
+    "usage": 8087,
+    "simulator": 8090,
+}
+MIGRATING_SERVICES = ("gateway", "sessions", "usage")
+DEV_DATABASE = "cortex"
+
+
+@dataclass(frozen=True)
+class Backends:
+    nats_url: str
+    database_url: str
+
+
+def bin_path(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+@contextmanager
+def backends(data_dir: Path, log_dir: Path) -> Iterator[Backends]:
+    """The user's NATS/PostgreSQL when their URLs are set, else embedded ones under `data_dir`."""
+    with ExitStack() as stack:
+        nats_url = os.environ.get("NATS_URL")
+        if not nats_url:
+            nats = EmbeddedNats(data_dir / "nats", _dev_port("CORTEX_DEV_NATS_PORT", 14222))
+            nats.start(log_file=log_dir / "nats.log")
+            stack.callback(nats.stop)
+            nats_url = nats.url
+            print(f"devstack | embedded NATS JetStream at {nats_url}", flush=True)
+        database_url = os.environ.get("DATABASE_URL")
+        if not database_url:
+            postgres = EmbeddedPostgres(
+                data_dir / "postgres", _dev_port("CORTEX_DEV_PG_PORT", 15432)
+            )
+            postgres.start(log_file=log_dir / "postgres.log")
+            stack.callback(postgres.stop)
+            postgres.create_database(DEV_DATABASE)
+            database_url = postgres.url(DEV_DATABASE)
+            print(f"devstack | embedded PostgreSQL at {database_url}", flush=True)
+        yield Backends(nats_url=nats_url, database_url=database_url)
+
+
+def _dev_port(variable: str, default: int) -> int:
+    port = int(os.environ.get(variable, default))
+    if not port_is_free(port):
+        raise SystemExit(
+            f"devstack: port {port} is taken (another `make dev`?). Set {variable} to a free port."
+        )
+    return port
+
+
+def service_env(root: Path, data_dir: Path, found: Backends) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        NATS_URL=found.nats_url,
+        DATABASE_URL=found.database_url,
+        CORTEX_MODELS_FILE=env.get("CORTEX_MODELS_FILE", str(root / "deploy/local/models.yaml")),
+        CORTEX_ADMIN_PASSWORD_FILE=str(data_dir / "admin-password"),
+        CORTEX_WEB_DIST=env.get("CORTEX_WEB_DIST", str(root / "web/dist")),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def run_dev(root: Path) -> int:
+    data_dir = root / ".data"
+    log_dir = data_dir / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with backends(data_dir, log_dir) as found:
+        env = service_env(root, data_dir, found)
+        for service in MIGRATING_SERVICES:
+            subprocess.run([bin_path(f"cortex-{service}"), "migrate"], env=env, check=True)
+        port = SERVICE_PORTS["gateway"]
+        username = env.get("CORTEX_ADMIN_USERNAME", "admin")
+        print(
+            f"devstack | Chat Playground: http://127.0.0.1:{port}/chat  (login: {username}, "
+            f"password: CORTEX_ADMIN_PASSWORD or the file {data_dir / 'admin-password'})",
+            flush=True,
+        )
+        commands = {name: bin_path(f"cortex-{name}") for name in SERVICE_PORTS}
+        return run_processes(commands, env=env, log_dir=log_dir, cwd=root)

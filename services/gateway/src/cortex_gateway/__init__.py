@@ -1,0 +1,1 @@
+"""Cortex gateway: the only HTTP entry point for people and API clients."""

@@ -1,0 +1,48 @@
+"""The gateway application: wiring of resources, routers and the web UI."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import nats
+from cortex_contracts.runtime.jetstream import ensure_streams
+from fastapi import FastAPI
+
+from cortex_gateway import ops, web
+from cortex_gateway.auth import routes as auth_routes
+from cortex_gateway.auth.bootstrap import ensure_admin
+from cortex_gateway.chat import routes as chat_routes
+from cortex_gateway.db import make_engine
+from cortex_gateway.errors import install_error_handlers
+from cortex_gateway.models.catalog import ModelCatalog, read_models_file
+from cortex_gateway.settings import Settings
+from cortex_gateway.state import AppState
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, settings.db_pool_size)
+        nc = await nats.connect(settings.nats_url, name="cortex-gateway", max_reconnect_attempts=-1)
+        js = nc.jetstream()
+        await ensure_streams(js, settings.topology)
+        await ensure_admin(engine, settings)
+        upstreams = read_models_file(settings.models_file) if settings.models_file else []
+        app.state.cortex = AppState(
+            settings=settings, engine=engine, nats=nc, js=js, catalog=ModelCatalog(upstreams)
+        )
+        try:
+            yield
+        finally:
+            await nc.drain()
+            await engine.dispose()
+
+    app = FastAPI(title="Cortex Chat Playground gateway", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(ops.router)
+    app.include_router(auth_routes.router)
+    app.include_router(chat_routes.router)
+    web.mount_web(app, settings.web_dist)
+    return app

@@ -1,0 +1,1 @@
+"""Accounts, login sessions, CSRF and API keys."""

@@ -1,0 +1,83 @@
+"""`require_user_session` (cookie only), `require_user` (cookie or API key), `require_admin`."""
+
+import hmac
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+
+from cortex_gateway.auth import store
+from cortex_gateway.auth.principal import Principal
+from cortex_gateway.deps import State
+
+SESSION_COOKIE = "cortex_session"
+CSRF_COOKIE = "cortex_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+_UNAUTHENTICATED = HTTPException(
+    status.HTTP_401_UNAUTHORIZED, detail="Not authenticated: log in first."
+)
+
+
+async def _from_cookie(request: Request, state: State) -> Principal | None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    idle = timedelta(seconds=state.settings.session_idle_sec)
+    async with state.engine.begin() as conn:
+        found = await store.find_login_session(conn, token, idle)
+    if found is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, detail="Your session has expired: log in again."
+        )
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not (sent and hmac.compare_digest(sent, found.csrf_token)):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"CSRF check failed: send the {CSRF_HEADER} header "
+                f"with the value of the {CSRF_COOKIE} cookie.",
+            )
+    return found.principal
+
+
+async def _from_api_key(request: Request, state: State) -> Principal | None:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key:
+        return None
+    async with state.engine.begin() as conn:
+        principal = await store.find_api_key(conn, key.strip())
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Invalid or expired API key.")
+    return principal
+
+
+async def require_user_session(request: Request, state: State) -> Principal:
+    if request.headers.get("Authorization") and not request.cookies.get(SESSION_COOKIE):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="This endpoint needs a logged-in session; API keys are not accepted here.",
+        )
+    principal = await _from_cookie(request, state)
+    if principal is None:
+        raise _UNAUTHENTICATED
+    return principal
+
+
+async def require_user(request: Request, state: State) -> Principal:
+    principal = await _from_api_key(request, state) or await _from_cookie(request, state)
+    if principal is None:
+        raise _UNAUTHENTICATED
+    return principal
+
+
+async def require_admin(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
+    if not principal.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Administrator role required.")
+    return principal
+
+
+UserSession = Annotated[Principal, Depends(require_user_session)]
+User = Annotated[Principal, Depends(require_user)]
+Admin = Annotated[Principal, Depends(require_admin)]

@@ -1,0 +1,205 @@
+"""The owner's chat-session API (cookie auth only)."""
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from cortex_contracts.events.chat import (
+    UNTITLED,
+    MessageAdded,
+    Role,
+    SessionCreated,
+)
+from cortex_contracts.messages.sessions import (
+    GetSession,
+    ListSessions,
+    MessageView,
+    SessionPage,
+    SessionView,
+)
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field, field_validator
+
+from cortex_gateway.auth.dependencies import UserSession
+from cortex_gateway.chat.aggregate import last_seq_of
+from cortex_gateway.chat.commands import ChatCommands
+from cortex_gateway.chat.queries import SessionQueries
+from cortex_gateway.deps import State
+from cortex_gateway.models.catalog import constraints_of
+
+router = APIRouter(prefix="/v1/chat/sessions", tags=["chat sessions"])
+
+POSITION_HEADER = "X-Cortex-Position"
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+def get_commands(state: State) -> ChatCommands:
+    return ChatCommands(state.js, state.topology)
+
+
+def get_queries(state: State) -> SessionQueries:
+    return SessionQueries(state.nats, state.topology, state.settings.query_timeout_sec)
+
+
+Commands = Annotated[ChatCommands, Depends(get_commands)]
+Queries = Annotated[SessionQueries, Depends(get_queries)]
+
+
+class CreateSession(BaseModel):
+    model_name: str = Field(min_length=1, max_length=200)
+    title: str | None = Field(default=None, max_length=200)
+
+
+class AddMessage(BaseModel):
+    role: Role
+    content: str
+    metrics_json: dict[str, Any] | None = None
+
+    @field_validator("metrics_json")
+    @classmethod
+    def _metrics_only_for_assistant(
+        cls, value: dict[str, Any] | None, info: Any
+    ) -> dict[str, Any] | None:
+        if value is not None and info.data.get("role") != "assistant":
+            raise ValueError("metrics_json is accepted for assistant messages only")
+        return value
+
+
+def valid_session_id(session_id: str) -> str:
+    """Malformed ids are simply not found (never a 422 that differs from another user's id)."""
+    try:
+        return str(UUID(session_id))
+    except ValueError:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Chat session not found.") from None
+
+
+SessionId = Annotated[str, Depends(valid_session_id)]
+
+
+def session_view(seq_event: SessionCreated, created_at: datetime) -> SessionView:
+    return SessionView(
+        id=seq_event.aggregate_id,
+        title=seq_event.title or UNTITLED,
+        model_name=seq_event.model_name,
+        engine_type=seq_event.engine_type,
+        message_count=0,
+        created_at=created_at,
+        updated_at=created_at,
+        constraints_json=seq_event.constraints_json,
+        messages=[],
+    )
+
+
+@router.get("")
+async def list_sessions(
+    principal: UserSession,
+    queries: Queries,
+    state: State,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> SessionPage:
+    newest = await last_seq_of(
+        state.js, state.topology.chat_stream, state.topology.chat_user_subjects(principal.user_id)
+    )
+    return await queries.list(
+        ListSessions(user_id=principal.user_id, limit=limit, cursor=cursor, min_seq=newest)
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_session(
+    body: CreateSession,
+    principal: UserSession,
+    commands: Commands,
+    state: State,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> SessionView:
+    upstream = state.catalog.get(body.model_name)
+    if upstream is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"Unknown model {body.model_name!r}."
+        )
+    written = await commands.create_session(
+        principal,
+        model_name=upstream.served_model_name,
+        engine_type=upstream.engine_type,
+        constraints_json=constraints_of(upstream),
+        title=body.title,
+        idempotency_key=idempotency_key,
+    )
+    assert isinstance(written.event, SessionCreated)
+    response.headers[POSITION_HEADER] = str(written.seq)
+    return session_view(written.event, written.event.occurred_at)
+
+
+@router.get("/{session_id}")
+async def get_session(
+    session_id: SessionId, principal: UserSession, queries: Queries, state: State
+) -> SessionView:
+    newest = await last_seq_of(
+        state.js,
+        state.topology.chat_stream,
+        state.topology.chat_subject(principal.user_id, session_id),
+    )
+    if newest == 0:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Chat session not found.")
+    reply = await queries.get(
+        GetSession(user_id=principal.user_id, session_id=session_id, min_seq=newest)
+    )
+    if reply.session is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Chat session not found.")
+    return reply.session
+
+
+@router.post("/{session_id}/messages", status_code=status.HTTP_201_CREATED)
+async def add_message(
+    session_id: SessionId,
+    body: AddMessage,
+    principal: UserSession,
+    commands: Commands,
+    state: State,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> MessageView:
+    limit = state.settings.max_message_bytes
+    if len(body.content.encode()) > limit:
+        raise HTTPException(
+            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            detail=f"Message content is over the limit of {limit} bytes.",
+        )
+    written = await commands.add_message(
+        principal,
+        session_id,
+        role=body.role,
+        content=body.content,
+        metrics_json=body.metrics_json,
+        idempotency_key=idempotency_key,
+    )
+    event = written.event
+    assert isinstance(event, MessageAdded)
+    response.headers[POSITION_HEADER] = str(written.seq)
+    return MessageView(
+        id=written.seq,
+        session_id=session_id,
+        role=event.role,
+        content=event.content,
+        metrics_json=event.metrics_json,
+        created_at=event.occurred_at,
+    )
+
+
+@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_session(
+    session_id: SessionId, principal: UserSession, commands: Commands
+) -> Response:
+    written = await commands.delete_session(principal, session_id)
+    return Response(
+        status_code=status.HTTP_204_NO_CONTENT, headers={POSITION_HEADER: str(written.seq)}
+    )
+
+
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_all_sessions(principal: UserSession, commands: Commands) -> Response:
+    newest = await commands.delete_all_sessions(principal)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers={POSITION_HEADER: str(newest)})

@@ -1,0 +1,1 @@
+"""Model registry view, running models, constraints and tokenization."""

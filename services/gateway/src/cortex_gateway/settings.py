@@ -1,0 +1,28 @@
+from pathlib import Path
+
+from cortex_contracts.settings import DatabaseSettings, NatsSettings
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+
+class Settings(NatsSettings, DatabaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    host: str = Field(default="0.0.0.0", alias="CORTEX_GATEWAY_HOST")
+    port: int = Field(default=8084, alias="CORTEX_GATEWAY_PORT", ge=1, le=65535)
+    web_dist: Path = Field(default=Path("web/dist"), alias="CORTEX_WEB_DIST")
+    models_file: Path | None = Field(default=None, alias="CORTEX_MODELS_FILE")
+
+    admin_username: str = Field(default="admin", alias="CORTEX_ADMIN_USERNAME", min_length=1)
+    admin_password: SecretStr | None = Field(default=None, alias="CORTEX_ADMIN_PASSWORD")
+    admin_password_file: Path | None = Field(default=None, alias="CORTEX_ADMIN_PASSWORD_FILE")
+
+    cookie_secure: bool = Field(default=False, alias="CORTEX_COOKIE_SECURE")
+    session_idle_sec: int = Field(default=8 * 3600, alias="CORTEX_SESSION_IDLE_SEC", gt=0)
+    session_max_sec: int = Field(default=7 * 86400, alias="CORTEX_SESSION_MAX_SEC", gt=0)
+
+    max_message_bytes: int = Field(default=1024 * 1024, alias="CORTEX_MAX_MESSAGE_BYTES", gt=0)
+    read_your_writes_timeout_sec: float = Field(
+        default=2.0, alias="CORTEX_READ_YOUR_WRITES_TIMEOUT_SEC", gt=0
+    )
+    query_timeout_sec: float = Field(default=5.0, alias="CORTEX_QUERY_TIMEOUT_SEC", gt=0)

@@ -1,0 +1,1 @@
+"""Health service: polls model servers and publishes their health with a TTL."""

@@ -1,0 +1,1 @@
+"""Sessions service: projects chat events into PostgreSQL and answers session queries."""

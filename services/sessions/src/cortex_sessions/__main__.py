@@ -1,0 +1,43 @@
+"""cortex-sessions [serve] | migrate | rebuild"""
+
+import argparse
+import logging
+
+import uvicorn
+from cortex_contracts.runtime.config import load_settings
+
+from cortex_sessions.settings import Settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="cortex-sessions")
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "rebuild"]
+    )
+    args = parser.parse_args()
+    settings = load_settings(Settings, "cortex-sessions")
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "migrate":
+        from cortex_sessions.migrate import migrate
+
+        migrate(settings.database_url)
+    elif args.command == "rebuild":
+        import asyncio
+
+        from cortex_sessions.rebuild import rebuild
+
+        asyncio.run(rebuild(settings))
+    else:
+        from cortex_sessions.app import create_app
+
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            timeout_graceful_shutdown=5,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+from prometheus_client import Counter, Histogram
+
+EVENTS_APPLIED = Counter(
+    "cortex_sessions_events_total", "Chat events handled by the projection", ["outcome"]
+)
+QUERY_SECONDS = Histogram("cortex_sessions_query_seconds", "Session query latency", ["query"])

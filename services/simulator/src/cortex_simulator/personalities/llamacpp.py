@@ -1,0 +1,163 @@
+"""llama.cpp (llama-server) personality.
+
+``n_ctx`` is the total context given with ``-c`` and shared by ``total_slots`` slots; each slot
+(so each request) gets ``n_ctx / total_slots`` tokens, which is what real llama-server reports as
+``default_generation_settings.n_ctx``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from cortex_simulator.errors import SimulatedError
+from cortex_simulator.formats import LLAMACPP_FINGERPRINT
+from cortex_simulator.models import ModelState
+from cortex_simulator.personalities.common import (
+    add_chat_routes,
+    bad_request,
+    gate,
+    read_json_object,
+)
+from cortex_simulator.tokens import BOS_ID, VOCAB_SIZE, split_pieces, token_id
+
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def model_path(state: ModelState) -> str:
+    return state.config.model_path or f"/models/{state.name}.gguf"
+
+
+def slot_state(state: ModelState, slot: int, processing: bool = False) -> dict[str, Any]:
+    return {
+        "id": slot,
+        "id_task": -1,
+        "n_ctx": state.config.context_per_request,
+        "speculative": False,
+        "is_processing": processing,
+        "params": {
+            "n_predict": -1,
+            "temperature": 0.8,
+            "top_k": 40,
+            "top_p": 0.95,
+            "min_p": 0.05,
+            "max_tokens": -1,
+            "stream": True,
+        },
+        "prompt": "",
+        "next_token": {"has_next_token": True, "n_remain": -1, "n_decoded": 0},
+    }
+
+
+def props(state: ModelState) -> dict[str, Any]:
+    config = state.config
+    return {
+        "default_generation_settings": slot_state(state, 0),
+        "total_slots": config.slots,
+        "n_ctx": config.max_context,
+        "model_path": model_path(state),
+        "modalities": {"vision": False, "audio": False},
+        "chat_template": CHAT_TEMPLATE,
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "build_info": LLAMACPP_FINGERPRINT,
+    }
+
+
+def model_list(state: ModelState) -> dict[str, Any]:
+    config = state.config
+    n_ctx_train = config.n_ctx_train or config.max_context
+    card = {
+        "id": state.name,
+        "object": "model",
+        "created": state.created,
+        "owned_by": "llamacpp",
+        "meta": {
+            "vocab_type": 2,
+            "n_vocab": VOCAB_SIZE,
+            "n_ctx_train": n_ctx_train,
+            "n_embd": 4096,
+            "n_params": 8_030_261_248,
+            "size": 4_920_734_720,
+        },
+    }
+    return {"object": "list", "data": [card]}
+
+
+def tokenize_payload(body: dict[str, Any]) -> dict[str, Any]:
+    """llama.cpp ``/tokenize``: ``{content, add_special?, with_pieces?}`` → ``{tokens}``."""
+    content = body.get("content", "")
+    if not isinstance(content, str):
+        raise SimulatedError(400, "'content' must be a string")
+    pieces = split_pieces(content)
+    ids = [token_id(p.strip()) for p in pieces]
+    tokens: list[Any]
+    if body.get("with_pieces"):
+        tokens = [{"id": i, "piece": p} for i, p in zip(ids, pieces, strict=True)]
+        if body.get("add_special"):
+            tokens.insert(0, {"id": BOS_ID, "piece": "<s>"})
+    else:
+        tokens = ids
+        if body.get("add_special"):
+            tokens.insert(0, BOS_ID)
+    return {"tokens": tokens}
+
+
+def build_router(state: ModelState) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health")
+    async def health(request: Request) -> Response:
+        blocked = await gate(request, state)
+        if blocked is not None:
+            return blocked
+        if state.faults.down:
+            return JSONResponse(
+                {"error": {"code": 503, "message": "Unavailable", "type": "unavailable_error"}},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ok"})
+
+    @router.get("/props")
+    async def get_props(request: Request) -> Response:
+        blocked = await gate(request, state)
+        return blocked or JSONResponse(props(state))
+
+    @router.get("/slots")
+    async def get_slots(request: Request) -> Response:
+        blocked = await gate(request, state)
+        if blocked is not None:
+            return blocked
+        busy = state.counters.active_streams + state.counters.active_requests
+        slots = [slot_state(state, i, i < busy) for i in range(state.config.slots)]
+        return JSONResponse(slots)
+
+    async def models(request: Request) -> Response:
+        blocked = await gate(request, state)
+        return blocked or JSONResponse(model_list(state))
+
+    router.add_api_route("/v1/models", models, methods=["GET"])
+    router.add_api_route("/models", models, methods=["GET"])
+
+    @router.post("/tokenize")
+    async def tokenize(request: Request) -> Response:
+        try:
+            body = await read_json_object(request)
+        except SimulatedError as exc:
+            return bad_request(exc)
+        blocked = await gate(request, state)
+        if blocked is not None:
+            return blocked
+        try:
+            return JSONResponse(tokenize_payload(body))
+        except SimulatedError as exc:
+            return bad_request(exc)
+
+    add_chat_routes(router, state, "/v1/chat/completions", "/chat/completions")
+    return router

@@ -1,0 +1,96 @@
+"""vLLM personality: ``/health``, ``/version``, ``/v1/models``, ``/tokenize``, chat completions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from cortex_simulator.errors import SimulatedError
+from cortex_simulator.models import ModelState
+from cortex_simulator.personalities.common import (
+    add_chat_routes,
+    bad_request,
+    gate,
+    read_json_object,
+)
+from cortex_simulator.tokens import BOS_ID, prompt_token_ids, token_ids
+
+VLLM_VERSION = "0.0.0+cortex.sim"
+
+
+def model_card(state: ModelState) -> dict[str, Any]:
+    return {
+        "id": state.name,
+        "object": "model",
+        "created": state.created,
+        "owned_by": "vllm",
+        "root": state.name,
+        "parent": None,
+        "max_model_len": state.config.context_per_request,
+    }
+
+
+def tokenize_payload(state: ModelState, body: dict[str, Any]) -> dict[str, Any]:
+    """vLLM ``/tokenize``: ``{model, messages}`` (chat template applied) or ``{model, prompt}``."""
+    model = body.get("model")
+    if model and model != state.name:
+        raise SimulatedError(404, f"The model `{model}` does not exist.", "NotFoundError")
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        if not all(isinstance(m, dict) for m in messages):
+            raise SimulatedError(400, "messages must be a list of objects")
+        tokens = prompt_token_ids(messages, bool(body.get("add_generation_prompt", True)))
+    elif isinstance(body.get("prompt"), str):
+        tokens = token_ids(body["prompt"])
+        if body.get("add_special_tokens", True):
+            tokens.insert(0, BOS_ID)
+    else:
+        raise SimulatedError(400, "Either 'messages' or 'prompt' is required")
+    return {
+        "count": len(tokens),
+        "max_model_len": state.config.context_per_request,
+        "tokens": tokens,
+        "token_strs": None,
+    }
+
+
+def build_router(state: ModelState) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/health")
+    async def health(request: Request) -> Response:
+        blocked = await gate(request, state)
+        if blocked is not None:
+            return blocked
+        if state.faults.down or state.faults.loading:
+            return Response(status_code=503)
+        return Response(status_code=200)
+
+    @router.get("/version")
+    async def version(request: Request) -> Response:
+        blocked = await gate(request, state)
+        return blocked or JSONResponse({"version": VLLM_VERSION})
+
+    @router.get("/v1/models")
+    async def models(request: Request) -> Response:
+        blocked = await gate(request, state)
+        return blocked or JSONResponse({"object": "list", "data": [model_card(state)]})
+
+    @router.post("/tokenize")
+    async def tokenize(request: Request) -> Response:
+        try:
+            body = await read_json_object(request)
+        except SimulatedError as exc:
+            return bad_request(exc)
+        blocked = await gate(request, state)
+        if blocked is not None:
+            return blocked
+        try:
+            return JSONResponse(tokenize_payload(state, body))
+        except SimulatedError as exc:
+            return bad_request(exc)
+
+    add_chat_routes(router, state, "/v1/chat/completions")
+    return router

@@ -1,0 +1,1 @@
+"""Usage service: consumes completion metrics into a usage store and answers usage queries."""

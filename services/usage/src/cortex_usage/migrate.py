@@ -1,0 +1,7 @@
+from pathlib import Path
+
+from cortex_contracts.runtime.migrations import upgrade_to_head
+
+
+def migrate(database_url: str) -> None:
+    upgrade_to_head(Path(__file__).parent / "migrations", database_url)
