@@ -9,12 +9,20 @@ from cortex_contracts.runtime.jetstream import ensure_streams
 from fastapi import FastAPI
 
 from cortex_gateway import ops, web
+from cortex_gateway.admin import health as admin_health
+from cortex_gateway.admin import upstreams as admin_upstreams
+from cortex_gateway.admin import usage as admin_usage
+from cortex_gateway.admin import users as admin_users
 from cortex_gateway.auth import routes as auth_routes
 from cortex_gateway.auth.bootstrap import ensure_admin
 from cortex_gateway.chat import routes as chat_routes
+from cortex_gateway.completions import routes as completion_routes
 from cortex_gateway.db import make_engine
 from cortex_gateway.errors import install_error_handlers
+from cortex_gateway.models import routes as model_routes
+from cortex_gateway.models import running as running_models
 from cortex_gateway.models.catalog import ModelCatalog, read_models_file
+from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.settings import Settings
 from cortex_gateway.state import AppState
 
@@ -30,12 +38,20 @@ def create_app(settings: Settings) -> FastAPI:
         await ensure_streams(js, settings.topology)
         await ensure_admin(engine, settings)
         upstreams = read_models_file(settings.models_file) if settings.models_file else []
+        health = HealthView()
+        await health.start(js)
         app.state.cortex = AppState(
-            settings=settings, engine=engine, nats=nc, js=js, catalog=ModelCatalog(upstreams)
+            settings=settings,
+            engine=engine,
+            nats=nc,
+            js=js,
+            catalog=ModelCatalog(upstreams),
+            health=health,
         )
         try:
             yield
         finally:
+            await health.stop()
             await nc.drain()
             await engine.dispose()
 
@@ -44,5 +60,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(auth_routes.router)
     app.include_router(chat_routes.router)
+    app.include_router(running_models.router)  # before model_routes: /running is not a {name}
+    app.include_router(model_routes.router)
+    app.include_router(completion_routes.router)
+    for admin_module in (admin_users, admin_upstreams, admin_health, admin_usage):
+        app.include_router(admin_module.router)
     web.mount_web(app, settings.web_dist)
     return app

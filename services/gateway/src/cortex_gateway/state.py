@@ -8,6 +8,7 @@ from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_gateway.models.catalog import ModelCatalog
+from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.settings import Settings
 
 
@@ -18,6 +19,7 @@ class AppState:
     nats: NatsClient
     js: JetStreamContext
     catalog: ModelCatalog
+    health: HealthView
     extras: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -1,0 +1,1 @@
+"""Admin API: everything under /admin requires the admin role."""

@@ -1,0 +1,109 @@
+"""The whole system as real processes behind one NATS prefix and one fresh database."""
+
+import json
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import yaml
+from argon2 import PasswordHasher
+
+from tests.support.backends import libpq_url
+from tests.support.processes import ServiceProcess, run_command
+
+# Fast simulated models, so that tests do not wait on made-up latency.
+TEST_MODELS = [
+    {"name": "sim-vllm-small", "personality": "vllm", "max_context": 8192,
+     "ttft_ms": 20, "itl_ms": 2, "output_tokens": 40},
+    {"name": "sim-llamacpp-large", "personality": "llamacpp", "max_context": 131072,
+     "slots": 4, "ttft_ms": 30, "itl_ms": 3, "output_tokens": 50},
+]  # fmt: skip
+MIGRATING_SERVICES = ("gateway", "sessions", "usage")
+
+
+def base_env(nats_url: str, database_url: str) -> dict[str, str]:
+    return {
+        "NATS_URL": nats_url,
+        "DATABASE_URL": database_url,
+        "CORTEX_NATS_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+        "CORTEX_ADMIN_USERNAME": "admin",
+        "CORTEX_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+        "HEALTH_POLL_SEC": "1",
+        "HEALTH_CHECK_TTL_SEC": "3",
+        "HEALTH_PROBE_TIMEOUT_SEC": "0.5",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def migrate(env: dict[str, str]) -> None:
+    for service in MIGRATING_SERVICES:
+        result = run_command(service, "migrate", env)
+        if result.returncode != 0:
+            raise RuntimeError(f"{service} migrate failed:\n{result.stdout}\n{result.stderr}")
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    work_dir: Path
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    extras: list[ServiceProcess] = field(default_factory=list)
+
+    @property
+    def gateway_url(self) -> str:
+        return self.processes["gateway"].url
+
+    @property
+    def simulator_url(self) -> str:
+        return self.processes["simulator"].url
+
+    @property
+    def admin_password(self) -> str:
+        return self.env["CORTEX_ADMIN_PASSWORD"]
+
+    @property
+    def database_url(self) -> str:
+        return self.env["DATABASE_URL"]
+
+    def start(self) -> "Stack":
+        simulator = ServiceProcess(
+            "simulator", {**self.env, "SIMULATOR_MODELS": json.dumps(TEST_MODELS)}
+        ).start()
+        self.processes["simulator"] = simulator
+        models_file = self.work_dir / "models.yaml"
+        models_file.write_text(yaml.safe_dump({"upstreams": [
+            {"served_model_name": model["name"],
+             "base_url": f"{simulator.url}/m/{model['name']}",
+             "engine_type": model["personality"]}
+            for model in TEST_MODELS
+        ]}))  # fmt: skip
+        self.env["CORTEX_MODELS_FILE"] = str(models_file)
+        for service in ("sessions", "usage", "health", "gateway"):
+            self.processes[service] = ServiceProcess(service, self.env).start()
+        return self
+
+    def start_extra(self, service: str, **overrides: str) -> ServiceProcess:
+        """Another replica (or a replacement) of a service, sharing the stack's NATS and DB."""
+        process = ServiceProcess(service, {**self.env, **overrides}).start()
+        self.extras.append(process)
+        return process
+
+    def stop(self) -> None:
+        for process in [*self.extras, *reversed(self.processes.values())]:
+            process.stop()
+
+    def create_user(self, username: str | None = None, role: str = "user") -> tuple[str, str]:
+        """A user straight in the database (fast fixture); returns (username, password)."""
+        username = username or f"user-{uuid.uuid4().hex[:10]}"
+        password = secrets.token_urlsafe(12)
+        with psycopg.connect(libpq_url(self.database_url)) as conn:
+            org_id = conn.execute("SELECT id FROM orgs WHERE name = 'default'").fetchone()
+            assert org_id is not None, "the gateway creates the default org at start"
+            conn.execute(
+                "INSERT INTO users (id, username, password_hash, role, org_id, disabled,"
+                " created_at) VALUES (%s, %s, %s, %s, %s, false, now())",
+                (str(uuid.uuid4()), username, PasswordHasher().hash(password), role, org_id[0]),
+            )
+        return username, password
