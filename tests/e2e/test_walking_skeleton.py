@@ -48,9 +48,7 @@ async def test_sessions_created_while_projection_is_down_are_projected_exactly_o
     try:
         ids = []
         for _ in range(20):
-            created = await client.post(
-                "/v1/chat/sessions", json={"model_name": "sim-vllm-small"}
-            )
+            created = await client.post("/v1/chat/sessions", json={"model_name": "sim-vllm-small"})
             assert created.status_code == 201, created.text
             ids.append(created.json()["id"])
             added = await client.post(

@@ -99,7 +99,9 @@ class ServiceProcess:
                 self.process.wait()
 
 
-def run_command(service: str, command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_command(
+    service: str, command: str, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [console_script(f"cortex-{service}"), command],
         env={**os.environ, **env},

@@ -5,9 +5,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import nats
-from cortex_contracts.runtime.jetstream import ensure_streams
 from fastapi import FastAPI
 
+from cortex_contracts.runtime.jetstream import ensure_streams
 from cortex_gateway import ops, web
 from cortex_gateway.admin import health as admin_health
 from cortex_gateway.admin import upstreams as admin_upstreams

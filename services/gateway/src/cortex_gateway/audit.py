@@ -6,7 +6,6 @@ from typing import Any
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.audit import AuditAction, AuditRecorded
 from cortex_contracts.runtime.jetstream import publish_event
-
 from cortex_gateway.state import AppState
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 from pathlib import Path
 
-from cortex_contracts.settings import DatabaseSettings, NatsSettings
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
+
+from cortex_contracts.settings import DatabaseSettings, NatsSettings
 
 
 class Settings(NatsSettings, DatabaseSettings):

@@ -2,11 +2,11 @@
 
 from dataclasses import dataclass, field
 
-from cortex_contracts.topology import Topology
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cortex_contracts.topology import Topology
 from cortex_gateway.models.catalog import ModelCatalog
 from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.settings import Settings

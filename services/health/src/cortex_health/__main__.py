@@ -3,8 +3,8 @@
 import logging
 
 import uvicorn
-from cortex_contracts.runtime.config import load_settings
 
+from cortex_contracts.runtime.config import load_settings
 from cortex_health.settings import Settings
 
 

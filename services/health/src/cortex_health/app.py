@@ -2,11 +2,11 @@
 
 import logging
 
-from cortex_contracts.runtime.jetstream import ensure_streams
-from cortex_contracts.runtime.ops import ops_routes
 from faststream.asgi import AsgiFastStream
 from faststream.nats import NatsBroker
 
+from cortex_contracts.runtime.jetstream import ensure_streams
+from cortex_contracts.runtime.ops import ops_routes
 from cortex_health.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,7 @@
-from cortex_contracts.settings import NatsSettings
 from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
+
+from cortex_contracts.settings import NatsSettings
 
 
 class Settings(NatsSettings):

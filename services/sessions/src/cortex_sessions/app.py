@@ -4,13 +4,13 @@ import asyncio
 import logging
 from typing import Any
 
-from cortex_contracts.messages.sessions import GetSession, ListSessions
-from cortex_contracts.runtime.jetstream import ensure_streams
-from cortex_contracts.runtime.ops import ops_routes
 from faststream.asgi import AsgiFastStream
 from faststream.nats import NatsBroker
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cortex_contracts.messages.sessions import GetSession, ListSessions
+from cortex_contracts.runtime.jetstream import ensure_streams
+from cortex_contracts.runtime.ops import ops_routes
 from cortex_sessions import consumer
 from cortex_sessions.queries import SessionQueries
 from cortex_sessions.settings import Settings

@@ -3,7 +3,6 @@
 import asyncio
 import logging
 
-from cortex_contracts.events.chat import parse_chat_event
 from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -12,6 +11,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cortex_contracts.events.chat import parse_chat_event
 from cortex_sessions.metrics import EVENTS_APPLIED
 from cortex_sessions.projector import Outcome, Projector
 from cortex_sessions.settings import Settings

@@ -9,6 +9,10 @@ early (another replica is applying the predecessor: try again shortly).
 from enum import Enum
 from uuid import UUID
 
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from cortex_contracts.events.chat import (
     UNTITLED,
     AnyChatEvent,
@@ -18,10 +22,6 @@ from cortex_contracts.events.chat import (
     SessionModelChanged,
     title_from_message,
 )
-from sqlalchemy import Table, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from cortex_sessions.tables import chat_messages, chat_session_tombstones, chat_sessions
 
 

@@ -8,6 +8,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from uuid import UUID
 
+from nats.js import JetStreamContext
+from sqlalchemy import select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
 from cortex_contracts.messages import ErrorReply
 from cortex_contracts.messages.sessions import (
     GetSession,
@@ -19,10 +23,6 @@ from cortex_contracts.messages.sessions import (
     SessionView,
 )
 from cortex_contracts.topology import Topology
-from nats.js import JetStreamContext
-from sqlalchemy import select, tuple_
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-
 from cortex_sessions.tables import chat_messages, chat_session_tombstones, chat_sessions
 
 POLL_SEC = 0.003

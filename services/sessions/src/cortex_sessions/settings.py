@@ -1,6 +1,7 @@
-from cortex_contracts.settings import DatabaseSettings, NatsSettings
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
+
+from cortex_contracts.settings import DatabaseSettings, NatsSettings
 
 
 class Settings(NatsSettings, DatabaseSettings):

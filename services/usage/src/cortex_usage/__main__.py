@@ -4,8 +4,8 @@ import argparse
 import logging
 
 import uvicorn
-from cortex_contracts.runtime.config import load_settings
 
+from cortex_contracts.runtime.config import load_settings
 from cortex_usage.settings import Settings
 
 

@@ -2,12 +2,12 @@
 
 import logging
 
-from cortex_contracts.runtime.jetstream import ensure_streams
-from cortex_contracts.runtime.ops import ops_routes
 from faststream.asgi import AsgiFastStream
 from faststream.nats import NatsBroker
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from cortex_contracts.runtime.jetstream import ensure_streams
+from cortex_contracts.runtime.ops import ops_routes
 from cortex_usage.settings import Settings
 
 log = logging.getLogger(__name__)

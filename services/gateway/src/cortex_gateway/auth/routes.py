@@ -5,11 +5,11 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from cortex_contracts.envelope import Actor
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
+from cortex_contracts.envelope import Actor
 from cortex_gateway import audit
 from cortex_gateway.auth import store
 from cortex_gateway.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE, UserSession

@@ -6,6 +6,9 @@ last tells whether it is deleted, whether it has messages, and which model it is
 
 from dataclasses import dataclass
 
+from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
+
 from cortex_contracts.events.chat import (
     MessageAdded,
     SessionCreated,
@@ -14,8 +17,6 @@ from cortex_contracts.events.chat import (
     parse_chat_event,
 )
 from cortex_contracts.topology import Topology
-from nats.js import JetStreamContext
-from nats.js.errors import NotFoundError
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nats.js import JetStreamContext
+
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.chat import (
     AnyChatEvent,
@@ -19,8 +21,6 @@ from cortex_contracts.events.chat import (
 )
 from cortex_contracts.runtime.jetstream import ConcurrentWriteError, publish_event
 from cortex_contracts.topology import Topology
-from nats.js import JetStreamContext
-
 from cortex_gateway.auth.principal import Principal
 from cortex_gateway.chat.aggregate import ChatSession, load_session
 

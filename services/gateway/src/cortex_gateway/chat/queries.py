@@ -3,6 +3,11 @@
 import json
 from typing import TypeVar
 
+from nats.aio.client import Client as NatsClient
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from pydantic import BaseModel
+
 from cortex_contracts.messages import ErrorReply
 from cortex_contracts.messages.sessions import (
     GetSession,
@@ -11,10 +16,6 @@ from cortex_contracts.messages.sessions import (
     SessionReply,
 )
 from cortex_contracts.topology import Topology
-from nats.aio.client import Client as NatsClient
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
-from pydantic import BaseModel
 
 R = TypeVar("R", bound=BaseModel)
 

@@ -4,6 +4,9 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
+from pydantic import BaseModel, Field, field_validator
+
 from cortex_contracts.events.chat import (
     UNTITLED,
     MessageAdded,
@@ -17,9 +20,6 @@ from cortex_contracts.messages.sessions import (
     SessionPage,
     SessionView,
 )
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
-from pydantic import BaseModel, Field, field_validator
-
 from cortex_gateway.auth.dependencies import UserSession
 from cortex_gateway.chat.aggregate import last_seq_of
 from cortex_gateway.chat.commands import ChatCommands

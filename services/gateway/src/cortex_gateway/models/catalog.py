@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cortex_contracts.events.models import Upstream
 from pydantic import BaseModel
+
+from cortex_contracts.events.models import Upstream
 
 
 class ModelsFile(BaseModel):

@@ -5,8 +5,9 @@ Revises:
 """
 
 from alembic import op
-from cortex_sessions.tables import chat_tables
 from sqlalchemy import MetaData
+
+from cortex_sessions.tables import chat_tables
 
 revision = "0001"
 down_revision = None
