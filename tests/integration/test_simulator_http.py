@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+
 from cortex_simulator import Settings, create_app
 from cortex_simulator.models import ModelConfig
 from cortex_simulator.tokens import count_tokens

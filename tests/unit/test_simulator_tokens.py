@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from cortex_simulator.__main__ import main
 from cortex_simulator.answers import (
     TEMPLATES,
