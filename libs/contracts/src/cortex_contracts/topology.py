@@ -4,6 +4,7 @@ All names derive from a prefix (`CORTEX_NATS_PREFIX`), so several installations 
 share one NATS server without seeing each other's data.
 """
 
+import base64
 from dataclasses import dataclass
 
 from nats.js.api import (
@@ -147,6 +148,15 @@ class Topology:
             storage=StorageType.FILE,
             replicas=self.replicas,
         )
+
+
+def model_key(served_model_name: str) -> str:
+    """KV key of a model in the registry and health buckets (names may hold ':' or spaces)."""
+    return base64.urlsafe_b64encode(served_model_name.encode()).decode().rstrip("=")
+
+
+def model_name_from_key(key: str) -> str:
+    return base64.urlsafe_b64decode(key + "=" * (-len(key) % 4)).decode()
 
 
 def _token(value: str) -> str:
