@@ -75,7 +75,9 @@ bench: setup web
 	$(RUN) python -m bench
 
 schemas: setup
+	rm -rf docs/schemas
 	$(RUN) cortex-contracts schemas docs/schemas
+	$(RUN) cortex-contracts asyncapi docs/asyncapi.yaml
 
 clean:
 	rm -rf .venv $(TOOLS) web/node_modules web/dist test-artifacts
