@@ -73,7 +73,9 @@ EGRESS: Mapping[str, frozenset[str]] = {
     "migrate": frozenset({"dns", "postgresql"}),
 }
 
-#: Services whose ops endpoints must be the liveness/readiness probes.
+#: The Cortex services (ops HTTP: /healthz, /readyz, /metrics) and the paths their liveness
+#: and readiness probes must use. The simulator stands in for a model server and has none.
+OPS_SERVICES = ("gateway", "sessions", "health", "usage")
 PROBE_PATHS = {"liveness": "/healthz", "readiness": "/readyz"}
 
 NAME_LABEL = "app.kubernetes.io/name"
@@ -602,7 +604,7 @@ def lint_k8s(objects: Sequence[Obj], profile: Profile, target: str) -> list[Find
                 continue
             if _probe_key(live) == _probe_key(ready):
                 bad(cwhere, "liveness and readiness probes are identical; use different checks")
-            if app in SERVICES:
+            if app in OPS_SERVICES:
                 for kind_, probe in (("liveness", live), ("readiness", ready)):
                     path = _as_dict(probe.get("httpGet")).get("path")
                     if path != PROBE_PATHS[kind_]:
