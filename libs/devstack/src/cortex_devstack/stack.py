@@ -3,10 +3,14 @@
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from cortex_devstack.ports import port_is_free
@@ -79,6 +83,33 @@ def service_env(root: Path, data_dir: Path, found: Backends) -> dict[str, str]:
     return env
 
 
+def announce_when_ready(env: dict[str, str]) -> None:
+    """Once the gateway answers, print where to go and how to log in."""
+    url = f"http://127.0.0.1:{SERVICE_PORTS['gateway']}"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        return
+    password_file = Path(env["CORTEX_ADMIN_PASSWORD_FILE"])
+    if "CORTEX_ADMIN_PASSWORD" in env:
+        password = "(your CORTEX_ADMIN_PASSWORD)"
+    elif password_file.exists():
+        password = password_file.read_text().strip()
+    else:
+        password = "(set before the data folder existed; reset it with the admin API)"
+    print(
+        f"\n  Chat Playground ready: {url}/chat\n"
+        f"  login: {env.get('CORTEX_ADMIN_USERNAME', 'admin')} / {password}\n",
+        flush=True,
+    )
+
+
 def run_dev(root: Path) -> int:
     data_dir = root / ".data"
     log_dir = data_dir / "logs"
@@ -87,12 +118,6 @@ def run_dev(root: Path) -> int:
         env = service_env(root, data_dir, found)
         for service in MIGRATING_SERVICES:
             subprocess.run([bin_path(f"cortex-{service}"), "migrate"], env=env, check=True)
-        port = SERVICE_PORTS["gateway"]
-        username = env.get("CORTEX_ADMIN_USERNAME", "admin")
-        print(
-            f"devstack | Chat Playground: http://127.0.0.1:{port}/chat  (login: {username}, "
-            f"password: CORTEX_ADMIN_PASSWORD or the file {data_dir / 'admin-password'})",
-            flush=True,
-        )
+        threading.Thread(target=announce_when_ready, args=(env,), daemon=True).start()
         commands = {name: bin_path(f"cortex-{name}") for name in SERVICE_PORTS}
         return run_processes(commands, env=env, log_dir=log_dir, cwd=root)
