@@ -21,6 +21,7 @@ TEST_MODELS = [
      "slots": 4, "ttft_ms": 30, "itl_ms": 3, "output_tokens": 50},
 ]  # fmt: skip
 MIGRATING_SERVICES = ("gateway", "sessions", "usage")
+WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"  # served by the gateway
 
 
 def base_env(nats_url: str, database_url: str) -> dict[str, str]:
@@ -34,6 +35,7 @@ def base_env(nats_url: str, database_url: str) -> dict[str, str]:
         "HEALTH_CHECK_TTL_SEC": "3",
         "HEALTH_PROBE_TIMEOUT_SEC": "0.5",
         "LOG_LEVEL": "INFO",
+        "CORTEX_WEB_DIST": str(WEB_DIST),
     }
 
 

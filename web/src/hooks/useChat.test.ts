@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SETTINGS, requestMessages, settingsFromConstraints, toItem, type ChatItem } from './useChat';
+import { conversationItems, DEFAULT_SETTINGS, requestMessages, settingsFromConstraints, toItem, type ChatItem } from './useChat';
 
 describe('chat helpers', () => {
   it('seeds settings from constraints', () => {
@@ -43,5 +43,24 @@ describe('chat helpers', () => {
     expect(b.metrics?.ttft_ms).toBe(6);
     expect(c.metrics).toBeNull();
     expect(a.key).toBe('m-1');
+  });
+
+  it('shows only the latest of regenerated answers', () => {
+    const message = (id: number, role: 'user' | 'assistant', content: string) => ({
+      id,
+      session_id: 's',
+      role,
+      content,
+      metrics_json: null,
+      created_at: '',
+    });
+    const items = conversationItems([
+      message(1, 'user', 'q'),
+      message(2, 'assistant', 'first'),
+      message(3, 'assistant', 'second'),
+      message(4, 'user', 'q2'),
+      message(5, 'assistant', 'third'),
+    ]);
+    expect(items.map((m) => m.content)).toEqual(['q', 'second', 'q2', 'third']);
   });
 });

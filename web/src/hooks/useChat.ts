@@ -3,7 +3,7 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiError, isAbortError } from '../lib/api';
 import { addMessage, createSession, getSession, titleFromMessage } from '../lib/chat-api';
-import { getConstraints, streamChat, type ChatRequestMessage } from '../lib/chat-client';
+import { getConstraints, stopCompletion, streamChat, type ChatRequestMessage } from '../lib/chat-client';
 import { LiveMetrics, type MetricsSnapshot } from '../lib/metrics';
 import {
   parseJsonField,
@@ -41,6 +41,8 @@ export interface StreamingMessage {
 
 export const DEFAULT_SETTINGS: ChatSettings = { systemPrompt: '', temperature: 0.7, topP: 1, maxTokens: 512 };
 const MODEL_STORAGE_KEY = 'cortex.chat.model';
+/** After Stop, how long the gateway gets to end the stream cleanly before the request is aborted. */
+export const STOP_GRACE_MS = 3000;
 
 let localCounter = 0;
 const localKey = () => `local-${Date.now().toString(36)}-${++localCounter}`;
@@ -54,6 +56,16 @@ export function toItem(m: Message): ChatItem {
     metrics: parseMetrics(m.metrics_json),
     created_at: m.created_at,
   };
+}
+
+/**
+ * The conversation as shown and sent: a regenerated answer replaces the one before it. The gateway
+ * keeps every recorded answer (regenerate appends), so of consecutive assistant messages only the
+ * last one counts.
+ */
+export function conversationItems(messages: Message[]): ChatItem[] {
+  const items = messages.map(toItem);
+  return items.filter((m, i) => !(m.role === 'assistant' && items[i + 1]?.role === 'assistant'));
 }
 
 /** Settings seeded from a model's constraints (system prompt kept). */
@@ -135,6 +147,10 @@ export function useChat(opts: UseChatOptions) {
   const [draft, setDraft] = useState('');
 
   const abortRef = useRef<AbortController | null>(null);
+  /** The running completion's id (X-Cortex-Completion-Id), for a clean server-side stop. */
+  const completionIdRef = useRef<string | null>(null);
+  const [stopping, setStopping] = useState(false);
+  const stopTimerRef = useRef<number | null>(null);
   const genRef = useRef(0);
   /** Incremented by every turn: a late re-read from the server must not clobber a newer turn. */
   const turnRef = useRef(0);
@@ -195,7 +211,7 @@ export function useChat(opts: UseChatOptions) {
   // ---- session switching ------------------------------------------------------------------------
   const applySession = useCallback(
     (s: Session) => {
-      const items = s.messages.map(toItem);
+      const items = conversationItems(s.messages);
       setMessages(items);
       setTitle(s.title);
       const sc = parseJsonField<ModelConstraints>(s.constraints_json);
@@ -289,7 +305,7 @@ export function useChat(opts: UseChatOptions) {
           continue;
         }
         if (stale()) return;
-        const items = s.messages.map(toItem);
+        const items = conversationItems(s.messages);
         const last = items[items.length - 1];
         if (expectAssistant && (!last || last.role !== 'assistant')) continue;
         if (last && last.role === 'assistant' && !last.content && localPartial) {
@@ -320,8 +336,10 @@ export function useChat(opts: UseChatOptions) {
       const gen = genRef.current;
       const controller = new AbortController();
       abortRef.current = controller;
+      completionIdRef.current = null;
       isStreamingRef.current = true;
       setIsStreaming(true);
+      setStopping(false);
       setError(null);
       setLive(metrics.snapshot());
 
@@ -384,6 +402,9 @@ export function useChat(opts: UseChatOptions) {
           sessionId: sid,
           regenerate: turn.regenerate,
           signal: controller.signal,
+          onCompletionId: (id) => {
+            completionIdRef.current = id;
+          },
         });
         for await (const ev of stream) {
           if (ev.type === 'delta') {
@@ -411,8 +432,12 @@ export function useChat(opts: UseChatOptions) {
           rafRef.current = null;
         }
         if (abortRef.current === controller) abortRef.current = null;
+        completionIdRef.current = null;
+        if (stopTimerRef.current !== null) window.clearTimeout(stopTimerRef.current);
+        stopTimerRef.current = null;
         isStreamingRef.current = false;
         setIsStreaming(false);
+        setStopping(false);
       }
       if (gen !== genRef.current) return; // the user switched chats meanwhile
 
@@ -514,8 +539,23 @@ export function useChat(opts: UseChatOptions) {
     await runTurn({ history, userText: null, regenerate: true, removed });
   }, [runTurn, setMessages]);
 
+  /**
+   * Stop the answer: ask the gateway to end the stream (it saves the partial answer with status
+   * `stopped` and sends the final metrics); abort the request if that fails or takes too long.
+   */
   const stop = useCallback(() => {
-    abortRef.current?.abort();
+    const controller = abortRef.current;
+    if (!controller) return;
+    setStopping(true);
+    const completionId = completionIdRef.current;
+    if (!completionId) {
+      controller.abort();
+      return;
+    }
+    stopTimerRef.current = window.setTimeout(() => controller.abort(), STOP_GRACE_MS);
+    void stopCompletion(completionId).then((stopped) => {
+      if (!stopped) controller.abort();
+    });
   }, []);
 
   const newChat = useCallback(() => {
@@ -533,6 +573,7 @@ export function useChat(opts: UseChatOptions) {
     messages,
     streaming,
     isStreaming,
+    stopping,
     live,
     error,
     setError,

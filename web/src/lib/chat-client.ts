@@ -39,7 +39,11 @@ export interface StreamChatOptions {
   sessionId?: string | null;
   regenerate?: boolean;
   signal?: AbortSignal;
+  /** Called with the gateway's completion id (header X-Cortex-Completion-Id) once the stream opens. */
+  onCompletionId?: (id: string) => void;
 }
+
+export const COMPLETION_ID_HEADER = 'X-Cortex-Completion-Id';
 
 export type StreamEvent =
   | { type: 'delta'; content: string }
@@ -128,10 +132,25 @@ export async function* streamChat(opts: StreamChatOptions): AsyncGenerator<Strea
   });
   if (!res.ok) throw await errorFromResponse(res);
   if (!res.body) throw new ApiError('The gateway sent an empty stream.', res.status);
+  const completionId = res.headers.get(COMPLETION_ID_HEADER);
+  if (completionId) opts.onCompletionId?.(completionId);
   for await (const ev of readSSE(res.body)) {
     for (const out of interpretSSE(ev.event, ev.data)) {
       yield out;
       if (out.type === 'done') return;
     }
+  }
+}
+
+/**
+ * Ask the gateway to stop a running completion: the stream then ends normally with status
+ * `stopped` and the partial answer is saved. Resolves false when the gateway does not know it.
+ */
+export async function stopCompletion(completionId: string): Promise<boolean> {
+  try {
+    await api<void>(`/v1/chat/completions/${encodeURIComponent(completionId)}/stop`, { method: 'POST' });
+    return true;
+  } catch {
+    return false;
   }
 }

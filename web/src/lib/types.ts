@@ -135,6 +135,8 @@ export type UsageRecord = Record<string, unknown>;
 
 export interface UsageGroup {
   key: string | null;
+  /** Display name of the key (username, org name) when the gateway knows it. */
+  label?: string | null;
   requests: number;
   prompt_tokens: number;
   completion_tokens: number;

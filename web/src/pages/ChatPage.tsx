@@ -262,6 +262,7 @@ export function ChatPage() {
             onSend={() => void chat.send()}
             onStop={chat.stop}
             isStreaming={chat.isStreaming}
+            stopping={chat.stopping}
             disabledReason={disabledReason}
             contextCount={ctx.count}
             contextLimit={contextLimit}

@@ -14,7 +14,10 @@ function HealthBadge({ health }: { health: Health | null }) {
 }
 
 function HistoryDots({ history }: { history: Health[] }) {
-  const items = history.slice(-20);
+  // Oldest to newest, left to right (the gateway lists the newest first).
+  const items = [...history]
+    .sort((a, b) => Date.parse(a.checked_at ?? '') - Date.parse(b.checked_at ?? ''))
+    .slice(-20);
   if (!items.length) return <span className="muted">—</span>;
   const summary = items.map((h) => h.status).join(', ');
   return (

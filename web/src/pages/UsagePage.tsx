@@ -11,21 +11,25 @@ type GroupBy = (typeof GROUP_BY)[number];
 const STATUSES = ['complete', 'stopped', 'abandoned', 'error'];
 const MAX_CHART_MODELS = 6;
 
-const PREFERRED_COLUMNS = [
-  'created_at', 'timestamp', 'ts', 'time', 'started_at',
-  'username', 'user', 'user_id', 'org_name', 'org', 'org_id',
-  'model', 'source', 'status',
-  'prompt_tokens', 'completion_tokens', 'total_tokens',
-  'ttft_ms', 'latency_ms', 'decode_tokens_per_s', 'error',
-];
+/** Where a completion came from (the usage records' `source`). */
+const SOURCES = ['playground', 'api'];
 
-export function usageColumns(records: UsageRecord[]): string[] {
-  const keys = new Set<string>();
-  for (const r of records) for (const k of Object.keys(r)) keys.add(k);
-  const preferred = PREFERRED_COLUMNS.filter((k) => keys.has(k));
-  const rest = [...keys].filter((k) => !preferred.includes(k) && k !== 'id').sort();
-  return [...preferred, ...rest];
-}
+/** Columns of the records table, in order (ids stay in the CSV export). */
+const RECORD_COLUMNS: { key: string; label: string }[] = [
+  { key: 'occurred_at', label: 'Time' },
+  { key: 'username', label: 'User' },
+  { key: 'org_name', label: 'Org' },
+  { key: 'model', label: 'Model' },
+  { key: 'source', label: 'Source' },
+  { key: 'status', label: 'Status' },
+  { key: 'prompt_tokens', label: 'Prompt tokens' },
+  { key: 'completion_tokens', label: 'Completion tokens' },
+  { key: 'total_tokens', label: 'Total tokens' },
+  { key: 'ttft_ms', label: 'TTFT' },
+  { key: 'decode_tokens_per_s', label: 'Decode tok/s' },
+  { key: 'latency_ms', label: 'Latency' },
+  { key: 'error', label: 'Error' },
+];
 
 function formatCell(key: string, v: unknown): string {
   if (v === null || v === undefined || v === '') return '—';
@@ -64,6 +68,10 @@ interface FormState {
   status: string;
 }
 
+function recordKey(r: UsageRecord, i: number): string {
+  return String(r.event_id ?? r.completion_id ?? i);
+}
+
 const EMPTY_FORM: FormState = { startDate: '', endDate: '', model: '', userId: '', orgId: '', source: '', status: '' };
 
 function toFilters(f: FormState): UsageFilters {
@@ -73,7 +81,7 @@ function toFilters(f: FormState): UsageFilters {
     model: f.model.trim() || undefined,
     user_id: f.userId || undefined,
     org_id: f.orgId || undefined,
-    source: f.source.trim() || undefined,
+    source: f.source || undefined,
     status: f.status || undefined,
   };
 }
@@ -210,15 +218,10 @@ export function UsagePage() {
     setFilters({});
   };
 
-  const columns = useMemo(() => usageColumns(records), [records]);
-  const sources = useMemo(() => {
-    const s = new Set<string>(['ui', 'api']);
-    for (const r of records) if (typeof r.source === 'string' && r.source) s.add(r.source);
-    return [...s];
-  }, [records]);
 
-  const groupLabel = (key: string | null): string => {
+  const groupLabel = (key: string | null, label?: string | null): string => {
     if (key === null || key === undefined || key === '') return '(none)';
+    if ((groupBy === 'user' || groupBy === 'org') && label) return label;
     if (groupBy === 'user') return userName.get(String(key)) ?? String(key);
     if (groupBy === 'org') return orgName.get(String(key)) ?? String(key);
     if (groupBy === 'hour' || groupBy === 'day') {
@@ -278,12 +281,14 @@ export function UsagePage() {
         </div>
         <div className="field">
           <label htmlFor="f-source">Source</label>
-          <input id="f-source" list="f-source-list" value={form.source} onChange={(e) => setForm({ ...form, source: e.target.value })} placeholder="any" />
-          <datalist id="f-source-list">
-            {sources.map((s) => (
-              <option key={s} value={s} />
+          <select id="f-source" value={form.source} onChange={(e) => setForm({ ...form, source: e.target.value })}>
+            <option value="">any</option>
+            {SOURCES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
             ))}
-          </datalist>
+          </select>
         </div>
         <div className="field">
           <label htmlFor="f-status">Status</label>
@@ -393,7 +398,7 @@ export function UsagePage() {
               )}
               {groups.map((g, i) => (
                 <tr key={`${g.key}-${i}`}>
-                  <td className="mono">{groupLabel(g.key)}</td>
+                  <td className="mono">{groupLabel(g.key, g.label)}</td>
                   <td className="num">{formatInt(g.requests ?? 0)}</td>
                   <td className="num">{formatInt(g.prompt_tokens ?? 0)}</td>
                   <td className="num">{formatInt(g.completion_tokens ?? 0)}</td>
@@ -421,9 +426,9 @@ export function UsagePage() {
           <table className="table" data-testid="usage-records">
             <thead>
               <tr>
-                {columns.map((c) => (
-                  <th scope="col" key={c}>
-                    {c.replace(/_/g, ' ')}
+                {RECORD_COLUMNS.map((c) => (
+                  <th scope="col" key={c.key} className={c.key.endsWith('_ms') || c.key.includes('tokens') ? 'num' : undefined}>
+                    {c.label}
                   </th>
                 ))}
               </tr>
@@ -431,16 +436,16 @@ export function UsagePage() {
             <tbody>
               {records.length === 0 && !recordsLoading && (
                 <tr>
-                  <td colSpan={Math.max(1, columns.length)} className="muted">
+                  <td colSpan={RECORD_COLUMNS.length} className="muted">
                     No records.
                   </td>
                 </tr>
               )}
               {records.map((r, i) => (
-                <tr key={String(r.id ?? i)}>
-                  {columns.map((c) => (
-                    <td key={c} className={typeof r[c] === 'number' ? 'num' : undefined}>
-                      {c === 'user_id' && userName.has(String(r[c])) ? userName.get(String(r[c])) : formatCell(c, r[c])}
+                <tr key={recordKey(r, i)}>
+                  {RECORD_COLUMNS.map(({ key }) => (
+                    <td key={key} className={typeof r[key] === 'number' ? 'num' : undefined}>
+                      {key === 'username' && !r.username ? (userName.get(String(r.user_id)) ?? formatCell(key, r.user_id)) : formatCell(key, r[key])}
                     </td>
                   ))}
                 </tr>

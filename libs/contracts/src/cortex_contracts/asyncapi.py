@@ -10,6 +10,7 @@ from cortex_contracts.events.audit import AuditRecorded
 from cortex_contracts.events.chat import AnyChatEvent
 from cortex_contracts.events.models import ModelHealth, Upstream
 from cortex_contracts.events.usage import CompletionRecorded
+from cortex_contracts.messages.health import RefreshHealth
 from cortex_contracts.messages.sessions import GetSession, ListSessions
 from cortex_contracts.topology import Topology
 
@@ -62,6 +63,12 @@ def build_asyncapi(topology: Topology | None = None) -> str:
         title="sessions.get query",
         description="Request-reply, answered by a sessions replica (queue group sessions).",
     )(_doc_handler(GetSession))
+    broker.subscriber(
+        names.health_refresh_subject,
+        title="health.refresh request",
+        description="Request-reply, answered by a health replica (queue group health) with "
+        "RefreshHealthReply after probing and publishing to the health bucket.",
+    )(_doc_handler(RefreshHealth))
     spec = AsyncAPI(broker, title="Cortex Chat Playground events", version=SERVICE_VERSION)
     return str(spec.to_specification().to_yaml())
 

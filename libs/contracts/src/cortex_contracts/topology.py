@@ -70,6 +70,10 @@ class Topology:
     def health_refresh_subject(self) -> str:
         return f"{self.prefix}.q.health.refresh"
 
+    def completion_stop_subject(self, completion_id: str) -> str:
+        """Asks the gateway replica that relays a completion to stop it (request/reply)."""
+        return f"{self.prefix}.q.completions.stop.{_token(completion_id)}"
+
     # --- streams --------------------------------------------------------------------------
     @property
     def chat_stream(self) -> str:

@@ -46,8 +46,12 @@ class EmbeddedNats:
 
     def start(self, log_file: Path | None = None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "nats.conf"
+        # A chat message may hold up to CORTEX_MAX_MESSAGE_BYTES (1 MiB) plus its JSON envelope.
+        config.write_text("max_payload: 8MB\n")
         command = [
             nats_server_binary(),
+            "--config", str(config),
             "--addr", "127.0.0.1",
             "--port", str(self.port),
             "--jetstream",

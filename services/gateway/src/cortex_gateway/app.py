@@ -10,6 +10,8 @@ from fastapi import FastAPI
 from cortex_contracts.runtime.jetstream import ensure_streams
 from cortex_gateway import ops, web
 from cortex_gateway.admin import health as admin_health
+from cortex_gateway.admin import keys as admin_keys
+from cortex_gateway.admin import orgs as admin_orgs
 from cortex_gateway.admin import upstreams as admin_upstreams
 from cortex_gateway.admin import usage as admin_usage
 from cortex_gateway.admin import users as admin_users
@@ -22,11 +24,14 @@ from cortex_gateway.errors import install_error_handlers
 from cortex_gateway.models import routes as model_routes
 from cortex_gateway.models import running as running_models
 from cortex_gateway.models.catalog import ModelCatalog, read_models_file
+from cortex_gateway.models.engine import EngineClient
 from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.settings import Settings
 from cortex_gateway.state import AppState
 
 log = logging.getLogger(__name__)
+
+COMPLETION_RECORDS_DRAIN_SEC = 20.0  # answers and usage of streams that ended at shutdown
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -37,21 +42,28 @@ def create_app(settings: Settings) -> FastAPI:
         js = nc.jetstream()
         await ensure_streams(js, settings.topology)
         await ensure_admin(engine, settings)
-        upstreams = read_models_file(settings.models_file) if settings.models_file else []
-        health = HealthView()
+        baseline = read_models_file(settings.models_file) if settings.models_file else None
+        catalog = ModelCatalog()
+        await catalog.attach(js, settings.topology, baseline)  # shared registry, seeded
+        health = HealthView(settings.topology)
         await health.start(js)
-        app.state.cortex = AppState(
+        state = AppState(
             settings=settings,
             engine=engine,
             nats=nc,
             js=js,
-            catalog=ModelCatalog(upstreams),
+            catalog=catalog,
             health=health,
+            engines=EngineClient.from_settings(settings),
         )
+        app.state.cortex = state
         try:
             yield
         finally:
+            await state.completions.drain(COMPLETION_RECORDS_DRAIN_SEC)
+            await catalog.detach()
             await health.stop()
+            await state.engines.aclose()
             await nc.drain()
             await engine.dispose()
 
@@ -63,7 +75,14 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(running_models.router)  # before model_routes: /running is not a {name}
     app.include_router(model_routes.router)
     app.include_router(completion_routes.router)
-    for admin_module in (admin_users, admin_upstreams, admin_health, admin_usage):
+    for admin_module in (
+        admin_users,
+        admin_orgs,
+        admin_keys,
+        admin_upstreams,
+        admin_health,
+        admin_usage,
+    ):
         app.include_router(admin_module.router)
     web.mount_web(app, settings.web_dist)
     return app

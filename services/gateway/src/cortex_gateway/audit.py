@@ -1,14 +1,30 @@
-"""Security-relevant actions go to the audit stream, through the contracts library."""
+"""Security-relevant actions go to the audit stream, through the contracts library.
+
+Callers publish before their database transaction commits: if the audit event cannot be stored,
+the action fails instead of happening unrecorded.
+"""
 
 import logging
 from typing import Any
 
+from fastapi import Request
+
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.audit import AuditAction, AuditRecorded
 from cortex_contracts.runtime.jetstream import publish_event
+from cortex_gateway.auth.principal import Principal
 from cortex_gateway.state import AppState
 
 log = logging.getLogger(__name__)
+
+
+def actor_of(principal: Principal) -> Actor:
+    return Actor(user_id=principal.user_id, org_id=principal.org_id)
+
+
+def client_addr(request: Request) -> str:
+    """The caller's address (uvicorn applies X-Forwarded-For from trusted proxies only)."""
+    return request.client.host if request.client else "unknown"
 
 
 async def record(
@@ -28,3 +44,25 @@ async def record(
         details=details,
     )
     await publish_event(state.js, state.topology.audit_subject(action), event)
+    log.info("audit %s subject=%s actor=%s", action, subject_id, event.actor.user_id)
+
+
+async def record_by(
+    state: AppState,
+    request: Request,
+    principal: Principal,
+    action: AuditAction,
+    *,
+    subject_id: str,
+    **details: Any,
+) -> None:
+    """An action taken by a logged-in user (usually an administrator)."""
+    details.setdefault("by_username", principal.username)
+    await record(
+        state,
+        action,
+        subject_id=subject_id,
+        actor=actor_of(principal),
+        remote_addr=client_addr(request),
+        **details,
+    )

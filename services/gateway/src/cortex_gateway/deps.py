@@ -31,4 +31,6 @@ async def db_transaction(state: State) -> AsyncIterator[AsyncConnection]:
         yield conn
 
 
-Db = Annotated[AsyncConnection, Depends(db_transaction)]
+# scope="function": commit before the response is sent, so a client that got its answer can
+# read what it wrote (FastAPI's default would commit after sending).
+Db = Annotated[AsyncConnection, Depends(db_transaction, scope="function")]

@@ -3,7 +3,12 @@
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from cortex_gateway.chat.commands import ModelLocked, SessionNotFound, TooManyConflicts
+from cortex_gateway.chat.commands import (
+    EventTooLarge,
+    ModelLocked,
+    SessionNotFound,
+    TooManyConflicts,
+)
 from cortex_gateway.chat.queries import QueryFailed
 
 
@@ -20,7 +25,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TooManyConflicts)
     async def _conflicts(_: Request, error: TooManyConflicts) -> JSONResponse:
-        return JSONResponse({"detail": str(error)}, status_code=409)
+        return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "1"})
+
+    @app.exception_handler(EventTooLarge)
+    async def _too_large(_: Request, error: EventTooLarge) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=413)
 
     @app.exception_handler(QueryFailed)
     async def _query_failed(_: Request, error: QueryFailed) -> JSONResponse:

@@ -1,9 +1,10 @@
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from cortex_contracts.settings import DatabaseSettings, NatsSettings
+from cortex_gateway.auth.policy import password_problem, username_problem
 
 
 class Settings(NatsSettings, DatabaseSettings):
@@ -27,3 +28,36 @@ class Settings(NatsSettings, DatabaseSettings):
         default=2.0, alias="CORTEX_READ_YOUR_WRITES_TIMEOUT_SEC", gt=0
     )
     query_timeout_sec: float = Field(default=5.0, alias="CORTEX_QUERY_TIMEOUT_SEC", gt=0)
+
+    # Completions proxy (completions/, models/engine.py).
+    upstream_connect_timeout_sec: float = Field(
+        default=5.0, alias="CORTEX_UPSTREAM_CONNECT_TIMEOUT_SEC", gt=0
+    )
+    # Longest silence accepted from a model server (before the first token and between chunks).
+    upstream_read_timeout_sec: float = Field(
+        default=300.0, alias="CORTEX_UPSTREAM_READ_TIMEOUT_SEC", gt=0
+    )
+    upstream_max_connections: int = Field(
+        default=2000, alias="CORTEX_UPSTREAM_MAX_CONNECTIONS", ge=1
+    )
+    # Context sizes discovered from the engines are cached this long.
+    engine_info_ttl_sec: float = Field(default=300.0, alias="CORTEX_ENGINE_INFO_TTL_SEC", gt=0)
+    max_completion_request_bytes: int = Field(
+        default=16 * 1024 * 1024, alias="CORTEX_MAX_COMPLETION_REQUEST_BYTES", gt=0
+    )
+
+    @field_validator("admin_username")
+    @classmethod
+    def _admin_username_is_valid(cls, value: str) -> str:
+        problem = username_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("admin_password")
+    @classmethod
+    def _admin_password_follows_policy(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = None if value is None else password_problem(value.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return value

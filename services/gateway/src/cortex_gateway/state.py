@@ -7,7 +7,9 @@ from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_contracts.topology import Topology
+from cortex_gateway.completions.runtime import CompletionRuntime
 from cortex_gateway.models.catalog import ModelCatalog
+from cortex_gateway.models.engine import EngineClient
 from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.settings import Settings
 
@@ -21,6 +23,10 @@ class AppState:
     catalog: ModelCatalog
     health: HealthView
     extras: dict[str, object] = field(default_factory=dict)
+    # Model servers: the shared HTTP client, context discovery, tokenizers (models/engine.py).
+    engines: EngineClient = field(default_factory=EngineClient)
+    # Answers and usage recorded after a completion ends (completions/runtime.py).
+    completions: CompletionRuntime = field(default_factory=CompletionRuntime)
 
     @property
     def topology(self) -> Topology:

@@ -12,6 +12,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
+    func,
+    text,
 )
 
 metadata = MetaData()
@@ -22,6 +25,7 @@ orgs = Table(
     Column("id", String(36), primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("disabled", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 users = Table(
@@ -34,6 +38,8 @@ users = Table(
     Column("org_id", String(36), ForeignKey("orgs.id"), nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # "Alice" and "alice" would be two look-alike accounts: names are unique ignoring case.
+    Index("ux_users_username_lower", func.lower(text("username")), unique=True),
 )
 
 auth_sessions = Table(
@@ -60,6 +66,8 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True)),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
+    Index("ix_api_keys_user_id", "user_id"),
 )
 
 login_failures = Table(
@@ -70,4 +78,5 @@ login_failures = Table(
     Column("remote_addr", String(64), nullable=False),
     Column("failed_at", DateTime(timezone=True), nullable=False),
     Index("ix_login_failures_lookup", "username", "remote_addr", "failed_at"),
+    Index("ix_login_failures_failed_at", "failed_at"),  # pruning old failures
 )

@@ -22,11 +22,9 @@ def main() -> None:
 
         migrate(settings.database_url)
     elif args.command == "rebuild":
-        import asyncio
+        from cortex_sessions.rebuild import run
 
-        from cortex_sessions.rebuild import rebuild
-
-        asyncio.run(rebuild(settings))
+        run(settings)
     else:
         from cortex_sessions.app import create_app
 

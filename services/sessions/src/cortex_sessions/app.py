@@ -1,16 +1,17 @@
-"""Wiring: FastStream broker (projection consumer, query responders) and the ops HTTP routes."""
+"""Wiring: FastStream broker (query responders), the projection consumer and the ops routes."""
 
 import asyncio
 import logging
-from typing import Any
 
 from faststream.asgi import AsgiFastStream
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsMessage
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cortex_contracts.messages.sessions import GetSession, ListSessions
 from cortex_contracts.runtime.jetstream import ensure_streams
 from cortex_contracts.runtime.ops import ops_routes
+from cortex_contracts.runtime.replies import send_reply
 from cortex_sessions import consumer
 from cortex_sessions.queries import SessionQueries
 from cortex_sessions.settings import Settings
@@ -25,18 +26,34 @@ def create_app(settings: Settings) -> AsgiFastStream:
     engine = create_async_engine(
         settings.database_url, pool_size=settings.db_pool_size, pool_pre_ping=True
     )
-    projection = consumer.ChatEventConsumer(engine, broker, settings)
     stopping = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
     holder: dict[str, SessionQueries] = {}
 
-    @broker.subscriber(topology.sessions_list_subject, queue=QUEUE_GROUP, title="sessions.list")
-    async def list_sessions(query: ListSessions) -> dict[str, Any]:
-        return (await holder["queries"].list(query)).model_dump(mode="json")
+    async def answer(message: NatsMessage, reply: BaseModel) -> None:
+        # Sent by hand: a session with long messages may not fit in one NATS message.
+        if message.reply_to:
+            await send_reply(broker.connection, message.reply_to, reply.model_dump_json().encode())
 
-    @broker.subscriber(topology.sessions_get_subject, queue=QUEUE_GROUP, title="sessions.get")
-    async def get_session(query: GetSession) -> dict[str, Any]:
-        return (await holder["queries"].get(query)).model_dump(mode="json")
+    @broker.subscriber(
+        topology.sessions_list_subject,
+        queue=QUEUE_GROUP,
+        title="sessions.list",
+        no_reply=True,
+        max_workers=settings.query_workers,
+    )
+    async def list_sessions(query: ListSessions, message: NatsMessage) -> None:
+        await answer(message, await holder["queries"].list(query))
+
+    @broker.subscriber(
+        topology.sessions_get_subject,
+        queue=QUEUE_GROUP,
+        title="sessions.get",
+        no_reply=True,
+        max_workers=settings.query_workers,
+    )
+    async def get_session(query: GetSession, message: NatsMessage) -> None:
+        await answer(message, await holder["queries"].get(query))
 
     async def prepare() -> None:
         await broker.connect()
@@ -47,8 +64,8 @@ def create_app(settings: Settings) -> AsgiFastStream:
         )
 
     async def start_projection() -> None:
-        js = broker.connection.jetstream()
-        tasks.append(asyncio.create_task(consumer.run(projection, js, stopping)))
+        projection = consumer.ChatEventConsumer(engine, broker.connection.jetstream(), settings)
+        tasks.append(asyncio.create_task(consumer.run(projection, stopping)))
 
     async def close() -> None:
         stopping.set()

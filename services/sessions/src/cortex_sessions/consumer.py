@@ -1,112 +1,186 @@
-"""The live projection: a durable pull consumer shared by every replica of this service."""
+"""The live projection: a durable pull consumer shared by every replica of this service.
+
+nats-py directly rather than a FastStream subscriber: the projection needs each message's stream
+sequence and delivery count, and acks, delayed naks and terms of its own choosing.
+"""
 
 import asyncio
 import logging
 
-from faststream.nats import NatsBroker
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cortex_contracts.events.chat import parse_chat_event
+from cortex_contracts.events.chat import AnyChatEvent, parse_chat_event
+from cortex_contracts.topology import Topology
+from cortex_sessions.fold import SessionKey, Unreadable, session_key
 from cortex_sessions.metrics import EVENTS_APPLIED
 from cortex_sessions.projector import Outcome, Projector
 from cortex_sessions.settings import Settings
 
 log = logging.getLogger(__name__)
 
-EARLY_RETRY_DELAYS = (0.002, 0.005, 0.01, 0.02, 0.05)  # the predecessor is usually in flight
-REDELIVERY_DELAY_SEC = 0.2
+# An early event's predecessor is usually being applied by another replica right now.
+EARLY_PATIENCE_SEC = (0.002, 0.005, 0.01, 0.02)
+MAX_REDELIVERY_DELAY_SEC = 2.0
+
+
+def redelivery_delay(deliveries: int) -> float:
+    return float(min(MAX_REDELIVERY_DELAY_SEC, 0.05 * 2 ** min(deliveries, 8)))
+
+
+def read_event(data: bytes) -> AnyChatEvent | Unreadable:
+    try:
+        return parse_chat_event(data)
+    except ValidationError as error:
+        return Unreadable(f"not a chat event: {error.errors()[0]['msg']}"[:300])
 
 
 class ChatEventConsumer:
-    def __init__(self, engine: AsyncEngine, broker: NatsBroker, settings: Settings) -> None:
+    def __init__(self, engine: AsyncEngine, js: JetStreamContext, settings: Settings) -> None:
         self.engine = engine
-        self.broker = broker
+        self.js = js
         self.settings = settings
+        self.topology: Topology = settings.topology
         self.projector = Projector()
 
-    async def handle(self, msg: Msg) -> None:
+    async def handle(self, msg: Msg) -> Outcome:
         seq = msg.metadata.sequence.stream
-        try:
-            event = parse_chat_event(msg.data)
-        except ValidationError as error:
-            await self.dead_letter(msg, f"unreadable event: {error}")
-            return
-        try:
-            outcome = await self._apply_with_patience(seq, event)
-        except Exception as error:  # a bug or a database problem: retry, then dead-letter
-            log.exception("applying event seq=%s failed", seq)
-            if msg.metadata.num_delivered >= self.settings.max_deliveries:
-                await self.dead_letter(msg, f"apply failed: {error!r}")
-            else:
-                await msg.nak(delay=REDELIVERY_DELAY_SEC)
-            return
-        if outcome is Outcome.EARLY:
-            if msg.metadata.num_delivered >= self.settings.max_deliveries:
-                await self.dead_letter(msg, "its predecessor in the session never arrived")
-            else:
-                await msg.nak(delay=REDELIVERY_DELAY_SEC)
-            return
-        EVENTS_APPLIED.labels(outcome.value).inc()
-        await msg.ack()
-
-    async def _apply_with_patience(self, seq: int, event: object) -> Outcome:
-        for delay in (*EARLY_RETRY_DELAYS, None):
-            async with self.engine.begin() as conn:
-                outcome = await self.projector.apply(conn, seq, event)  # type: ignore[arg-type]
-            if outcome is not Outcome.EARLY or delay is None:
-                return outcome
+        deliveries = msg.metadata.num_delivered
+        key = session_key(msg.subject)
+        if key is None:  # nothing to keep a position for: park it and move on
+            await self.dead_letter(msg, "the subject does not name a chat session")
+            await msg.term()
+            return self._count(Outcome.REJECTED)
+        event = read_event(msg.data)
+        give_up: str | None = None
+        patience = iter(EARLY_PATIENCE_SEC)
+        while True:
+            try:
+                outcome = await self._apply(msg, seq, key, event, give_up)
+            except (OperationalError, InterfaceError):  # the database is away: never give up
+                log.warning("database unavailable while applying chat event seq=%s", seq)
+                await msg.nak(delay=redelivery_delay(deliveries))
+                return self._count(Outcome.EARLY)
+            except Exception as error:  # this event breaks something: retry, then park it
+                log.exception("applying chat event seq=%s failed", seq)
+                if give_up is not None or deliveries < self.settings.max_deliveries:
+                    await msg.nak(delay=redelivery_delay(deliveries))
+                    return self._count(Outcome.EARLY)
+                give_up = f"applying it failed {deliveries} times: {error!r}"[:300]
+                continue
+            delay = next(patience, None) if outcome is Outcome.EARLY else None
+            if delay is None:
+                break
             await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        if outcome is Outcome.EARLY:
+            await msg.nak(delay=redelivery_delay(deliveries))
+        elif outcome is Outcome.REJECTED:
+            await msg.term()
+        else:
+            await msg.ack()
+        return self._count(outcome)
+
+    async def _apply(
+        self,
+        msg: Msg,
+        seq: int,
+        key: SessionKey,
+        event: AnyChatEvent | Unreadable,
+        give_up: str | None,
+    ) -> Outcome:
+        async def dead_letter(reason: str) -> None:
+            await self.dead_letter(msg, reason)
+
+        async with self.engine.begin() as conn:
+            return await self.projector.apply(
+                conn,
+                seq,
+                key,
+                event,
+                in_turn=lambda after, seq: self.next_on_subject_is(msg.subject, after, seq),
+                dead_letter=dead_letter,
+                give_up=give_up,
+            )
+
+    async def next_on_subject_is(self, subject: str, after: int, seq: int) -> bool:
+        try:
+            found = await self.js.get_msg(
+                self.topology.chat_stream, seq=after + 1, subject=subject, next=True, direct=True
+            )
+        except NotFoundError:
+            return False
+        return found.seq == seq
 
     async def dead_letter(self, msg: Msg, reason: str) -> None:
+        """Park the event on the dead-letter subject; its msg id makes a repeat a no-op."""
         seq = msg.metadata.sequence.stream
         log.error("dead-lettering chat event seq=%s subject=%s: %s", seq, msg.subject, reason)
-        topology = self.settings.topology
-        await self.broker.publish(
+        await self.js.publish(
+            self.topology.dead_letter_subject(self.topology.sessions_consumer),
             msg.data,
-            subject=topology.dead_letter_subject(topology.sessions_consumer),
             headers={
+                "Nats-Msg-Id": f"{self.topology.chat_stream}-{seq}",
                 "Cortex-Reason": reason[:500],
+                "Cortex-Stream": self.topology.chat_stream,
                 "Cortex-Stream-Seq": str(seq),
                 "Cortex-Subject": msg.subject,
             },
-            stream=topology.dead_letter_stream,
+            stream=self.topology.dead_letter_stream,
         )
-        EVENTS_APPLIED.labels("dead_lettered").inc()
-        await msg.term()
+
+    @staticmethod
+    def _count(outcome: Outcome) -> Outcome:
+        EVENTS_APPLIED.labels(outcome.value).inc()
+        return outcome
 
 
-async def run(consumer: ChatEventConsumer, js: JetStreamContext, stopping: asyncio.Event) -> None:
-    """Pull batches from the durable consumer until `stopping` is set.
-
-    nats-py directly rather than a FastStream subscriber: the projection needs each message's
-    stream sequence and delivery count, and acks, delayed naks and terms of its own choosing.
-    """
-    topology = consumer.settings.topology
-    subscription = await js.pull_subscribe(
+async def subscribe(js: JetStreamContext, settings: Settings) -> JetStreamContext.PullSubscription:
+    topology = settings.topology
+    return await js.pull_subscribe(
         topology.chat_all_subjects,
         durable=topology.sessions_consumer,
         stream=topology.chat_stream,
         config=ConsumerConfig(
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=30,
+            ack_wait=settings.ack_wait_sec,
             max_ack_pending=10_000,
         ),
     )
+
+
+async def run(consumer: ChatEventConsumer, stopping: asyncio.Event) -> None:
+    """Pull batches from the durable consumer until `stopping` is set."""
+    subscription = await subscribe(consumer.js, consumer.settings)
+    try:
+        await _pull_until(consumer, subscription, stopping)
+    finally:
+        # Unsubscribed here: a drain at shutdown would wait for fetched messages forever.
+        await subscription.unsubscribe()
+
+
+async def _pull_until(
+    consumer: ChatEventConsumer,
+    subscription: JetStreamContext.PullSubscription,
+    stopping: asyncio.Event,
+) -> None:
     while not stopping.is_set():
         try:
             batch = await subscription.fetch(consumer.settings.fetch_batch, timeout=1.0)
-        except NatsTimeoutError:
+        except (NatsTimeoutError, TimeoutError):  # nothing new within the timeout
             continue
         except Exception:  # connection trouble: nats-py reconnects, we wait and pull again
             log.exception("fetching chat events failed")
             await asyncio.sleep(1)
             continue
         for msg in batch:
-            await consumer.handle(msg)
+            try:
+                await consumer.handle(msg)
+            except Exception:  # e.g. NATS away while acking: the event will be redelivered
+                log.exception("handling chat event %s failed", msg.subject)

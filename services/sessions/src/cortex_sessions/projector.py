@@ -1,26 +1,33 @@
-"""Applies one chat event to the tables, exactly once and in each session's order.
+"""Applies one chat event to the live tables, exactly once and in its session's order.
 
-Each event names the sequence of its session's previous event (`previous_seq`). An event is
-applied only when the session's stored position equals it; an older or equal position means the
-event was already applied (a redelivery: skip), a newer predecessor still missing means it arrived
-early (another replica is applying the predecessor: try again shortly).
+The session's row (or tombstone) is locked and read, the rules of `fold` decide, and the change
+and the new position are written in the caller's transaction: a redelivered event finds its
+position already passed and is skipped. Replicas may receive a session's events out of order; an
+event that is not yet in its turn is reported EARLY and retried later.
 """
 
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from enum import Enum
-from uuid import UUID
 
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from cortex_contracts.events.chat import (
-    UNTITLED,
-    AnyChatEvent,
-    MessageAdded,
-    SessionCreated,
-    SessionDeleted,
-    SessionModelChanged,
-    title_from_message,
+from cortex_contracts.events.chat import AnyChatEvent
+from cortex_sessions.fold import (
+    Applied,
+    Rejected,
+    SessionKey,
+    SessionRow,
+    Stored,
+    Tombstone,
+    Turn,
+    Unreadable,
+    evolve,
+    position,
+    skip,
+    turn_of,
 )
 from cortex_sessions.tables import chat_messages, chat_session_tombstones, chat_sessions
 
@@ -29,6 +36,14 @@ class Outcome(Enum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     EARLY = "early"
+    REJECTED = "rejected"
+
+
+# Asked when an event's own `previous_seq` cannot tell: is `seq` the next message of the subject
+# after `position`? (The live consumer asks the stream.)
+InTurn = Callable[[int, int], Awaitable[bool]]
+# Records a rejected event on the dead-letter subject before its position is passed.
+DeadLetter = Callable[[str], Awaitable[None]]
 
 
 class Projector:
@@ -42,104 +57,101 @@ class Projector:
         self.messages = messages
         self.tombstones = tombstones
 
-    async def apply(self, conn: AsyncConnection, seq: int, event: AnyChatEvent) -> Outcome:
-        session_id = UUID(event.aggregate_id)
-        if isinstance(event, SessionCreated):
-            return await self._create(conn, seq, session_id, event)
-        position = await conn.scalar(
-            select(self.sessions.c.last_seq)
-            .where(self.sessions.c.id == session_id)
-            .with_for_update()
-        )
-        if position is None:
-            deleted_seq = await conn.scalar(
-                select(self.tombstones.c.deleted_seq).where(
-                    self.tombstones.c.session_id == session_id
-                )
-            )
-            return Outcome.DUPLICATE if deleted_seq is not None else Outcome.EARLY
-        if position >= seq:
+    async def apply(
+        self,
+        conn: AsyncConnection,
+        seq: int,
+        key: SessionKey,
+        event: AnyChatEvent | Unreadable,
+        *,
+        in_turn: InTurn,
+        dead_letter: DeadLetter,
+        give_up: str | None = None,
+    ) -> Outcome:
+        """`give_up`: reject the event for this reason (it failed too often) once in its turn."""
+        stored = await self.load(conn, key)
+        turn = turn_of(stored, seq, event)
+        if turn is Turn.DONE:
             return Outcome.DUPLICATE
-        if position != event.previous_seq:
+        if turn is Turn.ASK_STREAM and not await in_turn(position(stored), seq):
             return Outcome.EARLY
-        if isinstance(event, MessageAdded):
-            await self._add_message(conn, seq, session_id, event)
-        elif isinstance(event, SessionModelChanged):
-            await conn.execute(
-                update(self.sessions)
-                .where(self.sessions.c.id == session_id)
-                .values(
-                    model_name=event.model_name,
-                    engine_type=event.engine_type,
-                    constraints_json=event.constraints_json,
-                    updated_at=event.occurred_at,
-                    last_seq=seq,
-                )
-            )
-        elif isinstance(event, SessionDeleted):
-            await self._delete(conn, seq, session_id, event)
+        result = Rejected(give_up) if give_up else evolve(stored, key, seq, event)
+        if isinstance(result, Rejected):
+            await dead_letter(result.reason)
+            await self._save_position(conn, stored, skip(stored, key, seq))
+            return Outcome.REJECTED
+        if not await self._save(conn, stored, result):
+            return Outcome.DUPLICATE
         return Outcome.APPLIED
 
-    async def _create(
-        self, conn: AsyncConnection, seq: int, session_id: UUID, event: SessionCreated
-    ) -> Outcome:
-        if await conn.scalar(
-            select(self.tombstones.c.deleted_seq).where(self.tombstones.c.session_id == session_id)
-        ):
-            return Outcome.DUPLICATE
-        inserted = await conn.execute(
-            pg_insert(self.sessions)
-            .values(
-                id=session_id,
-                user_id=event.actor.user_id,
-                title=event.title or UNTITLED,
-                auto_title=event.title is None,
-                model_name=event.model_name,
-                engine_type=event.engine_type,
-                constraints_json=event.constraints_json,
-                created_at=event.occurred_at,
-                updated_at=event.occurred_at,
-                message_count=0,
-                last_seq=seq,
+    async def load(self, conn: AsyncConnection, key: SessionKey) -> Stored:
+        row = (
+            (
+                await conn.execute(
+                    select(self.sessions)
+                    .where(self.sessions.c.id == key.session_id)
+                    .with_for_update()
+                )
             )
-            .on_conflict_do_nothing(index_elements=["id"])
+            .mappings()
+            .first()
         )
-        return Outcome.APPLIED if inserted.rowcount else Outcome.DUPLICATE
+        if row is not None:
+            return SessionRow(**row)
+        tombstone = (
+            (
+                await conn.execute(
+                    select(self.tombstones)
+                    .where(self.tombstones.c.session_id == key.session_id)
+                    .with_for_update()
+                )
+            )
+            .mappings()
+            .first()
+        )
+        return Tombstone(**tombstone) if tombstone is not None else None
 
-    async def _add_message(
-        self, conn: AsyncConnection, seq: int, session_id: UUID, event: MessageAdded
-    ) -> None:
-        await conn.execute(
-            insert(self.messages).values(
-                id=seq,
-                session_id=session_id,
-                role=event.role,
-                content=event.content,
-                metrics_json=event.metrics_json,
-                created_at=event.occurred_at,
+    async def _save(self, conn: AsyncConnection, stored: Stored, change: Applied) -> bool:
+        """False when a concurrent delivery of the same creation won the race."""
+        if change.row is not None and stored is None:
+            created = await conn.execute(
+                pg_insert(self.sessions)
+                .values(**asdict(change.row))
+                .on_conflict_do_nothing(index_elements=["id"])
             )
-        )
-        values: dict[str, object] = {
-            "message_count": self.sessions.c.message_count + 1,
-            "updated_at": event.occurred_at,
-            "last_seq": seq,
-            "model_name": event.model_name,
-        }
-        sessions = self.sessions
-        if event.role == "user":
+            if not created.rowcount:
+                return False
+        elif change.row is not None:
+            await self._update_row(conn, change.row)
+        if change.message is not None:
+            await conn.execute(insert(self.messages).values(**asdict(change.message)))
+        if change.tombstone is not None:
             await conn.execute(
-                update(sessions)
-                .where(sessions.c.id == session_id, sessions.c.auto_title.is_(True))
-                .values(title=title_from_message(event.content), auto_title=False)
+                delete(self.sessions).where(self.sessions.c.id == change.tombstone.session_id)
             )
-        await conn.execute(update(sessions).where(sessions.c.id == session_id).values(**values))
+            await self._upsert_tombstone(conn, change.tombstone)
+        return True
 
-    async def _delete(
-        self, conn: AsyncConnection, seq: int, session_id: UUID, event: SessionDeleted
+    async def _save_position(
+        self, conn: AsyncConnection, stored: Stored, moved: SessionRow | Tombstone
     ) -> None:
-        await conn.execute(delete(self.sessions).where(self.sessions.c.id == session_id))
+        if isinstance(moved, SessionRow):
+            await self._update_row(conn, moved)
+        else:
+            await self._upsert_tombstone(conn, moved)
+
+    async def _update_row(self, conn: AsyncConnection, row: SessionRow) -> None:
+        values = asdict(row)
+        del values["id"], values["user_id"], values["created_at"]
         await conn.execute(
-            pg_insert(self.tombstones)
-            .values(session_id=session_id, user_id=event.actor.user_id, deleted_seq=seq)
-            .on_conflict_do_nothing(index_elements=["session_id"])
+            update(self.sessions).where(self.sessions.c.id == row.id).values(**values)
+        )
+
+    async def _upsert_tombstone(self, conn: AsyncConnection, tombstone: Tombstone) -> None:
+        statement = pg_insert(self.tombstones).values(**asdict(tombstone))
+        await conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["session_id"],
+                set_={"deleted_seq": statement.excluded.deleted_seq},
+            )
         )

@@ -1,4 +1,4 @@
-"""Answers to the gateway's session queries, after the projection caught up with the caller's
+"""Answers to the gateway's session queries, once the projection has caught up with the caller's
 last write (read-your-writes), or an error telling it to retry."""
 
 import asyncio
@@ -6,10 +6,12 @@ import base64
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from nats.js import JetStreamContext
-from sqlalchemy import select, tuple_
+from nats.js.errors import NotFoundError
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cortex_contracts.messages import ErrorReply
@@ -23,13 +25,13 @@ from cortex_contracts.messages.sessions import (
     SessionView,
 )
 from cortex_contracts.topology import Topology
+from cortex_sessions.fold import session_key
+from cortex_sessions.metrics import QUERY_SECONDS
 from cortex_sessions.tables import chat_messages, chat_session_tombstones, chat_sessions
 
-POLL_SEC = 0.003
-
-
-class NotCaughtUp(Exception):
-    pass
+FIRST_POLL_SEC = 0.002
+MAX_POLL_SEC = 0.05
+MAX_EVENTS_TO_CHECK = 200  # of one user, past the consumer's ack floor, when the floor lags
 
 
 class BadCursor(Exception):
@@ -43,17 +45,23 @@ def encode_cursor(updated_at: datetime, session_id: UUID) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     try:
         stamp, session_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(stamp), UUID(session_id)
+        moment = datetime.fromisoformat(stamp)
+        if moment.tzinfo is None:
+            raise ValueError("naive time")
+        return moment, UUID(session_id)
     except ValueError as error:
         raise BadCursor from error
 
 
-async def wait_until(reached: Callable[[], Awaitable[bool]], timeout: float) -> None:
+async def wait_until(reached: Callable[[], Awaitable[bool]], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
+    pause = FIRST_POLL_SEC
     while not await reached():
-        if time.monotonic() > deadline:
-            raise NotCaughtUp
-        await asyncio.sleep(POLL_SEC)
+        if time.monotonic() + pause > deadline:
+            return False
+        await asyncio.sleep(pause)
+        pause = min(MAX_POLL_SEC, pause * 2)
+    return True
 
 
 SUMMARY_COLUMNS = (
@@ -65,6 +73,29 @@ SUMMARY_COLUMNS = (
     chat_sessions.c.created_at,
     chat_sessions.c.updated_at,
 )
+MESSAGE_COLUMNS = (
+    chat_messages.c.id,
+    chat_messages.c.role,
+    chat_messages.c.content,
+    chat_messages.c.metrics_json,
+    chat_messages.c.created_at,
+)
+
+
+def page_statement(user_id: str, limit: int, after: tuple[datetime, UUID] | None) -> Select[Any]:
+    """A page of the user's sessions, most recently active first: a keyset query that walks the
+    index (user_id, updated_at, id) backwards, as fast for page 200 as for page 1."""
+    statement = (
+        select(*SUMMARY_COLUMNS)
+        .where(chat_sessions.c.user_id == user_id)
+        .order_by(chat_sessions.c.updated_at.desc(), chat_sessions.c.id.desc())
+        .limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(
+            tuple_(chat_sessions.c.updated_at, chat_sessions.c.id) < tuple_(*after)
+        )
+    return statement
 
 
 class SessionQueries:
@@ -75,105 +106,188 @@ class SessionQueries:
         self.js = js
         self.topology = topology
         self.timeout = timeout
-
-    async def _projected_through(self, seq: int) -> bool:
-        """Every event up to `seq` is applied: the durable consumer's ack floor passed it."""
-        info = await self.js.consumer_info(
-            self.topology.chat_stream, self.topology.sessions_consumer
-        )
-        return bool(info.ack_floor and (info.ack_floor.stream_seq or 0) >= seq)
+        self._known_floor = 0  # the consumer's ack floor only grows: a cached value stays true
 
     async def list(self, query: ListSessions) -> SessionPage | ErrorReply:
-        after = None
-        if query.cursor:
-            try:
-                after = decode_cursor(query.cursor)
-            except BadCursor:
-                return ErrorReply(error="Invalid cursor.", status=422)
-        if query.min_seq:
-            try:
-                await wait_until(lambda: self._projected_through(query.min_seq), self.timeout)
-            except NotCaughtUp:
+        with QUERY_SECONDS.labels("list").time():
+            after = None
+            if query.cursor:
+                try:
+                    after = decode_cursor(query.cursor)
+                except BadCursor:
+                    return ErrorReply(error="Invalid cursor.", status=422)
+            if query.min_seq and not await wait_until(
+                self._user_caught_up(query.user_id, query.min_seq), self.timeout
+            ):
                 return _not_caught_up()
-        statement = (
-            select(*SUMMARY_COLUMNS)
-            .where(chat_sessions.c.user_id == query.user_id)
-            .order_by(chat_sessions.c.updated_at.desc(), chat_sessions.c.id.desc())
-            .limit(query.limit + 1)
-        )
-        if after is not None:
-            statement = statement.where(
-                tuple_(chat_sessions.c.updated_at, chat_sessions.c.id) < tuple_(*after)
-            )
+            return await self._page(query, after)
+
+    async def get(self, query: GetSession) -> SessionReply | ErrorReply:
+        with QUERY_SECONDS.labels("get").time():
+            try:
+                session_id = UUID(query.session_id)
+            except ValueError:
+                return SessionReply(session=None)
+            answer: SessionReply | None = None
+
+            async def reached() -> bool:
+                nonlocal answer
+                async with self.engine.connect() as conn:
+                    answer = await _read_session(conn, query.user_id, session_id, query.min_seq)
+                return answer is not None or await self._projected_through(query.min_seq)
+
+            if not await wait_until(reached, self.timeout):
+                return _not_caught_up()
+            if answer is None:  # passed only by the ack floor (its last event was dead-lettered)
+                async with self.engine.connect() as conn:
+                    answer = await _read_session(conn, query.user_id, session_id, 0)
+            assert answer is not None
+            return answer
+
+    async def _page(self, query: ListSessions, after: tuple[datetime, UUID] | None) -> SessionPage:
+        statement = page_statement(query.user_id, query.limit + 1, after)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(statement)).mappings().all()
-        page = [SessionSummary(**{**row, "id": str(row["id"])}) for row in rows[: query.limit]]
+            rows = (await conn.execute(statement)).all()
+        page = [_summary(row._mapping) for row in rows[: query.limit]]
         next_cursor = None
         if len(rows) > query.limit:
             last = rows[query.limit - 1]
-            next_cursor = encode_cursor(last["updated_at"], last["id"])
+            next_cursor = encode_cursor(last.updated_at, last.id)
         return SessionPage(sessions=page, next_cursor=next_cursor)
 
-    async def get(self, query: GetSession) -> SessionReply | ErrorReply:
-        session_id = UUID(query.session_id)
+    async def _projected_through(self, seq: int) -> bool:
+        """Every event up to `seq` is handled: the durable consumer's ack floor passed it."""
+        if self._known_floor >= seq:
+            return True
+        try:
+            info = await self.js.consumer_info(
+                self.topology.chat_stream, self.topology.sessions_consumer
+            )
+        except NotFoundError:
+            return False
+        floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+        self._known_floor = max(self._known_floor, floor)
+        return self._known_floor >= seq
+
+    def _user_caught_up(self, user_id: str, min_seq: int) -> Callable[[], Awaitable[bool]]:
+        """All of the user's events up to `min_seq` are handled.
+
+        Usually the ack floor shows it at once. When it lags (a replica died holding other events,
+        an event waits for its retry), the user's own events past the floor are checked against
+        their sessions' positions instead, so one slow event does not hold back everyone's lists.
+        """
+        waiting: dict[UUID, int] | None = None
+        scanned = False
 
         async def reached() -> bool:
+            nonlocal waiting, scanned
+            if await self._projected_through(min_seq):
+                return True
+            if not scanned:
+                scanned = True
+                waiting = await self._user_events_after(user_id, self._known_floor, min_seq)
+            if waiting is None:
+                return False
             async with self.engine.connect() as conn:
-                return await _session_position(conn, session_id) >= query.min_seq
+                positions = await _positions(conn, list(waiting))
+            waiting = {sid: seq for sid, seq in waiting.items() if positions.get(sid, 0) < seq}
+            return not waiting
 
-        try:
-            await wait_until(reached, self.timeout)
-        except NotCaughtUp:
-            return _not_caught_up()
-        async with self.engine.connect() as conn:
-            row = (
-                (
-                    await conn.execute(
-                        select(*SUMMARY_COLUMNS, chat_sessions.c.constraints_json).where(
-                            chat_sessions.c.id == session_id,
-                            chat_sessions.c.user_id == query.user_id,
-                        )
-                    )
+        return reached
+
+    async def _user_events_after(
+        self, user_id: str, floor: int, last: int
+    ) -> dict[UUID, int] | None:
+        """Newest sequence per session of the user's events in (floor, last]; None if too many."""
+        subjects = self.topology.chat_user_subjects(user_id)
+        newest: dict[UUID, int] = {}
+        seq = floor + 1
+        for _ in range(MAX_EVENTS_TO_CHECK):
+            try:
+                found = await self.js.get_msg(
+                    self.topology.chat_stream, seq=seq, subject=subjects, next=True, direct=True
                 )
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return SessionReply(session=None)
-            messages = (
-                (
-                    await conn.execute(
-                        select(chat_messages)
-                        .where(chat_messages.c.session_id == session_id)
-                        .order_by(chat_messages.c.id)
-                    )
-                )
-                .mappings()
-                .all()
-            )
-        return SessionReply(
-            session=SessionView(
-                **{**row, "id": str(row["id"])},
-                messages=[
-                    MessageView(**{**message, "session_id": str(message["session_id"])})
-                    for message in messages
-                ],
+            except NotFoundError:
+                return newest
+            if found.seq is None or found.seq > last:
+                return newest
+            key = session_key(found.subject or "")
+            if key is None:
+                return None
+            newest[key.session_id] = found.seq
+            seq = found.seq + 1
+        return None
+
+
+async def _read_session(
+    conn: AsyncConnection, user_id: str, session_id: UUID, min_seq: int
+) -> SessionReply | None:
+    """The session as of its projected position, or None while that is short of `min_seq`."""
+    row = (
+        await conn.execute(
+            select(
+                *SUMMARY_COLUMNS,
+                chat_sessions.c.constraints_json,
+                chat_sessions.c.user_id,
+                chat_sessions.c.last_seq,
+            ).where(chat_sessions.c.id == session_id)
+        )
+    ).first()
+    if row is None:
+        deleted = await conn.scalar(
+            select(chat_session_tombstones.c.deleted_seq).where(
+                chat_session_tombstones.c.session_id == session_id
             )
         )
-
-
-async def _session_position(conn: AsyncConnection, session_id: UUID) -> int:
-    live = await conn.scalar(
-        select(chat_sessions.c.last_seq).where(chat_sessions.c.id == session_id)
+        return SessionReply(session=None) if (deleted or 0) >= min_seq else None
+    if row.user_id != user_id:
+        return SessionReply(session=None)
+    if row.last_seq < min_seq:
+        return None
+    messages = (
+        await conn.execute(
+            select(*MESSAGE_COLUMNS)
+            .where(
+                chat_messages.c.session_id == session_id,
+                chat_messages.c.id <= row.last_seq,  # the same snapshot as the row
+            )
+            .order_by(chat_messages.c.id)
+        )
+    ).all()
+    view = SessionView(
+        **_summary(row._mapping).model_dump(),
+        constraints_json=row.constraints_json,
+        messages=[
+            MessageView(session_id=str(session_id), **message._mapping) for message in messages
+        ],
     )
-    if live is not None:
-        return int(live)
-    deleted = await conn.scalar(
-        select(chat_session_tombstones.c.deleted_seq).where(
-            chat_session_tombstones.c.session_id == session_id
+    return SessionReply(session=view)
+
+
+async def _positions(conn: AsyncConnection, session_ids: list[UUID]) -> dict[UUID, int]:
+    live = await conn.execute(
+        select(chat_sessions.c.id, chat_sessions.c.last_seq).where(
+            chat_sessions.c.id.in_(session_ids)
         )
     )
-    return int(deleted or 0)
+    deleted = await conn.execute(
+        select(chat_session_tombstones.c.session_id, chat_session_tombstones.c.deleted_seq).where(
+            chat_session_tombstones.c.session_id.in_(session_ids)
+        )
+    )
+    return {**{sid: seq for sid, seq in deleted.all()}, **{sid: seq for sid, seq in live.all()}}
+
+
+def _summary(row: Any) -> SessionSummary:
+    return SessionSummary(
+        id=str(row["id"]),
+        title=row["title"],
+        model_name=row["model_name"],
+        engine_type=row["engine_type"],
+        message_count=row["message_count"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
 
 
 def _not_caught_up() -> ErrorReply:

@@ -1,7 +1,315 @@
-"""Rebuild the tables from the chat stream (filled in by the event-sourcing work)."""
+"""`cortex-sessions rebuild`: rebuild the tables from the chat stream and swap them in.
 
+1. Fresh tables `chat_*_rebuild`, defined exactly like the live ones (`chat_tables`).
+2. Every event of the stream, read with an ordered consumer, goes through the live projection's
+   rules (`Replay`), with a progress bar; then the events that arrived meanwhile.
+3. One transaction: lock the live tables against writes (EXCLUSIVE mode: queries keep reading
+   them), replay the last events, drop the live tables and rename the fresh ones in their place.
+   The live projection's writes that waited on the lock then go to the new tables; the events it
+   had not applied yet are applied there once, the others are recognised by their positions.
+"""
+
+import asyncio
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import nats
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+from psycopg import AsyncConnection, sql
+from psycopg.errors import LockNotAvailable
+from sqlalchemy import MetaData, Table
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import CreateIndex, CreateTable
+from tqdm import tqdm
+
+from cortex_contracts.runtime.jetstream import ensure_streams
+from cortex_contracts.topology import Topology
+from cortex_sessions.fold import SessionRow
+from cortex_sessions.replay import Replay
 from cortex_sessions.settings import Settings
+from cortex_sessions.tables import (
+    chat_messages,
+    chat_session_tombstones,
+    chat_sessions,
+    chat_tables,
+)
+
+log = logging.getLogger(__name__)
+
+SUFFIX = "_rebuild"
+REBUILD_LOCK_ID = 7_041_958_212  # pg advisory lock: one rebuild at a time
+LIVE_TABLES = (chat_sessions, chat_messages, chat_session_tombstones)  # the order readers lock
+SWAP_LOCK_TIMEOUT = "10s"
+SWAP_ATTEMPTS = 5
+READER_BUFFER = 20_000
 
 
-async def rebuild(settings: Settings) -> None:
-    raise SystemExit("cortex-sessions rebuild: not implemented yet")
+@dataclass(frozen=True)
+class RebuildReport:
+    through_seq: int
+    events: int
+    rejected: int
+    sessions: int
+    messages: int
+    seconds: float
+
+    @property
+    def events_per_sec(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+class StreamReader:
+    """Every message of the chat stream in order (an ordered push consumer), in batches."""
+
+    def __init__(self, js: JetStreamContext, topology: Topology) -> None:
+        self.js = js
+        self.topology = topology
+        self._buffer: list[tuple[int, str, bytes]] = []
+        self._arrived = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._subscription: Any = None
+        self.at_end = False  # the last message delivered was the stream's last at the time
+
+    async def start(self) -> None:
+        self._subscription = await self.js.subscribe(
+            self.topology.chat_all_subjects,
+            stream=self.topology.chat_stream,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+            cb=self._on_message,
+            pending_msgs_limit=READER_BUFFER * 2,
+            pending_bytes_limit=256 * 1024 * 1024,
+        )
+
+    async def _on_message(self, msg: Msg) -> None:
+        while len(self._buffer) >= READER_BUFFER:  # slow down delivery (flow control) meanwhile
+            self._room.clear()
+            await self._room.wait()
+        metadata = msg.metadata
+        self._buffer.append((metadata.sequence.stream, msg.subject, msg.data))
+        self.at_end = metadata.num_pending == 0
+        self._arrived.set()
+
+    async def take(self, timeout: float = 5.0) -> list[tuple[int, str, bytes]]:
+        """What arrived since the last call (waits for something, at most `timeout`)."""
+        try:
+            await asyncio.wait_for(self._arrived.wait(), timeout)
+        except TimeoutError:
+            return []
+        batch, self._buffer = self._buffer, []
+        self._arrived.clear()
+        self._room.set()
+        return batch
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+
+
+async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport:
+    started = time.perf_counter()
+    topology = settings.topology
+    client = await nats.connect(settings.nats_url, name="cortex-sessions-rebuild")
+    try:
+        js = client.jetstream()
+        await ensure_streams(js, topology)
+        async with await AsyncConnection.connect(_libpq_url(settings.database_url)) as conn:
+            locked = await conn.execute("SELECT pg_try_advisory_lock(%s)", (REBUILD_LOCK_ID,))
+            if not (await locked.fetchone() or (False,))[0]:
+                raise SystemExit("cortex-sessions rebuild: another rebuild is running")
+            await conn.commit()
+            fresh = chat_tables(MetaData(), SUFFIX)
+            await _create_fresh_tables(conn, fresh)
+            replay = Replay(*fresh)
+            reader = StreamReader(js, topology)
+            await reader.start()
+            try:
+                with tqdm(
+                    total=0,
+                    unit=" events",
+                    unit_scale=True,
+                    disable=not progress,
+                    file=sys.stderr,
+                    mininterval=0.5,
+                ) as bar:
+                    await _catch_up(js, topology, reader, replay, conn, settings, bar)
+                    await _swap_in(js, topology, reader, replay, conn, settings, bar, fresh)
+            finally:
+                await reader.stop()
+    finally:
+        await client.close()
+    rows = [s for s in replay.state.values() if isinstance(s, SessionRow)]
+    return RebuildReport(
+        through_seq=replay.applied_through,
+        events=replay.events,
+        rejected=replay.rejected,
+        sessions=len(rows),
+        messages=sum(row.message_count for row in rows),
+        seconds=time.perf_counter() - started,
+    )
+
+
+async def _catch_up(
+    js: JetStreamContext,
+    topology: Topology,
+    reader: StreamReader,
+    replay: Replay,
+    conn: AsyncConnection[Any],
+    settings: Settings,
+    bar: tqdm,
+) -> None:
+    """Replay up to the end of the stream, again while much arrived in the meantime."""
+    while True:
+        target = await _last_seq(js, topology)
+        if replay.applied_through and target - replay.applied_through < settings.rebuild_batch:
+            return
+        await _follow(reader, replay, conn, target, settings.rebuild_batch, bar, commit=True)
+        if not target:
+            return
+
+
+async def _swap_in(
+    js: JetStreamContext,
+    topology: Topology,
+    reader: StreamReader,
+    replay: Replay,
+    conn: AsyncConnection[Any],
+    settings: Settings,
+    bar: tqdm,
+    fresh: tuple[Table, Table, Table],
+) -> None:
+    for attempt in range(1, SWAP_ATTEMPTS + 1):
+        locked = False
+        try:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'")
+                await conn.execute(_lock_statement("EXCLUSIVE"))
+                locked = True
+                # Nothing in the live tables changes from here until the commit.
+                target = await _last_seq(js, topology)
+                await _follow(
+                    reader, replay, conn, target, settings.rebuild_batch, bar, commit=False
+                )
+                await conn.execute(_lock_statement("ACCESS EXCLUSIVE"))
+                await _replace_live_tables(conn, fresh)
+            return
+        except LockNotAvailable:
+            if locked:  # the last events' rows were rolled back with the transaction
+                raise SystemExit(
+                    "cortex-sessions rebuild: swap interrupted; run it again"
+                ) from None
+            log.warning("live tables busy (attempt %s of %s)", attempt, SWAP_ATTEMPTS)
+    raise SystemExit("cortex-sessions rebuild: could not lock the live tables; try again")
+
+
+async def _replace_live_tables(conn: AsyncConnection[Any], fresh: tuple[Table, ...]) -> None:
+    await conn.execute(
+        sql.SQL("DROP TABLE {}").format(
+            sql.SQL(", ").join(sql.Identifier(t.name) for t in LIVE_TABLES)
+        )
+    )
+    for new, live in zip(fresh, LIVE_TABLES, strict=True):
+        await conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME TO {}").format(
+                sql.Identifier(new.name), sql.Identifier(live.name)
+            )
+        )
+    for live in LIVE_TABLES:
+        await _rename_constraints_and_indexes(conn, live.name)
+
+
+async def _follow(
+    reader: StreamReader,
+    replay: Replay,
+    conn: AsyncConnection[Any],
+    target: int,
+    batch_rows: int,
+    bar: tqdm,
+    *,
+    commit: bool,
+) -> None:
+    bar.total = max(bar.total or 0, target)
+    bar.refresh()
+    while replay.applied_through < target:
+        before = replay.applied_through
+        batch = await reader.take()
+        if not batch and reader.at_end:  # the target's message is gone (deleted from the stream)
+            break
+        for seq, subject, data in batch:
+            replay.apply(seq, subject, data)
+        bar.update(replay.applied_through - before)
+        if replay.pending_rows >= batch_rows:
+            await replay.flush(conn)
+            if commit:
+                await conn.commit()
+    await replay.flush(conn)
+    if commit:
+        await conn.commit()
+
+
+async def _last_seq(js: JetStreamContext, topology: Topology) -> int:
+    return int((await js.stream_info(topology.chat_stream)).state.last_seq or 0)
+
+
+def _lock_statement(mode: str) -> str:
+    names = ", ".join(table.name for table in LIVE_TABLES)
+    return f"LOCK TABLE {names} IN {mode} MODE"
+
+
+async def _create_fresh_tables(conn: AsyncConnection[Any], fresh: tuple[Table, ...]) -> None:
+    dialect = postgresql.dialect()
+    async with conn.transaction():
+        for table in reversed(fresh):
+            await conn.execute(
+                sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(table.name))
+            )
+        for table in fresh:
+            await conn.execute(str(CreateTable(table).compile(dialect=dialect)))
+            for index in table.indexes:
+                await conn.execute(str(CreateIndex(index).compile(dialect=dialect)))
+
+
+async def _rename_constraints_and_indexes(conn: AsyncConnection[Any], table: str) -> None:
+    """The fresh table's constraints and indexes take the names the live ones had."""
+    constraints = await conn.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND conname LIKE %s",
+        (table, f"%{SUFFIX}%"),
+    )
+    for (name,) in await constraints.fetchall():
+        await conn.execute(
+            sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
+                sql.Identifier(table),
+                sql.Identifier(name),
+                sql.Identifier(name.replace(SUFFIX, "")),
+            )
+        )
+    indexes = await conn.execute(
+        "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname LIKE %s",
+        (table, f"%{SUFFIX}%"),
+    )
+    for (name,) in await indexes.fetchall():
+        await conn.execute(
+            sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(name), sql.Identifier(name.replace(SUFFIX, ""))
+            )
+        )
+
+
+def _libpq_url(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def run(settings: Settings) -> None:
+    """The console command: rebuild, then one line of figures."""
+    report = asyncio.run(rebuild(settings, progress=True))
+    print(
+        f"cortex-sessions rebuild: {report.events} events through seq {report.through_seq} "
+        f"({report.rejected} rejected) -> {report.sessions} sessions, {report.messages} messages "
+        f"in {report.seconds:.1f}s ({report.events_per_sec:,.0f} events/s); tables swapped in"
+    )

@@ -102,6 +102,8 @@ def plan_answer(state: ModelState, req: ChatRequest) -> tuple[int, Answer]:
         raise SimulatedError(400, f"max_tokens must be at least 1, got {limit}.")
     ctx = config.context_per_request
     prompt_tokens = count_prompt_tokens(req.messages)
+    if config.personality == "llamacpp":
+        prompt_tokens += 1  # llama-server tokenizes the rendered prompt with a BOS token
     if prompt_tokens >= ctx:
         raise context_error(ctx, prompt_tokens, None)
     remaining = ctx - prompt_tokens

@@ -1,7 +1,154 @@
-"""Rebuild the usage tables from the usage stream (filled in by the usage work)."""
+"""`cortex-usage rebuild`: replay the usage stream into fresh tables and swap them in.
 
+The live service may keep running. The replay fills `usage_records_rebuild` while the live
+recorder goes on writing `usage_records`; then, holding an exclusive lock on the live tables (the
+recorder waits), the replay catches up with the stream's end and the fresh tables take the live
+names. Every event the live tables held was published before the lock, so the replay has it too.
+"""
+
+import logging
+import sys
+from dataclasses import dataclass, field
+
+import nats
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy import MetaData, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from tqdm import tqdm
+
+from cortex_contracts.runtime.jetstream import ensure_streams
+from cortex_usage.recorder import UnreadableEvent, UsageStore, parse_event, to_row
 from cortex_usage.settings import Settings
+from cortex_usage.tables import usage_tables
+
+log = logging.getLogger(__name__)
+
+SUFFIX = "_rebuild"
+REPLAY_BATCH = 1000
+FETCH_TIMEOUT_SEC = 1.0
+SWAP_LOCK_TIMEOUT = "30s"
+RENAMES = (  # (kind, fresh name, live name); the live objects are dropped first
+    ("TABLE", "usage_records_rebuild", "usage_records"),
+    ("TABLE", "usage_position_rebuild", "usage_position"),
+    ("INDEX", "pk_usage_records_rebuild", "pk_usage_records"),
+    ("INDEX", "pk_usage_position_rebuild", "pk_usage_position"),
+    ("INDEX", "ix_usage_records_rebuild_time", "ix_usage_records_time"),
+    ("INDEX", "ix_usage_records_rebuild_model_time", "ix_usage_records_model_time"),
+    ("INDEX", "ix_usage_records_rebuild_user_time", "ix_usage_records_user_time"),
+    ("INDEX", "ix_usage_records_rebuild_org_time", "ix_usage_records_org_time"),
+)
+
+
+@dataclass
+class Replay:
+    """Reads the usage stream from its start and writes what it reads into the fresh tables."""
+
+    js: JetStreamContext
+    engine: AsyncEngine
+    settings: Settings
+    store: UsageStore
+    last_seq: int = 0
+    events: int = 0
+    unreadable: int = 0
+    progress: tqdm | None = field(default=None, repr=False)
+
+    async def open(self) -> None:
+        topology = self.settings.topology
+        self.subscription = await self.js.pull_subscribe(
+            topology.usage_all_subjects,
+            stream=topology.usage_stream,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.NONE,
+                inactive_threshold=600.0,  # outlives the swap's wait for the lock
+            ),
+        )
+
+    async def close(self) -> None:
+        info = await self.subscription.consumer_info()
+        await self.subscription.unsubscribe()
+        await self.js.delete_consumer(self.settings.topology.usage_stream, info.name)
+
+    async def until(self, target_seq: int, conn: AsyncConnection | None = None) -> None:
+        """Store every event up to `target_seq` (in `conn`'s transaction when given)."""
+        while self.last_seq < target_seq:
+            try:
+                batch = await self.subscription.fetch(REPLAY_BATCH, timeout=FETCH_TIMEOUT_SEC)
+            except NatsTimeoutError:
+                if (await self.subscription.consumer_info()).num_pending == 0:
+                    return  # the rest of the range was deleted from the stream
+                continue
+            rows = []
+            for msg in batch:
+                seq = msg.metadata.sequence.stream
+                self.last_seq = max(self.last_seq, seq)
+                try:
+                    rows.append(to_row(parse_event(msg.data), seq))
+                except UnreadableEvent:
+                    self.unreadable += 1  # the live recorder dead-lettered it already
+            if conn is not None:
+                await self.store.insert(conn, rows)
+            else:
+                async with self.engine.begin() as own:
+                    await self.store.insert(own, rows)
+            self.events += len(batch)
+            if self.progress is not None:
+                self.progress.update(len(batch))
+
+
+async def _stream_last_seq(js: JetStreamContext, settings: Settings) -> int:
+    info = await js.stream_info(settings.topology.usage_stream)
+    return int(info.state.last_seq)
+
+
+async def _create_fresh_tables(engine: AsyncEngine, meta: MetaData) -> None:
+    async with engine.begin() as conn:
+        for table in reversed(meta.sorted_tables):  # leftovers of an interrupted rebuild
+            await conn.execute(text(f'DROP TABLE IF EXISTS "{table.name}"'))
+        await conn.run_sync(meta.create_all)
+
+
+async def _swap_in(conn: AsyncConnection) -> None:
+    await conn.execute(text("DROP TABLE usage_records"))
+    await conn.execute(text("DROP TABLE usage_position"))
+    for kind, fresh, live in RENAMES:
+        await conn.execute(text(f'ALTER {kind} "{fresh}" RENAME TO "{live}"'))
 
 
 async def rebuild(settings: Settings) -> None:
-    raise SystemExit("cortex-usage rebuild: not implemented yet")
+    topology = settings.topology
+    engine = create_async_engine(settings.database_url)
+    nc = await nats.connect(settings.nats_url, name="cortex-usage-rebuild")
+    try:
+        js = nc.jetstream()
+        await ensure_streams(js, topology)
+        meta = MetaData()
+        records, position = usage_tables(meta, SUFFIX)
+        await _create_fresh_tables(engine, meta)
+        target = await _stream_last_seq(js, settings)
+        fresh = UsageStore(records, position, topology.usage_consumer)
+        replay = Replay(js, engine, settings, fresh)
+        await replay.open()
+        try:
+            with tqdm(
+                total=target, unit="event", file=sys.stderr, disable=not sys.stderr.isatty()
+            ) as replay.progress:
+                await replay.until(target)
+            async with engine.begin() as conn:
+                await conn.execute(text(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'"))
+                await conn.execute(
+                    text("LOCK TABLE usage_records, usage_position IN ACCESS EXCLUSIVE MODE")
+                )
+                await replay.until(await _stream_last_seq(js, settings), conn)
+                await _swap_in(conn)
+        finally:
+            await replay.close()
+        print(
+            f"cortex-usage rebuild: replayed {replay.events} events up to stream sequence "
+            f"{replay.last_seq}; {replay.unreadable} unreadable events skipped"
+        )
+    finally:
+        await nc.close()
+        await engine.dispose()

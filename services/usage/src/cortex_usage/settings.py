@@ -9,3 +9,34 @@ class Settings(NatsSettings, DatabaseSettings):
 
     host: str = Field(default="0.0.0.0", alias="USAGE_HOST")
     port: int = Field(default=8087, alias="USAGE_PORT", ge=1, le=65535)
+    fetch_batch: int = Field(
+        default=500,
+        alias="USAGE_FETCH_BATCH",
+        ge=1,
+        le=5000,
+        description="events pulled, inserted in one transaction and acknowledged together",
+    )
+    ack_wait_sec: float = Field(
+        default=10.0,
+        alias="USAGE_ACK_WAIT_SEC",
+        gt=0,
+        description="an event not acknowledged in this time (replica died) is delivered again",
+    )
+    max_deliveries: int = Field(
+        default=10,
+        alias="USAGE_MAX_DELIVERIES",
+        ge=2,
+        description="an event the database still rejects after this many tries is dead-lettered",
+    )
+    query_timeout_sec: float = Field(
+        default=4.0,
+        alias="USAGE_QUERY_TIMEOUT_SEC",
+        gt=0,
+        description="statement timeout of a usage query (keep it below the gateway's)",
+    )
+    query_work_mem: str = Field(
+        default="64MB",
+        alias="USAGE_QUERY_WORK_MEM",
+        pattern=r"^[1-9][0-9]{0,5}(kB|MB|GB)$",
+        description="PostgreSQL work_mem of a usage query: percentiles sort in memory",
+    )

@@ -8,6 +8,8 @@ interface Props {
   onSend: () => void;
   onStop: () => void;
   isStreaming: boolean;
+  /** Stop was pressed; the gateway is ending the stream. */
+  stopping?: boolean;
   /** Why sending is impossible right now (no model, loading, ...); null when it is possible. */
   disabledReason: string | null;
   contextCount: number;
@@ -26,6 +28,7 @@ export function ChatInput(props: Props) {
     onSend,
     onStop,
     isStreaming,
+    stopping = false,
     disabledReason,
     contextCount,
     contextLimit,
@@ -102,8 +105,8 @@ export function ChatInput(props: Props) {
           aria-describedby="context-line"
         />
         {isStreaming ? (
-          <button type="button" className="btn btn-stop" data-testid="stop-button" onClick={onStop}>
-            Stop
+          <button type="button" className="btn btn-stop" data-testid="stop-button" onClick={onStop} disabled={stopping}>
+            {stopping ? 'Stopping…' : 'Stop'}
           </button>
         ) : (
           <button

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 EngineType = Literal["vllm", "llamacpp", "openai"]
 HealthStatus = Literal["healthy", "loading", "unhealthy"]
+UpstreamOrigin = Literal["file", "admin"]
 
 
 class Upstream(BaseModel):
@@ -22,6 +23,19 @@ class Upstream(BaseModel):
     max_tokens_default: int | None = Field(default=None, gt=0)
     request_defaults: dict[str, Any] | None = None
     task: str = "generate"
+    # "file": declared in CORTEX_MODELS_FILE (the file keeps it in line with itself at start);
+    # "admin": registered at run time (a restart never overwrites it).
+    origin: UpstreamOrigin = "admin"
+
+
+class HealthCheck(BaseModel):
+    """One past poll result of an upstream, kept in `ModelHealth.history`."""
+
+    status: HealthStatus
+    latency_ms: float | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    checked_at: datetime
 
 
 class ModelHealth(BaseModel):
@@ -34,3 +48,20 @@ class ModelHealth(BaseModel):
     consecutive_failures: int = 0
     checked_at: datetime
     max_model_len: int | None = None
+    expires_after_sec: float | None = Field(
+        default=None,
+        gt=0,
+        description="the publisher's TTL: readers treat the entry as gone this long after it",
+    )
+    history: list[HealthCheck] = Field(
+        default_factory=list, description="the last checks, newest first, this one included"
+    )
+
+    def as_check(self) -> HealthCheck:
+        return HealthCheck(
+            status=self.status,
+            latency_ms=self.latency_ms,
+            last_error=self.last_error,
+            consecutive_failures=self.consecutive_failures,
+            checked_at=self.checked_at,
+        )

@@ -29,3 +29,4 @@ class CompletionRecorded(Event):
     latency_ms: float = Field(ge=0)
     decode_tokens_per_s: float | None = None
     chat_session_id: str | None = None
+    finish_reason: str | None = None

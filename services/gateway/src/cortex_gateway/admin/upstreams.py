@@ -1,5 +1,69 @@
-"""Registering and removing upstream model servers (registry work)."""
+"""POST /admin/upstreams (register or replace a model server) and DELETE /admin/upstreams/{name}.
 
-from fastapi import APIRouter
+Changes go to the shared registry (see models/catalog.py): every gateway replica and the health
+service see them at once, and they survive restarts (CORTEX_MODELS_FILE never overwrites them).
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from cortex_contracts.events.models import EngineType, Upstream
+from cortex_gateway import audit
+from cortex_gateway.auth.dependencies import Admin
+from cortex_gateway.deps import State
+from cortex_gateway.models.catalog import public_view
 
 router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+class RegisterUpstream(BaseModel):
+    """`api_key` left out keeps the current key of a model being replaced; null or "" clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    served_model_name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$")
+    base_url: HttpUrl
+    engine_type: EngineType = "openai"
+    api_key: str | None = Field(default=None, max_length=1000)
+    context_size: int | None = Field(default=None, gt=0)
+    max_tokens_default: int | None = Field(default=None, gt=0)
+    request_defaults: dict[str, Any] | None = None
+    task: str = Field(default="generate", min_length=1, max_length=50)
+
+
+@router.post("/upstreams")
+async def register_upstream(
+    body: RegisterUpstream, admin: Admin, state: State, request: Request, response: Response
+) -> dict[str, Any]:
+    if body.base_url.scheme not in ("http", "https"):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "base_url must be http(s).")
+    current = state.catalog.get(body.served_model_name)
+    api_key = body.api_key or None
+    if "api_key" not in body.model_fields_set and current is not None:
+        api_key = current.api_key
+    upstream = Upstream(**body.model_dump(exclude={"api_key"}), api_key=api_key, origin="admin")
+    # Audited first: if the audit event cannot be stored, the change does not happen.
+    await audit.record_by(
+        state,
+        request,
+        admin,
+        "upstream.registered",
+        subject_id=upstream.served_model_name,
+        base_url=str(upstream.base_url),
+        engine_type=upstream.engine_type,
+        replaced=current is not None,
+    )
+    await state.catalog.register(upstream)
+    response.status_code = status.HTTP_200_OK if current is not None else status.HTTP_201_CREATED
+    return public_view(upstream)
+
+
+@router.delete("/upstreams/{name:path}", status_code=status.HTTP_204_NO_CONTENT)
+async def remove_upstream(name: str, admin: Admin, state: State, request: Request) -> Response:
+    if state.catalog.get(name) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown model {name!r}.")
+    await audit.record_by(state, request, admin, "upstream.removed", subject_id=name)
+    await state.catalog.unregister(name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

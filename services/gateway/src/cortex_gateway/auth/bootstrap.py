@@ -1,6 +1,5 @@
 """First start: create the admin account. No default password: generate one if none is given."""
 
-import asyncio
 import logging
 import os
 
@@ -9,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_gateway.auth import store
-from cortex_gateway.auth.secrets import generate_password, hash_password
+from cortex_gateway.auth.secrets import generate_password, hash_password_off_loop
 from cortex_gateway.settings import Settings
 from cortex_gateway.tables import orgs
 
@@ -43,7 +42,7 @@ async def ensure_admin(engine: AsyncEngine, settings: Settings) -> None:
         else:
             password = generate_password()
             _announce_generated_password(settings, password)
-        password_hash = await asyncio.to_thread(hash_password, password)
+        password_hash = await hash_password_off_loop(password)
         await store.create_user(conn, settings.admin_username, password_hash, "admin", org_id)
         log.info("created admin account %r", settings.admin_username)
 

@@ -1,4 +1,5 @@
-"""`require_user_session` (cookie only), `require_user` (cookie or API key), `require_admin`."""
+"""`require_user_session` (cookie only), `require_user` (cookie or API key), `require_admin`
+(cookie only: an API key is for completions and models, so a leaked key cannot administer)."""
 
 import hmac
 from datetime import timedelta
@@ -15,9 +16,7 @@ CSRF_COOKIE = "cortex_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-_UNAUTHENTICATED = HTTPException(
-    status.HTTP_401_UNAUTHORIZED, detail="Not authenticated: log in first."
-)
+NOT_LOGGED_IN = "Not authenticated: log in first."
 
 
 async def _from_cookie(request: Request, state: State) -> Principal | None:
@@ -25,11 +24,11 @@ async def _from_cookie(request: Request, state: State) -> Principal | None:
     if not token:
         return None
     idle = timedelta(seconds=state.settings.session_idle_sec)
-    async with state.engine.begin() as conn:
+    async with store.lookup_connection(state.engine) as conn:
         found = await store.find_login_session(conn, token, idle)
     if found is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, detail="Your session has expired: log in again."
+            status.HTTP_401_UNAUTHORIZED, detail="Your session has expired or ended: log in again."
         )
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
@@ -46,10 +45,14 @@ async def _from_api_key(request: Request, state: State) -> Principal | None:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key:
         return None
-    async with state.engine.begin() as conn:
+    async with store.lookup_connection(state.engine) as conn:
         principal = await store.find_api_key(conn, key.strip())
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Invalid or expired API key.")
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="Invalid, expired or revoked API key.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return principal
 
 
@@ -61,18 +64,24 @@ async def require_user_session(request: Request, state: State) -> Principal:
         )
     principal = await _from_cookie(request, state)
     if principal is None:
-        raise _UNAUTHENTICATED
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=NOT_LOGGED_IN)
     return principal
 
 
 async def require_user(request: Request, state: State) -> Principal:
     principal = await _from_api_key(request, state) or await _from_cookie(request, state)
     if principal is None:
-        raise _UNAUTHENTICATED
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail=NOT_LOGGED_IN + " Or send an API key: Authorization: Bearer <key>.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return principal
 
 
-async def require_admin(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
+async def require_admin(
+    principal: Annotated[Principal, Depends(require_user_session)],
+) -> Principal:
     if not principal.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Administrator role required.")
     return principal

@@ -1,84 +1,81 @@
-"""/auth/login, /auth/logout, /auth/me"""
+"""/auth/login, /auth/logout, /auth/me, /auth/password"""
 
-import asyncio
 import secrets
 from datetime import timedelta
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cortex_contracts.envelope import Actor
 from cortex_gateway import audit
-from cortex_gateway.auth import store
-from cortex_gateway.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE, UserSession
-from cortex_gateway.auth.secrets import new_token, verify_password
+from cortex_gateway.auth import accounts, store
+from cortex_gateway.auth.accounts import UserView
+from cortex_gateway.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE, User, UserSession
+from cortex_gateway.auth.policy import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH, password_problem
+from cortex_gateway.auth.secrets import (
+    hash_password_off_loop,
+    new_token,
+    verify_password_off_loop,
+)
 from cortex_gateway.deps import Db, State
-from cortex_gateway.tables import orgs, users
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
+BAD_CREDENTIALS = "Invalid username or password."  # the same whatever was wrong
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 class LoginRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=100)
-    password: str = Field(min_length=1, max_length=1024)
+    username: str = Field(min_length=1, max_length=MAX_USERNAME_LENGTH)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
-class UserOut(BaseModel):
-    id: str
-    username: str
-    role: str
-    org_id: str
-    org_name: str
-    disabled: bool
+class ChangePassword(BaseModel):
+    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    new_password: str
 
 
-async def load_user(conn: Any, user_id: str) -> UserOut:
-    row = (
-        (
-            await conn.execute(
-                select(users, orgs.c.name.label("org_name"))
-                .join(orgs, orgs.c.id == users.c.org_id)
-                .where(users.c.id == user_id)
-            )
+async def refuse_if_throttled(db: AsyncConnection, username: str, remote: str) -> None:
+    """429 after MAX_FAILURES failures for this username from this address in the window."""
+    failures, oldest = await store.recent_login_failures(db, username, remote, FAILURE_WINDOW)
+    if failures >= MAX_FAILURES and oldest is not None:
+        retry_after = int((oldest + FAILURE_WINDOW - store.now()).total_seconds()) + 1
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail="Too many failed attempts. Try again later.",
+            headers={"Retry-After": str(max(retry_after, 1))},
         )
-        .mappings()
-        .one()
-    )
-    return UserOut(**{key: row[key] for key in UserOut.model_fields})
 
 
-def client_addr(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+async def count_failure(db: AsyncConnection, username: str, remote: str) -> None:
+    """Committed now: the request fails afterwards, and the failure must still count."""
+    await store.record_login_failure(db, username, remote, FAILURE_WINDOW)
+    await db.commit()
 
 
 @router.post("/login")
 async def login(
     body: LoginRequest, request: Request, response: Response, db: Db, state: State
-) -> UserOut:
-    remote = client_addr(request)
-    failures, oldest = await store.recent_login_failures(db, body.username, remote, FAILURE_WINDOW)
-    if failures >= MAX_FAILURES and oldest is not None:
-        retry_after = int((oldest + FAILURE_WINDOW - store.now()).total_seconds()) + 1
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail="Too many failed logins. Try again later.",
-            headers={"Retry-After": str(max(retry_after, 1))},
-        )
+) -> UserView:
+    remote = audit.client_addr(request)
+    await refuse_if_throttled(db, body.username, remote)
     user = await store.find_user_by_name(db, body.username)
-    password_ok = await asyncio.to_thread(
-        verify_password, user["password_hash"] if user else None, body.password
+    # Always verify (against a dummy hash for unknown users): timing reveals nothing either.
+    password_ok = await verify_password_off_loop(
+        user["password_hash"] if user else None, body.password
     )
-    if user is None or not password_ok or user["disabled"]:
-        await store.record_login_failure(db, body.username, remote)
-        await db.commit()
+    if user is None or not password_ok or user["disabled"] or user["org_disabled"]:
+        await count_failure(db, body.username, remote)
         await audit.record(state, "auth.login.failed", subject_id=body.username, remote_addr=remote)
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Invalid username or password.")
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=BAD_CREDENTIALS)
 
+    await store.clear_login_failures(db, body.username, remote)
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # a fresh token on every login: no session fixation, no orphaned session
+        await store.revoke_login_session(db, previous)
     token, csrf_token = new_token(), secrets.token_urlsafe(32)
     settings = state.settings
     await store.create_login_session(
@@ -92,14 +89,18 @@ async def login(
     }
     response.set_cookie(SESSION_COOKIE, token, httponly=True, **cookie)  # type: ignore[arg-type]
     response.set_cookie(CSRF_COOKIE, csrf_token, httponly=False, **cookie)  # type: ignore[arg-type]
+    response.headers.update(NO_STORE)
     await audit.record(
         state,
         "auth.login.succeeded",
         subject_id=user["id"],
         actor=Actor(user_id=user["id"], org_id=user["org_id"]),
         remote_addr=remote,
+        username=user["username"],
     )
-    return await load_user(db, user["id"])
+    found = await accounts.find_user(db, user["id"])
+    assert found is not None
+    return found
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -109,15 +110,46 @@ async def logout(principal: UserSession, request: Request, db: Db, state: State)
         state,
         "auth.logout",
         subject_id=principal.user_id,
-        actor=Actor(user_id=principal.user_id, org_id=principal.org_id),
-        remote_addr=client_addr(request),
+        actor=audit.actor_of(principal),
+        remote_addr=audit.client_addr(request),
     )
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(SESSION_COOKIE, path="/")
-    response.delete_cookie(CSRF_COOKIE, path="/")
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=state.settings.cookie_secure)
+    response.delete_cookie(CSRF_COOKIE, path="/", secure=state.settings.cookie_secure)
     return response
 
 
 @router.get("/me")
-async def me(principal: UserSession, db: Db) -> UserOut:
-    return await load_user(db, principal.user_id)
+async def me(principal: User, db: Db) -> UserView:
+    """The caller, by session cookie or API key."""
+    found = await accounts.find_user(db, principal.user_id)
+    assert found is not None  # the principal was just loaded from an enabled account
+    return found
+
+
+@router.post("/password", status_code=status.HTTP_204_NO_CONTENT)
+async def change_password(
+    body: ChangePassword, principal: UserSession, request: Request, db: Db, state: State
+) -> Response:
+    """Change your own password; your other sessions are logged out, this one stays."""
+    remote = audit.client_addr(request)
+    await refuse_if_throttled(db, principal.username, remote)
+    current_hash = await accounts.password_hash_of(db, principal.user_id)
+    if not await verify_password_off_loop(current_hash, body.current_password):
+        await count_failure(db, principal.username, remote)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="The current password is wrong.")
+    problem = password_problem(body.new_password, principal.username)
+    if problem is None and body.new_password == body.current_password:
+        problem = "The new password must differ from the current one."
+    if problem:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=problem)
+    await accounts.set_password_hash(
+        db, principal.user_id, await hash_password_off_loop(body.new_password)
+    )
+    await store.revoke_user_sessions(
+        db, principal.user_id, keep_token=request.cookies[SESSION_COOKIE]
+    )
+    await audit.record_by(
+        state, request, principal, "user.password_changed", subject_id=principal.user_id, by="self"
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

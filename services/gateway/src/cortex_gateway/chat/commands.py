@@ -1,12 +1,28 @@
 """Chat commands: validate against the session's current state, then append one event to its
-subject with optimistic concurrency; `Idempotency-Key` retries become JetStream duplicates."""
+subject with optimistic concurrency (`Nats-Expected-Last-Subject-Sequence`).
 
+`Idempotency-Key` retries: a session's id is derived from the key, so a retried creation finds
+the session it made, at any time. A retried message carries the same `Nats-Msg-Id`, which
+JetStream drops as a duplicate within the stream's duplicate window
+(`Topology.duplicate_window_sec`, one hour). JetStream checks the expected last sequence before
+the message id, so a retry that raced another write first fails the sequence check, reloads the
+session and is then recognised as a duplicate.
+
+To record a message sent to a model (the completions flow): `select_model(...)` (no-op if the
+session already uses it, 409 `ModelLocked` if it has messages with another one), then
+`add_message(..., model_name=...)`, which refuses with `ModelLocked` if another writer locked the
+session to another model in between.
+"""
+
+import asyncio
 import hashlib
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nats.errors import MaxPayloadError
 from nats.js import JetStreamContext
 
 from cortex_contracts.envelope import Actor
@@ -24,7 +40,9 @@ from cortex_contracts.topology import Topology
 from cortex_gateway.auth.principal import Principal
 from cortex_gateway.chat.aggregate import ChatSession, load_session
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 30
+CONFLICT_BACKOFF_SEC = 0.002
+DELETE_ALL_CONCURRENCY = 8
 SESSION_ID_NAMESPACE = uuid.UUID("6f1c1a52-3f0e-4d59-9a43-6a4d2b0d7c11")
 
 
@@ -39,7 +57,20 @@ class ModelLocked(Exception):
         )
 
 
+class ModelNotSelected(ModelLocked):
+    """A message for another model than the (still unlocked) session's: select it first."""
+
+    def __init__(self, current: str, requested: str) -> None:
+        Exception.__init__(
+            self, f"This chat uses model {current}: select {requested} for it before sending."
+        )
+
+
 class TooManyConflicts(Exception):
+    pass
+
+
+class EventTooLarge(Exception):
     pass
 
 
@@ -48,6 +79,9 @@ class Written:
     seq: int
     event: AnyChatEvent
     duplicate: bool
+
+
+Build = Callable[[ChatSession | None], AnyChatEvent | Written]
 
 
 def dedupe_id(principal: Principal, action: str, idempotency_key: str | None) -> str | None:
@@ -74,11 +108,10 @@ class ChatCommands:
     ) -> Written:
         dedupe = dedupe_id(principal, "create", idempotency_key)
         session_id = str(uuid.uuid5(SESSION_ID_NAMESPACE, dedupe) if dedupe else uuid.uuid4())
-        existing = await load_session(self.js, self.topology, principal.user_id, session_id)
-        if existing is not None:  # a retry of a create that already happened
-            return Written(seq=existing.last_seq, event=existing.created, duplicate=True)
 
-        def build(_: ChatSession | None) -> AnyChatEvent:
+        def build(existing: ChatSession | None) -> AnyChatEvent | Written:
+            if existing is not None:  # a retry of a creation that already happened
+                return Written(seq=existing.last_seq, event=existing.created, duplicate=True)
             return SessionCreated(
                 aggregate_id=session_id,
                 actor=_actor(principal),
@@ -104,8 +137,10 @@ class ChatCommands:
     ) -> Written:
         def build(session: ChatSession | None) -> AnyChatEvent:
             live = _require_live(session)
-            if model_name is not None and live.has_messages and model_name != live.model_name:
-                raise ModelLocked(live.model_name, model_name)
+            if model_name is not None and model_name != live.model_name:
+                if live.has_messages:
+                    raise ModelLocked(live.model_name, model_name)
+                raise ModelNotSelected(live.model_name, model_name)
             return MessageAdded(
                 aggregate_id=session_id,
                 actor=_actor(principal),
@@ -113,11 +148,35 @@ class ChatCommands:
                 role=role,
                 content=content,
                 metrics_json=metrics_json,
-                model_name=model_name or live.model_name,
+                model_name=live.model_name,
             )
 
         dedupe = dedupe_id(principal, f"message:{session_id}", idempotency_key)
         return await self._append(principal.user_id, session_id, build, dedupe)
+
+    async def select_model(
+        self,
+        principal: Principal,
+        session_id: str,
+        *,
+        model_name: str,
+        engine_type: str,
+        constraints_json: dict[str, Any] | None,
+    ) -> Written | None:
+        """Use this model from now on: None if the session already does; `ModelLocked` if it
+        has messages with another one."""
+        session = _require_live(
+            await load_session(self.js, self.topology, principal.user_id, session_id)
+        )
+        if session.model_name == model_name:
+            return None
+        return await self.change_model(
+            principal,
+            session_id,
+            model_name=model_name,
+            engine_type=engine_type,
+            constraints_json=constraints_json,
+        )
 
     async def change_model(
         self,
@@ -158,42 +217,47 @@ class ChatCommands:
             self.topology.chat_stream,
             subjects_filter=self.topology.chat_user_subjects(principal.user_id),
         )
-        newest = 0
-        for subject in info.state.subjects or {}:
-            session_id = subject.rsplit(".", 1)[-1]
-            try:
-                written = await self.delete_session(principal, session_id)
-            except SessionNotFound:
-                continue
-            newest = max(newest, written.seq)
-        return newest
+        gate = asyncio.Semaphore(DELETE_ALL_CONCURRENCY)
+
+        async def delete(subject: str) -> int:
+            async with gate:
+                try:
+                    return (await self.delete_session(principal, subject.rsplit(".", 1)[-1])).seq
+                except SessionNotFound:
+                    return 0
+
+        written = await asyncio.gather(*(delete(s) for s in info.state.subjects or {}))
+        return max(written, default=0)
 
     async def _append(
-        self,
-        user_id: str,
-        session_id: str,
-        build: Callable[[ChatSession | None], AnyChatEvent],
-        dedupe: str | None,
+        self, user_id: str, session_id: str, build: Build, dedupe: str | None
     ) -> Written:
         subject = self.topology.chat_subject(user_id, session_id)
-        for _ in range(MAX_ATTEMPTS):
+        for attempt in range(MAX_ATTEMPTS):
             session = await load_session(self.js, self.topology, user_id, session_id)
             event = build(session)
+            if isinstance(event, Written):
+                return event
             try:
                 ack = await publish_event(
                     self.js,
                     subject,
                     event,
-                    expected_last_subject_seq=event.previous_seq,
+                    expected_last_subject_seq=session.last_seq if session else 0,
                     msg_id=dedupe,
                 )
             except ConcurrentWriteError:
+                await asyncio.sleep(random.uniform(0, CONFLICT_BACKOFF_SEC * (attempt + 1)))
                 continue
+            except MaxPayloadError as error:
+                raise EventTooLarge(
+                    "The message is too large for the message bus; send a shorter one."
+                ) from error
             if ack.duplicate:
                 original = await self.js.get_msg(self.topology.chat_stream, ack.seq, direct=True)
                 return Written(ack.seq, parse_chat_event(original.data or b""), duplicate=True)
             return Written(ack.seq, event, duplicate=False)
-        raise TooManyConflicts(f"chat session {session_id} is being written too fast; retry")
+        raise TooManyConflicts(f"Chat session {session_id} is being written too fast; retry.")
 
 
 def _require_live(session: ChatSession | None) -> ChatSession:

@@ -15,6 +15,7 @@ from cortex_contracts.messages.sessions import (
     SessionPage,
     SessionReply,
 )
+from cortex_contracts.runtime import replies
 from cortex_contracts.topology import Topology
 
 R = TypeVar("R", bound=BaseModel)
@@ -30,12 +31,14 @@ async def _request(
     nats: NatsClient, subject: str, query: BaseModel, reply_type: type[R], timeout: float
 ) -> R:
     try:
-        message = await nats.request(subject, query.model_dump_json().encode(), timeout=timeout)
+        answer = await replies.request(
+            nats, subject, query.model_dump_json().encode(), timeout=timeout
+        )
     except (NatsTimeout, NoRespondersError) as error:
         raise QueryFailed(
             ErrorReply(error="The sessions service is not answering.", status=503, retry_after=1)
         ) from error
-    payload = json.loads(message.data)
+    payload = json.loads(answer)
     if "error" in payload:
         raise QueryFailed(ErrorReply.model_validate(payload))
     return reply_type.model_validate(payload)

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Response, status
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from cortex_contracts.events.chat import (
     UNTITLED,
@@ -13,6 +13,7 @@ from cortex_contracts.events.chat import (
     Role,
     SessionCreated,
 )
+from cortex_contracts.events.models import Upstream
 from cortex_contracts.messages.sessions import (
     GetSession,
     ListSessions,
@@ -26,6 +27,7 @@ from cortex_gateway.chat.commands import ChatCommands
 from cortex_gateway.chat.queries import SessionQueries
 from cortex_gateway.deps import State
 from cortex_gateway.models.catalog import constraints_of
+from cortex_gateway.state import AppState
 
 router = APIRouter(prefix="/v1/chat/sessions", tags=["chat sessions"])
 
@@ -45,20 +47,36 @@ Commands = Annotated[ChatCommands, Depends(get_commands)]
 Queries = Annotated[SessionQueries, Depends(get_queries)]
 
 
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
 class CreateSession(BaseModel):
     model_name: str = Field(min_length=1, max_length=200)
     title: str | None = Field(default=None, max_length=200)
+
+    _title_has_no_nul = field_validator("title")(_no_nul)
 
 
 class AddMessage(BaseModel):
     role: Role
     content: str
     metrics_json: dict[str, Any] | None = None
+    model_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="the model this message is for; refused (409) if the chat is locked to another",
+    )
+
+    _content_has_no_nul = field_validator("content")(_no_nul)
 
     @field_validator("metrics_json")
     @classmethod
     def _metrics_only_for_assistant(
-        cls, value: dict[str, Any] | None, info: Any
+        cls, value: dict[str, Any] | None, info: ValidationInfo
     ) -> dict[str, Any] | None:
         if value is not None and info.data.get("role") != "assistant":
             raise ValueError("metrics_json is accepted for assistant messages only")
@@ -90,6 +108,15 @@ def session_view(seq_event: SessionCreated, created_at: datetime) -> SessionView
     )
 
 
+def known_model(state: AppState, model_name: str) -> Upstream:
+    upstream = state.catalog.get(model_name)
+    if upstream is None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"Unknown model {model_name!r}."
+        )
+    return upstream
+
+
 @router.get("")
 async def list_sessions(
     principal: UserSession,
@@ -115,11 +142,7 @@ async def create_session(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> SessionView:
-    upstream = state.catalog.get(body.model_name)
-    if upstream is None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"Unknown model {body.model_name!r}."
-        )
+    upstream = known_model(state, body.model_name)
     written = await commands.create_session(
         principal,
         model_name=upstream.served_model_name,
@@ -168,12 +191,22 @@ async def add_message(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             detail=f"Message content is over the limit of {limit} bytes.",
         )
+    if body.model_name is not None:
+        upstream = known_model(state, body.model_name)
+        await commands.select_model(
+            principal,
+            session_id,
+            model_name=upstream.served_model_name,
+            engine_type=upstream.engine_type,
+            constraints_json=constraints_of(upstream),
+        )
     written = await commands.add_message(
         principal,
         session_id,
         role=body.role,
         content=body.content,
         metrics_json=body.metrics_json,
+        model_name=body.model_name,
         idempotency_key=idempotency_key,
     )
     event = written.event

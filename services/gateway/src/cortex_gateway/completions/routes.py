@@ -1,5 +1,133 @@
-"""POST /v1/chat/completions (completions work)."""
+"""POST /v1/chat/completions (OpenAI-compatible) and POST /v1/chat/completions/{id}/stop.
 
-from fastapi import APIRouter
+Auth: session cookie with CSRF, or API key. Every answer from here, errors included, is
+OpenAI-shaped. Playground extensions (headers, all optional) are described in docs/api.md.
+"""
+
+import time
+import uuid
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
+
+from cortex_gateway.auth.dependencies import require_user
+from cortex_gateway.auth.principal import Principal
+from cortex_gateway.completions.errors import CompletionError
+from cortex_gateway.completions.playground import REGENERATE_HEADER, SESSION_HEADER, bind_session
+from cortex_gateway.completions.relay import (
+    COMPLETION_ID_HEADER,
+    ClientGone,
+    RelayResponse,
+    close_run,
+    open_upstream,
+    relay_whole,
+)
+from cortex_gateway.completions.request import read_client_request
+from cortex_gateway.completions.run import CompletionRun, Failure
+from cortex_gateway.completions.stop import listen_for_stop, request_stop
+from cortex_gateway.deps import State
+from cortex_gateway.state import AppState
 
 router = APIRouter(tags=["completions"])
+
+METRICS_HEADER = "X-Cortex-Metrics"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+CLIENT_CLOSED_REQUEST = 499  # nginx's code: nobody reads it, the log does
+UNAVAILABLE_RETRY_AFTER_SEC = "5"
+
+
+def header_flag(request: Request, name: str) -> bool:
+    return request.headers.get(name, "").strip().lower() in ("true", "1", "yes")
+
+
+async def authenticate(request: Request, state: AppState) -> Principal:
+    try:
+        return await require_user(request, state)
+    except HTTPException as denied:
+        raise CompletionError(
+            denied.status_code, str(denied.detail), headers=dict(denied.headers or {})
+        ) from None
+
+
+@router.post("/v1/chat/completions")
+async def chat_completions(request: Request, state: State) -> Response:
+    received = time.perf_counter()
+    try:
+        principal = await authenticate(request, state)
+        client = await read_client_request(request, state.settings.max_completion_request_bytes)
+    except CompletionError as refused:
+        return refused.response()
+    run = CompletionRun(
+        principal=principal,
+        client=client,
+        upstream=state.catalog.get(client.model),
+        received=received,
+        wants_metrics=header_flag(request, METRICS_HEADER),
+    )
+    try:
+        return await start(state, run, request)
+    except CompletionError as failed:
+        run.end(time.perf_counter(), Failure(failed.message, failed.code or "error", failed.status))
+        close_run(state, run)
+        return failed.response({COMPLETION_ID_HEADER: run.id})
+    except ClientGone:
+        close_run(state, run)
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
+    except BaseException:
+        close_run(state, run)
+        raise
+
+
+async def start(state: AppState, run: CompletionRun, request: Request) -> Response:
+    upstream = run.upstream
+    if upstream is None:
+        raise CompletionError(
+            404, f"The model `{run.model}` does not exist.", code="model_not_found"
+        )
+    if not state.health.is_available(run.model):
+        raise CompletionError(
+            503,
+            f"The model {run.model} is not available right now (not healthy). Try again shortly.",
+            code="model_unavailable",
+            headers={"Retry-After": UNAVAILABLE_RETRY_AFTER_SEC},
+        )
+    session_id = request.headers.get(SESSION_HEADER)
+    if session_id:
+        run.session_id = await bind_session(
+            state,
+            run.principal,
+            session_id,
+            run.client,
+            upstream,
+            regenerate=header_flag(request, REGENERATE_HEADER),
+            idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
+        )
+        if run.client.stream:
+            run.stop_subscription = await listen_for_stop(state, run)
+    await open_upstream(state, run, request)
+    if run.client.stream:
+        return RelayResponse(state, run)  # it closes the run when the stream ends
+    response = await relay_whole(state, run, request)
+    close_run(state, run)
+    return response
+
+
+@router.post("/v1/chat/completions/{completion_id}/stop", status_code=204)
+async def stop_completion(completion_id: str, request: Request, state: State) -> Response:
+    """Stop a running completion of yours (id from the X-Cortex-Completion-Id header)."""
+    try:
+        principal = await authenticate(request, state)
+        uuid.UUID(completion_id)
+    except CompletionError as refused:
+        return refused.response()
+    except ValueError:
+        return _no_such_completion()
+    if not await request_stop(state, completion_id, principal.user_id):
+        return _no_such_completion()
+    return Response(status_code=204)
+
+
+def _no_such_completion() -> Response:
+    return CompletionError(
+        404, "No running completion of yours has this id.", code="completion_not_found"
+    ).response()

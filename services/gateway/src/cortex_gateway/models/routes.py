@@ -1,5 +1,93 @@
-"""GET /v1/models/{name}/constraints, POST /v1/models/{name}/tokenize (registry work)."""
+"""GET /v1/models (OpenAI list), GET /v1/models/{name}/constraints, POST /v1/models/{name}/tokenize.
 
-from fastapi import APIRouter
+Model names may contain '/' (e.g. `meta-llama/Llama-3.1-8B`), hence the `:path` parameters.
+"""
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from pydantic import BaseModel, Field, model_validator
+
+from cortex_contracts.events.models import Upstream
+from cortex_gateway.auth.dependencies import User
+from cortex_gateway.deps import State
+from cortex_gateway.models.catalog import constraints_of
+from cortex_gateway.state import AppState
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
+
+MAX_TOKENIZE_CHARS = 4 * 1024 * 1024
+MAX_TOKENIZE_MESSAGES = 10_000
+
+
+def registered_model(name: str, state: State) -> Upstream:
+    upstream = state.catalog.get(name)
+    if upstream is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown model {name!r}.")
+    return upstream
+
+
+Model = Annotated[Upstream, Depends(registered_model)]
+
+
+async def known_max_model_len(state: AppState, upstream: Upstream) -> int | None:
+    """Configured, else reported by the health service, else asked from the engine (cached)."""
+    health = state.health.get(upstream.served_model_name)
+    known = health.max_model_len if health is not None else None
+    return await state.engines.max_model_len(upstream, known=known)
+
+
+async def model_constraints(state: AppState, upstream: Upstream) -> dict[str, Any]:
+    return constraints_of(upstream, await known_max_model_len(state, upstream))
+
+
+@router.get("")
+async def list_models(_: User, state: State) -> dict[str, Any]:
+    """OpenAI's model list, for SDKs pointed at the gateway (every registered model)."""
+    created = int(time.time())
+    return {
+        "object": "list",
+        "data": [
+            {"id": u.served_model_name, "object": "model", "created": created, "owned_by": "cortex"}
+            for u in state.catalog.all()
+        ],
+    }
+
+
+@router.get("/{name:path}/constraints")
+async def get_constraints(_: User, upstream: Model, state: State) -> dict[str, Any]:
+    return await model_constraints(state, upstream)
+
+
+class PromptMessage(BaseModel):
+    role: str = Field(max_length=50)
+    content: str | list[Any] | None = None
+
+
+class TokenizeRequest(BaseModel):
+    messages: list[PromptMessage] | None = Field(default=None, max_length=MAX_TOKENIZE_MESSAGES)
+    text: str | None = Field(default=None, max_length=MAX_TOKENIZE_CHARS)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> "TokenizeRequest":
+        if (self.messages is None) == (self.text is None):
+            raise ValueError("send either `messages` or `text`")
+        return self
+
+
+class TokenizeAnswer(BaseModel):
+    count: int
+    max_model_len: int | None
+    exact: bool
+
+
+@router.post("/{name:path}/tokenize")
+async def tokenize(_: User, upstream: Model, body: TokenizeRequest, state: State) -> TokenizeAnswer:
+    if body.messages is not None:
+        messages = [m.model_dump() for m in body.messages]
+        counted = await state.engines.count_tokens(upstream, messages=messages)
+    else:
+        counted = await state.engines.count_tokens(upstream, text=body.text)
+    max_len = await known_max_model_len(state, upstream)
+    return TokenizeAnswer(count=counted.count, max_model_len=max_len, exact=counted.exact)

@@ -1,5 +1,34 @@
-"""GET /v1/models/running: healthy models only (health work)."""
+"""GET /v1/models/running: the models a chat can use now (registered, fresh and healthy)."""
+
+from typing import Any
 
 from fastapi import APIRouter
 
+from cortex_gateway.auth.dependencies import User
+from cortex_gateway.deps import State
+
 router = APIRouter(prefix="/v1/models", tags=["models"])
+
+RUNNING = "running"
+
+
+@router.get("/running")
+async def running_models(state: State, _: User) -> dict[str, list[dict[str, Any]]]:
+    models = []
+    for upstream in sorted(state.catalog.all(), key=lambda u: u.served_model_name):
+        name = upstream.served_model_name
+        if not state.health.is_running(name):
+            continue
+        health = state.health.get(name)
+        models.append(
+            {
+                "served_model_name": name,
+                "engine_type": upstream.engine_type,
+                "task": upstream.task,
+                "state": RUNNING,
+                # What the server reports wins over the registry's declared size.
+                "max_model_len": (health.max_model_len if health else None)
+                or upstream.context_size,
+            }
+        )
+    return {"models": models}

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,13 +22,50 @@ from cortex_simulator.personalities.common import (
     gate,
     read_json_object,
 )
-from cortex_simulator.tokens import BOS_ID, VOCAB_SIZE, split_pieces, token_id
-
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n"
-    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+from cortex_simulator.tokens import (
+    BOS_ID,
+    MSG_END_ID,
+    MSG_START_ID,
+    VOCAB_SIZE,
+    content_text,
+    split_pieces,
+    token_id,
 )
+
+# The toy template renders `<|im_start|>role:` so that, with the special tokens parsed, a
+# message costs 4 tokens around its content and the answer prompt 3, as the chat endpoint counts.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message['role'] }}:\n"
+    "{{ message['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant:\n{% endif %}"
+)
+SPECIAL_TOKENS = {"<|im_start|>": MSG_START_ID, "<|im_end|>": MSG_END_ID}
+SPECIAL_RE = re.compile("(" + "|".join(re.escape(t) for t in SPECIAL_TOKENS) + ")")
+
+
+def render_chat(messages: list[Any], add_generation_prompt: bool = True) -> str:
+    """``/apply-template``: the prompt the chat endpoint would tokenize (CHAT_TEMPLATE)."""
+    parts = []
+    for message in messages:
+        if not isinstance(message, dict):
+            raise SimulatedError(400, "messages must be a list of objects")
+        role = str(message.get("role", "user"))
+        parts.append(f"<|im_start|>{role}:\n{content_text(message.get('content'))}<|im_end|>\n")
+    if add_generation_prompt:
+        parts.append("<|im_start|>assistant:\n")
+    return "".join(parts)
+
+
+def _pieces(content: str, parse_special: bool) -> list[tuple[int, str]]:
+    """(id, piece) of every token; special tokens are single tokens when parsed."""
+    segments = SPECIAL_RE.split(content) if parse_special else [content]
+    out: list[tuple[int, str]] = []
+    for segment in segments:
+        if segment in SPECIAL_TOKENS and parse_special:
+            out.append((SPECIAL_TOKENS[segment], segment))
+        else:
+            out.extend((token_id(p.strip()), p) for p in split_pieces(segment))
+    return out
 
 
 def model_path(state: ModelState) -> str:
@@ -91,19 +129,19 @@ def model_list(state: ModelState) -> dict[str, Any]:
 
 
 def tokenize_payload(body: dict[str, Any]) -> dict[str, Any]:
-    """llama.cpp ``/tokenize``: ``{content, add_special?, with_pieces?}`` → ``{tokens}``."""
+    """llama.cpp ``/tokenize``: ``{content, add_special?, parse_special?, with_pieces?}`` →
+    ``{tokens}`` (``parse_special`` defaults to true, as in llama-server)."""
     content = body.get("content", "")
     if not isinstance(content, str):
         raise SimulatedError(400, "'content' must be a string")
-    pieces = split_pieces(content)
-    ids = [token_id(p.strip()) for p in pieces]
+    pieces = _pieces(content, bool(body.get("parse_special", True)))
     tokens: list[Any]
     if body.get("with_pieces"):
-        tokens = [{"id": i, "piece": p} for i, p in zip(ids, pieces, strict=True)]
+        tokens = [{"id": i, "piece": p} for i, p in pieces]
         if body.get("add_special"):
             tokens.insert(0, {"id": BOS_ID, "piece": "<s>"})
     else:
-        tokens = ids
+        tokens = [i for i, _ in pieces]
         if body.get("add_special"):
             tokens.insert(0, BOS_ID)
     return {"tokens": tokens}
@@ -156,6 +194,20 @@ def build_router(state: ModelState) -> APIRouter:
             return blocked
         try:
             return JSONResponse(tokenize_payload(body))
+        except SimulatedError as exc:
+            return bad_request(exc)
+
+    @router.post("/apply-template")
+    async def apply_template(request: Request) -> Response:
+        try:
+            body = await read_json_object(request)
+            blocked = await gate(request, state)
+            if blocked is not None:
+                return blocked
+            messages = body.get("messages")
+            if not isinstance(messages, list):
+                raise SimulatedError(400, "'messages' must be a list")
+            return JSONResponse({"prompt": render_chat(messages)})
         except SimulatedError as exc:
             return bad_request(exc)
 

@@ -1,0 +1,105 @@
+"""The usage query the gateway sends to the usage service (`GET /admin/usage`), and its answers.
+
+Without `group_by` the answer is a page of records, newest first, with a keyset cursor; with it,
+one aggregate row per group. Times are UTC: naive inputs are read as UTC, outputs carry `Z`.
+"""
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Self
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from cortex_contracts.events.usage import CompletionStatus, UsageSource
+
+GroupBy = Literal["model", "user", "org", "hour", "day"]
+GROUP_BY_VALUES: tuple[GroupBy, ...] = ("model", "user", "org", "hour", "day")
+MAX_PAGE_SIZE = 1000
+
+
+def as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+
+
+class UsageFilters(BaseModel):
+    """`start` is inclusive, `end` exclusive."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: UtcDatetime | None = None
+    end: UtcDatetime | None = None
+    model: str | None = Field(default=None, min_length=1, max_length=500)
+    user_id: str | None = Field(default=None, min_length=1, max_length=200)
+    org_id: str | None = Field(default=None, min_length=1, max_length=200)
+    source: UsageSource | None = None
+    status: CompletionStatus | None = None
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> Self:
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ValueError("start must be before end")
+        return self
+
+
+class UsageQuery(UsageFilters):
+    """`cursor` and `limit` page through records; grouped answers are not paged."""
+
+    group_by: GroupBy | None = None
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
+
+
+class UsageRecord(BaseModel):
+    event_id: UUID
+    completion_id: str
+    occurred_at: UtcDatetime
+    user_id: str | None
+    org_id: str | None
+    api_key_id: str | None
+    model: str
+    engine_type: str
+    source: UsageSource
+    stream: bool
+    status: CompletionStatus
+    error: str | None
+    finish_reason: str | None = None
+    http_status: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    ttft_ms: float | None
+    latency_ms: float
+    decode_tokens_per_s: float | None
+    chat_session_id: str | None
+
+
+class UsagePage(BaseModel):
+    records: list[UsageRecord]
+    next_cursor: str | None = None
+
+
+class UsageGroup(BaseModel):
+    """`key`: the model, user id or org id, or the UTC start of the hour or day (ISO 8601).
+
+    Percentiles interpolate linearly (PostgreSQL `percentile_cont`) and skip missing values;
+    `error_rate` is the share of requests whose status is `error`.
+    """
+
+    key: str | None
+    requests: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    error_rate: float
+
+
+class UsageGroups(BaseModel):
+    group_by: GroupBy
+    groups: list[UsageGroup]

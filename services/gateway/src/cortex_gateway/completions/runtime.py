@@ -1,0 +1,39 @@
+"""Work that outlives a request: recording answers and usage after a stream ends.
+
+Tasks are kept here (so they are not garbage-collected mid-way) and awaited at shutdown before
+the NATS connection is drained, so nothing a client was promised is dropped by a restart.
+"""
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class CompletionRuntime:
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Start `work` now; safe to call while the calling task is being cancelled."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background completion work failed", exc_info=task.exception())
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def drain(self, timeout_sec: float) -> None:
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(set(self._tasks), timeout=timeout_sec)
+        if late:
+            log.error("%d completion records still pending at shutdown", len(late))

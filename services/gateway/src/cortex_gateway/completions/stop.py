@@ -1,0 +1,45 @@
+"""Stopping a running completion on the user's request (the playground's Stop button).
+
+The replica that relays the stream listens on the completion's own NATS subject, so a stop sent
+to any replica reaches it. The stream then ends cleanly with status `stopped` (the text so far is
+kept), instead of `abandoned` as when the client merely disconnects.
+"""
+
+import asyncio
+import contextlib
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from cortex_gateway.completions.run import CompletionRun
+from cortex_gateway.state import AppState
+
+STOPPED = b"stopped"
+NOT_FOUND = b"not-found"
+# A silent upstream gives the relay no chunk to notice the stop at: close it after this long.
+SILENT_UPSTREAM_GRACE_SEC = 0.5
+REQUEST_TIMEOUT_SEC = 2.0
+
+
+async def listen_for_stop(state: AppState, run: CompletionRun) -> Subscription:
+    async def on_stop(msg: Msg) -> None:
+        if msg.data.decode() != run.principal.user_id or run.status is not None:
+            await msg.respond(NOT_FOUND)
+            return
+        run.stop_requested = True
+        await msg.respond(STOPPED)
+        await asyncio.sleep(SILENT_UPSTREAM_GRACE_SEC)
+        if run.status is None and run.response is not None:
+            await run.response.aclose()
+
+    subject = state.topology.completion_stop_subject(run.id)
+    return await state.nats.subscribe(subject, cb=on_stop)
+
+
+async def request_stop(state: AppState, completion_id: str, user_id: str) -> bool:
+    subject = state.topology.completion_stop_subject(completion_id)
+    with contextlib.suppress(nats.errors.NoRespondersError, nats.errors.TimeoutError):
+        reply = await state.nats.request(subject, user_id.encode(), timeout=REQUEST_TIMEOUT_SEC)
+        return reply.data == STOPPED
+    return False

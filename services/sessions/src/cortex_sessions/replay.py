@@ -1,0 +1,165 @@
+"""Replays chat events into fresh copies of the tables, through the live projection's rules.
+
+Events are folded in memory (one state per session) and the rows written in batches with COPY;
+sessions that change again are upserted from a staging table. Because the replay sees every
+subject's events in stream order, each event is in its turn when it arrives.
+"""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection, sql
+from psycopg.types.json import Jsonb
+from sqlalchemy import Table
+
+from cortex_sessions.consumer import read_event
+from cortex_sessions.fold import (
+    Applied,
+    MessageRow,
+    SessionRow,
+    Tombstone,
+    evolve,
+    position,
+    session_key,
+    skip,
+)
+
+
+class Replay:
+    def __init__(self, sessions: Table, messages: Table, tombstones: Table) -> None:
+        self.sessions, self.messages, self.tombstones = sessions, messages, tombstones
+        self.state: dict[UUID, SessionRow | Tombstone] = {}
+        self.applied_through = 0
+        self.events = 0
+        self.rejected = 0
+        self._new_messages: list[MessageRow] = []
+        self._dirty: set[UUID] = set()
+        self._rows_in_table: set[UUID] = set()
+
+    @property
+    def pending_rows(self) -> int:
+        return len(self._new_messages) + len(self._dirty)
+
+    def apply(self, seq: int, subject: str, data: bytes) -> None:
+        self.applied_through = max(self.applied_through, seq)
+        key = session_key(subject)
+        if key is None:
+            return
+        stored = self.state.get(key.session_id)
+        if seq <= position(stored):
+            return
+        self.events += 1
+        result = evolve(stored, key, seq, read_event(data))
+        if isinstance(result, Applied):
+            after: SessionRow | Tombstone | None = result.row or result.tombstone
+            if result.message is not None:
+                self._new_messages.append(result.message)
+        else:
+            self.rejected += 1
+            after = skip(stored, key, seq)
+        assert after is not None
+        self.state[key.session_id] = after
+        self._dirty.add(key.session_id)
+
+    async def flush(self, conn: AsyncConnection[Any]) -> None:
+        """Write what changed since the last flush (in the caller's transaction)."""
+        rows: list[SessionRow] = []
+        tombstones: list[Tombstone] = []
+        for session_id in self._dirty:
+            stored = self.state[session_id]
+            if isinstance(stored, SessionRow):
+                rows.append(stored)
+            else:
+                tombstones.append(stored)
+        gone = [t.session_id for t in tombstones if t.session_id in self._rows_in_table]
+        if gone:  # their messages go with them (ON DELETE CASCADE)
+            await conn.execute(
+                sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(
+                    sql.Identifier(self.sessions.name)
+                ),
+                (gone,),
+            )
+        await self._upsert(conn, self.sessions, "id", (_session_values(r) for r in rows))
+        live_messages = (
+            (m.id, m.session_id, m.role, m.content, _json(m.metrics_json), m.created_at)
+            for m in self._new_messages
+            if isinstance(self.state[m.session_id], SessionRow)
+        )
+        await _copy(conn, self.messages, live_messages)
+        await self._upsert(
+            conn,
+            self.tombstones,
+            "session_id",
+            ((t.session_id, t.user_id, t.deleted_seq) for t in tombstones),
+        )
+        self._rows_in_table.difference_update(gone)
+        self._rows_in_table.update(r.id for r in rows)
+        self._new_messages.clear()
+        self._dirty.clear()
+
+    async def _upsert(
+        self, conn: AsyncConnection[Any], table: Table, key: str, rows: Iterable[Sequence[Any]]
+    ) -> None:
+        stage = f"{table.name}_stage"
+        await conn.execute(
+            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {})").format(
+                sql.Identifier(stage), sql.Identifier(table.name)
+            )
+        )
+        await conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
+        if not await _copy(conn, stage, rows, [c.name for c in table.columns]):
+            return
+        columns = [c.name for c in table.columns]
+        updates = sql.SQL(", ").join(
+            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
+            for c in columns
+            if c != key
+        )
+        await conn.execute(
+            sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
+                sql.Identifier(table.name), sql.Identifier(stage), sql.Identifier(key), updates
+            )
+        )
+
+
+def _json(value: dict[str, Any] | None) -> Jsonb | None:
+    return None if value is None else Jsonb(value)
+
+
+def _session_values(row: SessionRow) -> tuple[Any, ...]:
+    """In the column order of `chat_sessions`."""
+    return (
+        row.id,
+        row.user_id,
+        row.title,
+        row.auto_title,
+        row.model_name,
+        row.engine_type,
+        _json(row.constraints_json),
+        row.created_at,
+        row.updated_at,
+        row.message_count,
+        row.last_seq,
+    )
+
+
+async def _copy(
+    conn: AsyncConnection[Any],
+    table: Table | str,
+    rows: Iterable[Sequence[Any]],
+    columns: list[str] | None = None,
+) -> int:
+    name = table if isinstance(table, str) else table.name
+    if columns is None:
+        assert not isinstance(table, str)
+        columns = [c.name for c in table.columns]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    written = 0
+    async with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            await copy.write_row(row)
+            written += 1
+    return written

@@ -1,0 +1,157 @@
+"""The recorder: a durable pull consumer shared by every replica of this service.
+
+Each fetched batch is inserted in one transaction (rows and position together) and acknowledged
+after the commit. A crash before the acks means a redelivery, which the event-id key makes a
+no-op; an event that can never be stored is dead-lettered instead of stalling the others.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from cortex_usage.metrics import BATCH_SIZE, EVENTS
+from cortex_usage.recorder import UnreadableEvent, UsageStore, parse_event, to_row
+from cortex_usage.settings import Settings
+from cortex_usage.tables import usage_position, usage_records
+
+log = logging.getLogger(__name__)
+
+REDELIVERY_DELAY_SEC = 1.0
+FETCH_TIMEOUT_SEC = 1.0
+
+
+def _database_unreachable(error: Exception) -> bool:
+    """A connection problem affects every event alike: retry later, never dead-letter."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, OperationalError | InterfaceError | OSError)
+
+
+class UsageConsumer:
+    def __init__(self, engine: AsyncEngine, js: JetStreamContext, settings: Settings) -> None:
+        self.engine = engine
+        self.js = js
+        self.settings = settings
+        self.topology = settings.topology
+        self.store = UsageStore(usage_records, usage_position, self.topology.usage_consumer)
+
+    async def handle_batch(self, batch: list[Msg]) -> None:
+        readable: list[tuple[Msg, dict[str, Any]]] = []
+        for msg in batch:
+            try:
+                event = parse_event(msg.data)
+            except UnreadableEvent as error:
+                await self.dead_letter(msg, f"unreadable event: {error}")
+                continue
+            readable.append((msg, to_row(event, msg.metadata.sequence.stream)))
+        if not readable:
+            return
+        BATCH_SIZE.observe(len(readable))
+        try:
+            async with self.engine.begin() as conn:
+                new_rows = await self.store.insert(conn, [row for _, row in readable])
+        except Exception as error:
+            if _database_unreachable(error):
+                log.warning("database unreachable, %d events will be retried", len(readable))
+                await asyncio.gather(*(msg.nak(delay=REDELIVERY_DELAY_SEC) for msg, _ in readable))
+                return
+            log.exception("storing a batch failed: storing its events one by one")
+            await self._one_by_one(readable)
+            return
+        EVENTS.labels("recorded").inc(new_rows)
+        EVENTS.labels("duplicate").inc(len(readable) - new_rows)
+        await asyncio.gather(*(msg.ack() for msg, _ in readable))
+
+    async def _one_by_one(self, readable: list[tuple[Msg, dict[str, Any]]]) -> None:
+        """Finds the event the database rejects, so that only it is retried or dead-lettered."""
+        for msg, row in readable:
+            try:
+                async with self.engine.begin() as conn:
+                    new_rows = await self.store.insert(conn, [row])
+            except Exception as error:
+                if _database_unreachable(error) or (
+                    msg.metadata.num_delivered < self.settings.max_deliveries
+                ):
+                    await msg.nak(delay=REDELIVERY_DELAY_SEC)
+                else:
+                    await self.dead_letter(msg, f"the database rejects it: {error!r}")
+                continue
+            EVENTS.labels("recorded" if new_rows else "duplicate").inc()
+            await msg.ack()
+
+    async def dead_letter(self, msg: Msg, reason: str) -> None:
+        seq = msg.metadata.sequence.stream
+        log.error("dead-lettering usage event seq=%s subject=%s: %s", seq, msg.subject, reason)
+        consumer = self.topology.usage_consumer
+        try:
+            await self.js.publish(
+                self.topology.dead_letter_subject(consumer),
+                msg.data,
+                stream=self.topology.dead_letter_stream,
+                headers={
+                    "Nats-Msg-Id": f"{consumer}:{seq}",
+                    "Cortex-Reason": reason[:500],
+                    "Cortex-Stream-Seq": str(seq),
+                    "Cortex-Subject": msg.subject,
+                },
+            )
+        except Exception:  # keep the event: it will come back and be dead-lettered then
+            log.exception("dead-lettering seq=%s failed", seq)
+            await msg.nak(delay=REDELIVERY_DELAY_SEC)
+            return
+        EVENTS.labels("dead_lettered").inc()
+        await msg.term()
+
+
+async def run(consumer: UsageConsumer, stopping: asyncio.Event) -> None:
+    """Pull batches from the durable consumer until `stopping` is set.
+
+    nats-py directly rather than a FastStream subscriber: batches, each message's stream sequence
+    and delivery count, and acks, delayed naks and terms of our choosing.
+    """
+    settings = consumer.settings
+    subscription = None
+    while subscription is None and not stopping.is_set():
+        try:
+            subscription = await _subscribe(consumer)
+        except Exception:  # NATS not reachable yet or the stream is being created
+            log.exception("subscribing to usage events failed; retrying")
+            await asyncio.sleep(1)
+    if subscription is None:
+        return
+    while not stopping.is_set():
+        try:
+            batch = await subscription.fetch(settings.fetch_batch, timeout=FETCH_TIMEOUT_SEC)
+        except NatsTimeoutError:
+            continue
+        except Exception:  # connection trouble: nats-py reconnects, we wait and pull again
+            log.exception("fetching usage events failed")
+            await asyncio.sleep(1)
+            continue
+        try:
+            await consumer.handle_batch(batch)
+        except Exception:  # unacknowledged events come back after the ack wait
+            log.exception("handling a batch of %d usage events failed", len(batch))
+
+
+async def _subscribe(consumer: UsageConsumer) -> JetStreamContext.PullSubscription:
+    settings = consumer.settings
+    topology = settings.topology
+    return await consumer.js.pull_subscribe(
+        topology.usage_all_subjects,
+        durable=topology.usage_consumer,
+        stream=topology.usage_stream,
+        config=ConsumerConfig(
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=settings.ack_wait_sec,
+            max_ack_pending=20_000,
+        ),
+    )
