@@ -4,7 +4,7 @@ import re
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.support.browser import (
     UiUser,
@@ -56,6 +56,11 @@ async def send(page: Page, text: str) -> None:
     await message_box(page).press("Enter")
 
 
+def streaming_text(page: Page) -> Locator:
+    """The rendered text of the answer being streamed."""
+    return page.locator('[data-testid="message"][aria-busy="true"] .markdown')
+
+
 async def wait_answer_done(page: Page) -> None:
     await expect(page.get_by_test_id("send-button")).to_be_visible()
     await expect(messages(page, "assistant").last).not_to_have_attribute("aria-busy", "true")
@@ -77,7 +82,7 @@ async def test_send_streams_tokens_fills_metrics_and_locks_the_model(
 
     await send(page, "Tell me about caching")
 
-    streaming = page.locator('[data-testid="message"][data-role="assistant"][aria-busy="true"]')
+    streaming = streaming_text(page)
     await expect(page.get_by_test_id("stop-button")).to_be_visible()
     await expect(messages(page, "user")).to_have_text(re.compile("Tell me about caching"))
     await expect(streaming).to_contain_text(re.compile(r"\w{3}"))
@@ -118,7 +123,7 @@ async def test_stop_keeps_the_partial_answer_and_the_server_saves_it_as_stopped(
     page = ui.page
     await open_new_chat(page, SLOW)
     await send(page, "Write a very long essay")
-    streaming = page.locator('[data-testid="message"][data-role="assistant"][aria-busy="true"]')
+    streaming = streaming_text(page)
     await expect(streaming).to_contain_text(re.compile(r"\w{3}"))
 
     await page.get_by_test_id("stop-button").click()

@@ -23,7 +23,9 @@ class FakeClock:
         return self.now
 
 
-def health(name: str = "m", status: str = "healthy", age_sec: float = 0.0, ttl: float = 3.0):
+def health(
+    name: str = "m", status: str = "healthy", age_sec: float = 0.0, ttl: float = 3.0
+) -> ModelHealth:
     return ModelHealth.model_validate(
         {"served_model_name": name, "status": status, "expires_after_sec": ttl,
          "checked_at": datetime.now(UTC) - timedelta(seconds=age_sec)}
@@ -145,7 +147,8 @@ def test_only_healthy_models_are_running(view: HealthView) -> None:
 
     assert not view.is_running("l") and not view.is_available("l")
     assert not view.is_running("u") and not view.is_available("u")
-    assert view.get("u") is not None and view.get("u").status == "unhealthy"  # type: ignore[union-attr]
+    unhealthy = view.get("u")
+    assert unhealthy is not None and unhealthy.status == "unhealthy"
 
 
 def test_a_late_older_result_does_not_replace_a_newer_one(view: HealthView) -> None:
@@ -234,7 +237,8 @@ def test_the_ledger_counts_failures_in_a_row_and_keeps_a_bounded_history() -> No
     assert recovered.consecutive_failures == 0
     assert recovered.max_model_len == 4096, "the context length is remembered"
     assert [c.status for c in recovered.history[:5]] == ["healthy", *["unhealthy"] * 3, "healthy"]
-    assert len(ledger.get("m").history) == HISTORY_LENGTH  # type: ignore[union-attr]
+    latest = ledger.get("m")
+    assert latest is not None and len(latest.history) == HISTORY_LENGTH
 
 
 def test_the_ledger_asks_for_the_context_length_once_per_healthy_spell() -> None:
