@@ -274,9 +274,7 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def measure_gateway(
-    services: Services, key: str, concurrency: int, seed: int
-) -> LevelResult:
+async def measure_gateway(services: Services, key: str, concurrency: int, seed: int) -> LevelResult:
     before = rss_kib(services.gateway_pid)
     peak = before
     done = asyncio.Event()

@@ -9,6 +9,7 @@ from playwright.async_api import Locator, Page, expect
 from tests.support.browser import (
     UiUser,
     chromium_fixture,  # noqa: F401 - fixture
+    message_bodies,
     message_box,
     messages,
     screenshot,
@@ -153,12 +154,14 @@ async def test_stop_keeps_the_partial_answer_and_the_server_saves_it_as_stopped(
 async def test_regenerate_replaces_the_last_answer_here_and_after_reload(
     ui: UiUser, slow: PrivateModels
 ) -> None:
+    await slow.control(SLOW, itl_ms=1)
     page = ui.page
     await open_new_chat(page, SLOW)
     await send(page, "echo: the first answer")
     await wait_answer_done(page)
     await expect(messages(page, "assistant")).to_have_text(re.compile("the first answer"))
-    await slow.control(SLOW, output_tokens=3)  # the echo is cut: a different answer
+    await page.get_by_text("Chat settings").click()
+    await page.get_by_label("Max tokens").fill("2")  # the echo is cut: a different answer
 
     await page.get_by_test_id("regenerate").click()
 
@@ -167,7 +170,7 @@ async def test_regenerate_replaces_the_last_answer_here_and_after_reload(
     await expect(messages(page, "assistant")).to_have_count(1)
     await expect(messages(page, "assistant").locator(".markdown")).to_have_text("the first")
     await expect(messages(page, "assistant").get_by_test_id("message-metrics")).to_contain_text(
-        "Tokens: 3"
+        "Tokens: 2"
     )
     await screenshot(page, "ui_regenerated")
 
@@ -192,8 +195,8 @@ async def test_a_second_turn_sends_the_history_and_keeps_the_model(
     await send(page, "echo: two")
     await wait_answer_done(page)
 
-    await expect(messages(page, "user")).to_have_text(["echo: one", "echo: two"])
-    await expect(messages(page, "assistant").locator(".markdown")).to_have_text(["one", "two"])
+    await expect(message_bodies(page, "user")).to_have_text(["echo: one", "echo: two"])
+    await expect(message_bodies(page, "assistant")).to_have_text(["one", "two"])
     saved = await ui.saved_messages(session_id_of(page))
     assert [m["content"] for m in saved] == ["echo: one", "one", "echo: two", "two"]
     await expect(page.get_by_test_id("model-select")).to_have_value(SLOW)

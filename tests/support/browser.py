@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright
 
+from tests.support.clients import CSRF_COOKIE
 from tests.support.processes import ARTIFACTS
 from tests.support.stack import WEB_DIST, Stack
 
@@ -110,6 +111,22 @@ class UiUser:
         assert answer.ok, await answer.text()
         return list((await answer.json())["messages"])
 
+    async def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A JSON POST as the page would send it (cookies and the CSRF header)."""
+        csrf = next(c["value"] for c in await self.context.cookies() if c["name"] == CSRF_COOKIE)
+        answer = await self.context.request.post(path, data=body, headers={"X-CSRF-Token": csrf})
+        assert answer.ok, await answer.text()
+        return dict(await answer.json())
+
+    async def create_chat(self, model: str, title: str, *turns: tuple[str, str]) -> str:
+        """A chat made through the API, with (role, content) messages; returns its id."""
+        session = await self.post("/v1/chat/sessions", {"model_name": model, "title": title})
+        for role, content in turns:
+            await self.post(
+                f"/v1/chat/sessions/{session['id']}/messages", {"role": role, "content": content}
+            )
+        return str(session["id"])
+
     async def close(self) -> None:
         await self.context.close()
 
@@ -152,6 +169,11 @@ def message_box(page: Page) -> Locator:
 def messages(page: Page, role: str | None = None) -> Locator:
     selector = '[data-testid="message"]' + (f'[data-role="{role}"]' if role else "")
     return page.locator(selector)
+
+
+def message_bodies(page: Page, role: str | None = None) -> Locator:
+    """The text of messages, without their header and buttons."""
+    return messages(page, role).locator(":scope > .markdown, :scope > .msg-text")
 
 
 async def no_horizontal_overflow(page: Page) -> bool:

@@ -393,6 +393,8 @@ export function useChat(opts: UseChatOptions) {
           }
         }
         const convo = [...(systemItem ? [systemItem] : []), ...turn.history, ...(userItem ? [userItem] : [])];
+        // TTFT counts from the completion request (creating a new chat's session is not the model's time).
+        metrics.start();
         const stream = streamChat({
           model: modelName,
           messages: requestMessages(convo),
@@ -444,8 +446,9 @@ export function useChat(opts: UseChatOptions) {
       setStreaming(null);
 
       const failedBeforeContent = !content && !aborted && (failure !== null || streamError !== null);
-      // Nothing measured on a failed send: fall back to the last answer's server figures.
-      setLive(failedBeforeContent ? null : metrics.snapshot());
+      // Once the server's figures are in (or nothing was measured), the performance line shows the
+      // last answer's server-measured figures, the same as its footer.
+      setLive(failedBeforeContent || serverMetrics ? null : metrics.snapshot());
       if (failedBeforeContent) {
         // Nothing was generated: undo the optimistic turn, restore the draft, show the error.
         if (userItem) setMessages((prev) => prev.filter((m) => m.key !== userItem.key));

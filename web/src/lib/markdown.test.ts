@@ -82,6 +82,16 @@ describe('markdown rendering', () => {
     expect(hasHandlers(d)).toBe(false);
     expect(d.querySelector('a')?.getAttribute('href')).toBeNull();
     expect(d.querySelector('iframe')).toBeNull();
-    expect(d.querySelector('img')?.getAttribute('src')).toBeNull();
+    expect(d.querySelector('img')).toBeNull();
+  });
+
+  it('never loads images: they become links (http) or plain labels', () => {
+    const d = dom(renderMarkdown('![chart](https://example.com/c.png?q=secret) ![x](javascript:alert(1))'));
+    expect(d.querySelector('img')).toBeNull();
+    const link = d.querySelector('a.md-image-link');
+    expect(link?.getAttribute('href')).toBe('https://example.com/c.png?q=secret');
+    expect(link?.textContent).toContain('chart');
+    expect(d.querySelectorAll('span.md-image-link')).toHaveLength(1);
+    expect(hasHandlers(d)).toBe(false);
   });
 });

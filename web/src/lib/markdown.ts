@@ -2,6 +2,8 @@
 //
 // Two layers: marked renders raw HTML from the model as *text* (escaped), and DOMPurify then
 // sanitises the result (drops event handlers, javascript:/data: links, scripts, forms, styles).
+// Images are never loaded: a model's output could otherwise send data to any server in an image
+// URL. They are shown as a link to the image instead.
 
 import DOMPurify from 'dompurify';
 import { Marked, type Tokens } from 'marked';
@@ -32,6 +34,12 @@ function makeMarked(highlight: boolean): Marked {
       html({ text }: Tokens.HTML | Tokens.Tag): string {
         return escapeHtml(text);
       },
+      image({ href, text }: Tokens.Image): string {
+        const label = `🖼 ${escapeHtml(text || 'image')}`;
+        return /^https?:/i.test(href.trim())
+          ? `<a href="${escapeHtml(href.trim())}" class="md-image-link">${label}</a>`
+          : `<span class="md-image-link">${label}</span>`;
+      },
     },
   });
 }
@@ -57,20 +65,14 @@ function installHooks(): void {
         el.setAttribute('rel', 'noopener noreferrer nofollow');
       }
     }
-    if (tag === 'img') {
-      const src = el.getAttribute('src');
-      if (src !== null && !/^https?:/i.test(src.trim())) el.removeAttribute('src');
-      el.setAttribute('loading', 'lazy');
-      el.setAttribute('referrerpolicy', 'no-referrer');
-    }
   });
 }
 
 const PURIFY_CONFIG = {
   USE_PROFILES: { html: true },
-  FORBID_TAGS: ['style', 'form', 'input', 'textarea', 'select', 'iframe', 'object', 'embed', 'script', 'svg', 'math'],
+  FORBID_TAGS: ['style', 'form', 'input', 'textarea', 'select', 'iframe', 'object', 'embed', 'script', 'svg', 'math', 'img'],
   FORBID_ATTR: ['style', 'onerror', 'onload', 'onclick'],
-  ADD_ATTR: ['target', 'rel', 'loading', 'referrerpolicy'],
+  ADD_ATTR: ['target', 'rel'],
   ALLOW_DATA_ATTR: true,
 };
 

@@ -54,6 +54,11 @@ class Settings(NatsSettings, DatabaseSettings):
             raise ValueError(problem)
         return value
 
+    @field_validator("admin_password", mode="before")
+    @classmethod
+    def _empty_admin_password_means_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("admin_password")
     @classmethod
     def _admin_password_follows_policy(cls, value: SecretStr | None) -> SecretStr | None:

@@ -116,7 +116,6 @@ async def run(consumer: UsageConsumer, stopping: asyncio.Event) -> None:
     nats-py directly rather than a FastStream subscriber: batches, each message's stream sequence
     and delivery count, and acks, delayed naks and terms of our choosing.
     """
-    settings = consumer.settings
     subscription = None
     while subscription is None and not stopping.is_set():
         try:
@@ -126,10 +125,23 @@ async def run(consumer: UsageConsumer, stopping: asyncio.Event) -> None:
             await asyncio.sleep(1)
     if subscription is None:
         return
+    try:
+        await _pull_until_stopped(consumer, subscription, stopping)
+    finally:
+        # Unsubscribed here: the broker's drain at shutdown would wait for fetched messages forever.
+        await subscription.unsubscribe()
+
+
+async def _pull_until_stopped(
+    consumer: UsageConsumer,
+    subscription: JetStreamContext.PullSubscription,
+    stopping: asyncio.Event,
+) -> None:
+    batch_size = consumer.settings.fetch_batch
     while not stopping.is_set():
         try:
-            batch = await subscription.fetch(settings.fetch_batch, timeout=FETCH_TIMEOUT_SEC)
-        except NatsTimeoutError:
+            batch = await subscription.fetch(batch_size, timeout=FETCH_TIMEOUT_SEC)
+        except (NatsTimeoutError, TimeoutError):  # nothing new (nats-py raises either)
             continue
         except Exception:  # connection trouble: nats-py reconnects, we wait and pull again
             log.exception("fetching usage events failed")

@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-import httpx
+import aiohttp
 from fastapi import Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -42,43 +42,43 @@ def close_run(state: AppState, run: CompletionRun) -> None:
     state.completions.spawn(finish(state, run))
 
 
+class ClientGone(Exception):
+    """The client disconnected before the upstream answered."""
+
+
 # --- opening ---------------------------------------------------------------------------------
-async def open_upstream(state: AppState, run: CompletionRun, request: Request) -> httpx.Response:
+async def open_upstream(
+    state: AppState, run: CompletionRun, request: Request
+) -> aiohttp.ClientResponse:
     """Send the request; return the upstream response once its headers are in (status 2xx)."""
     upstream = run.upstream
     assert upstream is not None
     headers = {"Content-Type": "application/json", **auth_headers(upstream)}
     if run.client.stream:
         headers["Accept"] = "text/event-stream"
-    outgoing = state.engines.http.build_request(
-        "POST",
-        chat_completions_url(upstream),
-        content=upstream_body(run.client, upstream),
-        headers=headers,
+    sending = state.engines.http.post(
+        chat_completions_url(upstream), data=upstream_body(run.client, upstream), headers=headers
     )
     try:
-        response = await unless_client_leaves(
-            request, state.engines.http.send(outgoing, stream=True), discard=_close_later
-        )
-    except httpx.TimeoutException:
+        response = await unless_client_leaves(request, sending, discard=_close)
+    except TimeoutError:
         raise _unreachable(state, run, "did not answer in time") from None
-    except httpx.HTTPError as error:
+    except aiohttp.ClientError as error:
         raise _unreachable(state, run, f"could not be reached ({type(error).__name__})") from None
     if response is None:
         raise ClientGone
-    if response.status_code >= 400:
-        body = await response.aread()
-        await response.aclose()
-        if response.status_code >= 500:
+    if response.status >= 400:
+        try:
+            body = await response.read()
+        except (aiohttp.ClientError, TimeoutError):
+            body = b""
+        response.close()
+        if response.status >= 500:
             state.health.record_failure(upstream.served_model_name)
-        raise upstream_error(response.status_code, body)
+        raise upstream_error(response.status, body)
     run.response = response
     run.upstream_accepted = True
     return response
-
-
-class ClientGone(Exception):
-    """The client disconnected before the upstream answered."""
 
 
 def _unreachable(state: AppState, run: CompletionRun, why: str) -> CompletionError:
@@ -88,8 +88,8 @@ def _unreachable(state: AppState, run: CompletionRun, why: str) -> CompletionErr
     )
 
 
-def _close_later(response: httpx.Response) -> None:
-    asyncio.get_running_loop().create_task(response.aclose())
+def _close(response: aiohttp.ClientResponse) -> None:
+    response.close()
 
 
 async def unless_client_leaves(
@@ -97,7 +97,7 @@ async def unless_client_leaves(
 ) -> T | None:
     """Await `work`, or give up (cancelling it) as soon as the client disconnects: None."""
     job = asyncio.ensure_future(work)
-    watch = asyncio.ensure_future(_client_disconnect(request))
+    watch = asyncio.ensure_future(_client_disconnect(request.receive))
     try:
         done, _ = await asyncio.wait((job, watch), return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
@@ -114,14 +114,18 @@ async def unless_client_leaves(
     return None
 
 
-async def _client_disconnect(request: Request) -> None:
-    while (await request.receive())["type"] != "http.disconnect":
+async def _client_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
         pass
 
 
 # --- streaming -------------------------------------------------------------------------------
 class RelayResponse(StreamingResponse):
-    """A StreamingResponse whose end (complete, failed or client gone) closes the run."""
+    """Sends the relayed stream with one ASGI `send` per upstream read, nothing in between.
+
+    A watcher notices the client leaving and closes the upstream response: the relay loop then
+    ends on its own (the engine is told at once), and the run is recorded as abandoned.
+    """
 
     def __init__(self, state: AppState, run: CompletionRun) -> None:
         super().__init__(
@@ -133,10 +137,22 @@ class RelayResponse(StreamingResponse):
         self._run = run
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        run = self._run
+        watcher = asyncio.get_running_loop().create_task(self._watch(receive))
         try:
-            await super().__call__(scope, receive, send)
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            close_run(self._state, self._run)
+            watcher.cancel()
+            close_run(self._state, run)
+
+    async def _watch(self, receive: Receive) -> None:
+        await _client_disconnect(receive)
+        self._run.client_gone = True
+        if self._run.response is not None:
+            self._run.response.close()
 
 
 async def relay_stream(state: AppState, run: CompletionRun) -> AsyncIterator[bytes]:
@@ -145,20 +161,20 @@ async def relay_stream(state: AppState, run: CompletionRun) -> AsyncIterator[byt
     failure = None
     clock = time.perf_counter
     try:
-        async for raw in response.aiter_raw():
+        async for raw in response.content.iter_any():
             forward = run.feed(raw, clock())
             if forward:
                 yield forward
             if run.stop_requested:
                 break
-    except httpx.ReadTimeout:
+    except TimeoutError:
         failure = Failure(
             f"The model server sent nothing for {state.settings.upstream_read_timeout_sec:g} s.",
             "upstream_timeout",
         )
     except Exception as error:
-        # A stop closes the upstream under the reader: whatever it raises then is expected.
-        if not (run.stop_requested or isinstance(error, httpx.HTTPError | httpx.StreamError)):
+        # A stop or a departed client closes the upstream under the reader: expected then.
+        if not (run.stop_requested or run.client_gone or isinstance(error, aiohttp.ClientError)):
             raise
         failure = Failure(
             f"The model server broke off the stream ({type(error).__name__}).",
@@ -182,8 +198,8 @@ async def relay_whole(state: AppState, run: CompletionRun, request: Request) -> 
     response = run.response
     assert response is not None
     try:
-        body = await unless_client_leaves(request, response.aread())
-    except httpx.HTTPError as error:
+        body = await unless_client_leaves(request, response.read())
+    except (aiohttp.ClientError, TimeoutError) as error:
         state.health.record_failure(run.model)
         raise CompletionError(
             502,
@@ -200,6 +216,6 @@ async def relay_whole(state: AppState, run: CompletionRun, request: Request) -> 
     state.health.record_success(run.model)
     return Response(
         content=body,
-        media_type=response.headers.get("content-type", "application/json"),
+        media_type=response.headers.get("Content-Type", "application/json"),
         headers={COMPLETION_ID_HEADER: run.id},
     )

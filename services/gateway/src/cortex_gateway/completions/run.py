@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 from nats.aio.subscription import Subscription
 
 from cortex_contracts.events.models import Upstream
@@ -46,7 +46,7 @@ class CompletionRun:
         self.wants_metrics = wants_metrics
         self.meter = Meter(received)
         self.session_id: str | None = None  # set once the user's turn is recorded
-        self.response: httpx.Response | None = None
+        self.response: aiohttp.ClientResponse | None = None
         self.upstream_accepted = False
         # What came back.
         self.content: list[str] = []
@@ -60,6 +60,7 @@ class CompletionRun:
         self.failure: Failure | None = None
         self.ended: float | None = None
         self.stop_requested = False
+        self.client_gone = False
         self.metrics: dict[str, Any] | None = None
         self.stop_subscription: Subscription | None = None
         self.closed = False
@@ -160,6 +161,8 @@ class CompletionRun:
         self.ended = now
         if self.stop_requested:
             self.status = "stopped"
+        elif self.client_gone:
+            self.status = "abandoned"
         elif failure is not None:
             self.status, self.failure = "error", failure
         elif self.upstream_error_event is not None:

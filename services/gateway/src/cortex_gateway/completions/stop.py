@@ -31,7 +31,7 @@ async def listen_for_stop(state: AppState, run: CompletionRun) -> Subscription:
         await msg.respond(STOPPED)
         await asyncio.sleep(SILENT_UPSTREAM_GRACE_SEC)
         if run.status is None and run.response is not None:
-            await run.response.aclose()
+            run.response.close()
 
     subject = state.topology.completion_stop_subject(run.id)
     return await state.nats.subscribe(subject, cb=on_stop)

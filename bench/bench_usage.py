@@ -1,0 +1,340 @@
+"""Usage service: ingest rate through the real recorder, and aggregate queries over 1M records.
+
+Runs its own embedded NATS and PostgreSQL and the real `cortex-usage` process.
+
+- Ingest, backlog: events wait in the stream while no recorder runs; then one starts, and the rate
+  is measured from its first stored row to its last (the service's start-up is left out).
+- Ingest, live: the recorder runs while the events are published as fast as this machine can.
+- Queries: 1,000,000 records loaded with COPY (30 days, realistic mix), then each query is asked
+  over NATS request-reply, as the gateway asks it, and timed end to end.
+"""
+
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+import psycopg
+from nats.js import JetStreamContext
+
+from bench.report import write_section
+from cortex_contracts.envelope import Actor
+from cortex_contracts.events.usage import CompletionRecorded
+from cortex_contracts.messages.usage import UsageQuery
+from cortex_contracts.runtime.jetstream import ensure_streams, publish_event
+from cortex_contracts.topology import Topology
+from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
+from cortex_devstack.ports import free_port
+from cortex_usage.migrate import migrate
+
+INGEST_EVENTS = 50_000
+QUERY_RECORDS = 1_000_000
+QUERY_RUNS = 20
+WARMUP_RUNS = 2
+PUBLISH_CONCURRENCY = 500
+TARGET_INGEST_PER_SEC = 10_000
+TARGET_QUERY_P95_MS = 200.0
+DAYS = 30
+ENVELOPE_COLUMNS = {"event_id", "completion_id", "occurred_at", "user_id", "org_id", "stream_seq"}
+END = datetime(2026, 11, 1, tzinfo=UTC)
+COLUMNS = (
+    "event_id", "completion_id", "occurred_at", "user_id", "org_id", "api_key_id", "model",
+    "engine_type", "source", "stream", "status", "error", "finish_reason", "http_status",
+    "prompt_tokens", "completion_tokens", "total_tokens", "ttft_ms", "latency_ms",
+    "decode_tokens_per_s", "chat_session_id", "stream_seq",
+)  # fmt: skip
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+class Population:
+    """300 users in 12 orgs, 8 models; most traffic from 12 API integrations, each on one model."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.models = [f"model-{i}" for i in range(8)]
+        self.orgs = [str(uuid.uuid4()) for _ in range(12)]
+        self.users = [(str(uuid.uuid4()), rng.choice(self.orgs)) for _ in range(300)]
+        self.integrations = [
+            (self.users[i], str(uuid.uuid4()), rng.choice(self.models)) for i in range(12)
+        ]
+
+    def completion(self, seq: int) -> dict[str, Any]:
+        rng = self.rng
+        if rng.random() < 0.7:
+            (user_id, org_id), key_id, model = rng.choice(self.integrations)
+            source, stream, session = "api", rng.random() < 0.3, None
+        else:
+            user_id, org_id = self.users[min(int(rng.paretovariate(1.2)) - 1, 299)]
+            key_id, model = None, rng.choice(self.models)
+            source, stream, session = "playground", True, str(uuid.uuid4())
+        status = rng.choices(["complete", "stopped", "abandoned", "error"], [93, 3, 1, 3])[0]
+        failed = status == "error"
+        prompt = int(rng.lognormvariate(5, 1)) + 1
+        answer = 0 if failed else int(rng.lognormvariate(5.5, 0.8)) + 1
+        ttft = None if failed else rng.lognormvariate(5, 0.6)
+        return {
+            "event_id": uuid.uuid4(),
+            "completion_id": str(uuid.uuid4()),
+            "occurred_at": END - timedelta(seconds=rng.uniform(0, DAYS * 86_400)),
+            "user_id": user_id,
+            "org_id": org_id,
+            "api_key_id": key_id,
+            "model": model,
+            "engine_type": "vllm",
+            "source": source,
+            "stream": stream,
+            "status": status,
+            "error": "upstream answered 503" if failed else None,
+            "finish_reason": None if failed else "stop",
+            "http_status": 502 if failed else 200,
+            "prompt_tokens": prompt,
+            "completion_tokens": answer,
+            "total_tokens": prompt + answer,
+            "ttft_ms": ttft,
+            "latency_ms": (ttft or 0) + answer * rng.uniform(8, 30) + rng.uniform(1, 20),
+            "decode_tokens_per_s": None if failed else rng.uniform(30, 120),
+            "chat_session_id": session,
+            "stream_seq": seq,
+        }
+
+    def event(self) -> CompletionRecorded:
+        row = self.completion(0)
+        return CompletionRecorded(
+            event_id=row["event_id"],
+            occurred_at=row["occurred_at"],
+            aggregate_id=row["completion_id"],
+            actor=Actor(user_id=row["user_id"], org_id=row["org_id"]),
+            **{name: row[name] for name in COLUMNS if name not in ENVELOPE_COLUMNS},
+        )
+
+
+class UsageService:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.port = free_port()
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**os.environ, **self.env, "USAGE_PORT": str(self.port), "USAGE_HOST": "127.0.0.1"}
+        script = str(Path(sys.executable).parent / "cortex-usage")
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen([script], env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"cortex-usage not ready: see {self.log}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def stored(database_url: str) -> int:
+    with psycopg.connect(libpq(database_url)) as conn:
+        row = conn.execute("SELECT count(*) FROM usage_records").fetchone()
+    return int(row[0]) if row else 0
+
+
+async def publish(js: JetStreamContext, topology: Topology, events: list) -> float:
+    """Publishes every event (each acknowledged by the stream); returns the seconds it took."""
+    limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+    async def one(event: CompletionRecorded) -> None:
+        async with limit:
+            await publish_event(js, topology.usage_subject(event.model), event)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(event) for event in events))
+    return time.perf_counter() - started
+
+
+async def wait_stored(database_url: str, count: int) -> tuple[float, float, int]:
+    """(first poll that sees rows, poll that sees them all, rows seen at the first)"""
+    first_seen, seen_at_first = 0.0, 0
+    while True:
+        now_stored = await asyncio.to_thread(stored, database_url)
+        now = time.perf_counter()
+        if now_stored and not first_seen:
+            first_seen, seen_at_first = now, now_stored
+        if now_stored >= count:
+            return first_seen, now, seen_at_first
+        await asyncio.sleep(0.02)
+
+
+async def bench_ingest(env: dict[str, str], work: Path, population: Population) -> list[str]:
+    topology = Topology(prefix=env["CORTEX_NATS_PREFIX"])
+    database_url = env["DATABASE_URL"]
+    nc = await nats.connect(env["NATS_URL"])
+    js = nc.jetstream()
+    await ensure_streams(js, topology)
+    lines = []
+    try:
+        backlog = [population.event() for _ in range(INGEST_EVENTS)]
+        publish_sec = await publish(js, topology, backlog)
+        service = UsageService(env, work / "usage-ingest.log")
+        started = time.perf_counter()
+        service.start()
+        first, done, early = await wait_stored(database_url, INGEST_EVENTS)
+        drain_rate = (INGEST_EVENTS - early) / (done - first)
+        lines.append(
+            f"| backlog of {INGEST_EVENTS:,} events, one replica | "
+            f"**{drain_rate:,.0f} events/s** (first to last stored row; "
+            f"{done - started:.1f} s including the service's start) |"
+        )
+        live = [population.event() for _ in range(INGEST_EVENTS)]
+        started = time.perf_counter()
+        publishing = asyncio.create_task(publish(js, topology, live))
+        _, done, _ = await wait_stored(database_url, 2 * INGEST_EVENTS)
+        publish_live_sec = await publishing
+        live_rate = INGEST_EVENTS / (done - started)
+        lines.append(
+            f"| live: {INGEST_EVENTS:,} events published while recording, one replica | "
+            f"**{live_rate:,.0f} events/s** end to end (the publisher alone: "
+            f"{INGEST_EVENTS / publish_live_sec:,.0f} events/s) |"
+        )
+        lines.append(
+            f"| publishing alone, no recorder running | "
+            f"{INGEST_EVENTS / publish_sec:,.0f} events/s ({PUBLISH_CONCURRENCY} in flight) |"
+        )
+        service.stop()
+    finally:
+        await nc.close()
+    return lines
+
+
+def load_records(database_url: str, population: Population) -> float:
+    started = time.perf_counter()
+    with psycopg.connect(libpq(database_url)) as conn:
+        conn.execute("TRUNCATE usage_records, usage_position")
+        with conn.cursor().copy(f"COPY usage_records ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+            for seq in range(1, QUERY_RECORDS + 1):
+                row = population.completion(seq)
+                copy.write_row([row[name] for name in COLUMNS])
+    with psycopg.connect(libpq(database_url), autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE usage_records")
+    return time.perf_counter() - started
+
+
+def query_cases(population: Population) -> Iterator[tuple[str, UsageQuery]]:
+    day = timedelta(days=1)
+    everything = {"start": END - DAYS * day, "end": END}
+    user_id = population.users[0][0]
+    yield "by model, all 30 days (1,000,000 records)", UsageQuery(group_by="model", **everything)
+    yield "by day, all 30 days", UsageQuery(group_by="day", **everything)
+    yield "by user, all 30 days", UsageQuery(group_by="user", **everything)
+    yield "by org, last 7 days", UsageQuery(group_by="org", start=END - 7 * day, end=END)
+    yield "by model, last 24 hours", UsageQuery(group_by="model", start=END - day, end=END)
+    yield "by hour, last 24 hours", UsageQuery(group_by="hour", start=END - day, end=END)
+    yield "one user by day, 30 days", UsageQuery(group_by="day", user_id=user_id, **everything)
+    yield "records: newest page of 100", UsageQuery(limit=100)
+    yield (
+        "records: one model's errors, page of 100",
+        UsageQuery(model=population.models[3], status="error", limit=100),
+    )
+
+
+async def bench_queries(env: dict[str, str], population: Population) -> list[str]:
+    topology = Topology(prefix=env["CORTEX_NATS_PREFIX"])
+    nc = await nats.connect(env["NATS_URL"])
+    lines = []
+    try:
+        for name, query in query_cases(population):
+            payload = query.model_dump_json().encode()
+            timings = []
+            for run in range(WARMUP_RUNS + QUERY_RUNS):
+                started = time.perf_counter()
+                reply = await nc.request(topology.usage_query_subject, payload, timeout=30)
+                elapsed = (time.perf_counter() - started) * 1000
+                answer = json.loads(reply.data)
+                if "error" in answer:
+                    raise RuntimeError(f"{name}: {answer}")
+                if run >= WARMUP_RUNS:
+                    timings.append(elapsed)
+            timings.sort()
+            p95 = timings[max(0, round(0.95 * len(timings)) - 1)]
+            rows = len(answer.get("groups", answer.get("records", [])))
+            lines.append(
+                f"| {name} | {rows} | {statistics.median(timings):.0f} | {p95:.0f} |"
+                f" {'yes' if p95 <= TARGET_QUERY_P95_MS else 'no'} |"
+            )
+    finally:
+        await nc.close()
+    return lines
+
+
+def main() -> None:
+    rng = random.Random(20261101)
+    population = Population(rng)
+    with tempfile.TemporaryDirectory(prefix="bench-usage-") as tmp:
+        work = Path(tmp)
+        nats_server = EmbeddedNats(work / "nats", free_port())
+        postgres = EmbeddedPostgres(work / "postgres", free_port())
+        nats_server.start(log_file=work / "nats.log")
+        postgres.start(log_file=work / "postgres.log")
+        try:
+            postgres.create_database("usage_bench")
+            env = {
+                "NATS_URL": nats_server.url,
+                "DATABASE_URL": postgres.url("usage_bench"),
+                "CORTEX_NATS_PREFIX": "bench",
+                "LOG_LEVEL": "WARNING",
+            }
+            migrate(env["DATABASE_URL"])
+            ingest = asyncio.run(bench_ingest(env, work, population))
+            load_sec = load_records(env["DATABASE_URL"], population)
+            service = UsageService(env, work / "usage-query.log")
+            service.start()
+            try:
+                queries = asyncio.run(bench_queries(env, population))
+            finally:
+                service.stop()
+        finally:
+            postgres.stop()
+            nats_server.stop()
+    body = "\n".join(
+        [
+            f"Ingest through the real recorder (`cortex-usage`, batches of 500, one transaction "
+            f"each). Target ≥ {TARGET_INGEST_PER_SEC:,} events/s.",
+            "",
+            "| case | rate |",
+            "|---|---|",
+            *ingest,
+            "",
+            f"Queries over {QUERY_RECORDS:,} records (30 days; 8 models, 300 users in 12 orgs, "
+            f"70 % API traffic; loaded with COPY in {load_sec:.0f} s), asked over NATS "
+            f"request-reply as the gateway does; {QUERY_RUNS} runs after {WARMUP_RUNS} warm-up "
+            f"runs. Target p95 ≤ {TARGET_QUERY_P95_MS:.0f} ms.",
+            "",
+            "| query | rows answered | p50 ms | p95 ms | within target |",
+            "|---|---|---|---|---|",
+            *queries,
+        ]
+    )
+    print(body)
+    write_section("usage", "python -m bench usage", body)
+
+
+if __name__ == "__main__":
+    main()
