@@ -137,7 +137,8 @@ async def test_an_xss_payload_stays_inert_text(ui: UiUser) -> None:
     await assert_inert(page)
     await screenshot(page, "ui_xss_echoed")
 
-    stored = await ui.create_chat(MODEL, XSS, ("user", "hi"), ("assistant", XSS))
+    title = '<img src=x onerror="window.__xss=7">'
+    stored = await ui.create_chat(MODEL, title, ("user", "hi"), ("assistant", XSS))
     await page.goto(f"/chat/{stored}")
     await expect(message_bodies(page, "assistant")).to_contain_text("raw link")
     await expect(page.get_by_test_id("chat-item").first).to_contain_text("<img src=x")

@@ -56,11 +56,12 @@ def create_app(settings: Settings) -> FastAPI:
             health=health,
             engines=EngineClient.from_settings(settings),
         )
+        await state.completions.start(nc, settings.topology)
         app.state.cortex = state
         try:
             yield
         finally:
-            await state.completions.drain(COMPLETION_RECORDS_DRAIN_SEC)
+            await state.completions.stop(COMPLETION_RECORDS_DRAIN_SEC)
             await catalog.detach()
             await health.stop()
             await state.engines.aclose()

@@ -18,6 +18,7 @@ from cortex_sessions.settings import Settings
 
 log = logging.getLogger(__name__)
 QUEUE_GROUP = "sessions"
+STOP_GRACE_SEC = 2.0
 
 
 def create_app(settings: Settings) -> AsgiFastStream:
@@ -65,11 +66,15 @@ def create_app(settings: Settings) -> AsgiFastStream:
 
     async def start_projection() -> None:
         projection = consumer.ChatEventConsumer(engine, broker.connection.jetstream(), settings)
-        tasks.append(asyncio.create_task(consumer.run(projection, stopping)))
+        tasks.append(asyncio.create_task(consumer.run(projection, broker.connection, stopping)))
 
     async def close() -> None:
-        stopping.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        stopping.set()  # the projection finishes the event in hand (else it is redelivered)
+        if tasks:
+            _, waiting = await asyncio.wait(tasks, timeout=STOP_GRACE_SEC)
+            for task in waiting:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
         await engine.dispose()
 
     return AsgiFastStream(

@@ -6,12 +6,13 @@ sequence and delivery count, and acks, delayed naks and terms of its own choosin
 
 import asyncio
 import logging
+from contextlib import aclosing
 
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -21,6 +22,7 @@ from cortex_contracts.topology import Topology
 from cortex_sessions.fold import SessionKey, Unreadable, session_key
 from cortex_sessions.metrics import EVENTS_APPLIED
 from cortex_sessions.projector import Outcome, Projector
+from cortex_sessions.pull import pull_messages
 from cortex_sessions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -140,47 +142,50 @@ class ChatEventConsumer:
         return outcome
 
 
-async def subscribe(js: JetStreamContext, settings: Settings) -> JetStreamContext.PullSubscription:
+async def ensure_consumer(js: JetStreamContext, settings: Settings) -> None:
+    """The durable consumer every replica pulls from (created by the first one to start)."""
     topology = settings.topology
-    return await js.pull_subscribe(
-        topology.chat_all_subjects,
-        durable=topology.sessions_consumer,
-        stream=topology.chat_stream,
-        config=ConsumerConfig(
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=settings.ack_wait_sec,
-            max_ack_pending=10_000,
-        ),
-    )
-
-
-async def run(consumer: ChatEventConsumer, stopping: asyncio.Event) -> None:
-    """Pull batches from the durable consumer until `stopping` is set."""
-    subscription = await subscribe(consumer.js, consumer.settings)
     try:
-        await _pull_until(consumer, subscription, stopping)
-    finally:
-        # Unsubscribed here: a drain at shutdown would wait for fetched messages forever.
-        await subscription.unsubscribe()
+        await js.consumer_info(topology.chat_stream, topology.sessions_consumer)
+        return
+    except NotFoundError:
+        pass
+    try:
+        await js.add_consumer(
+            topology.chat_stream,
+            ConsumerConfig(
+                durable_name=topology.sessions_consumer,
+                filter_subject=topology.chat_all_subjects,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=settings.ack_wait_sec,
+                max_ack_pending=10_000,
+            ),
+        )
+    except BadRequestError:
+        log.debug("consumer %s created by another replica", topology.sessions_consumer)
 
 
-async def _pull_until(
-    consumer: ChatEventConsumer,
-    subscription: JetStreamContext.PullSubscription,
-    stopping: asyncio.Event,
-) -> None:
+async def run(consumer: ChatEventConsumer, nats: NatsClient, stopping: asyncio.Event) -> None:
+    """Apply events as they arrive until `stopping` is set."""
+    topology = consumer.topology
     while not stopping.is_set():
         try:
-            batch = await subscription.fetch(consumer.settings.fetch_batch, timeout=1.0)
-        except (NatsTimeoutError, TimeoutError):  # nothing new within the timeout
-            continue
+            await ensure_consumer(consumer.js, consumer.settings)
+            messages = pull_messages(
+                nats,
+                topology.chat_stream,
+                topology.sessions_consumer,
+                consumer.settings.fetch_batch,
+            )
+            async with aclosing(messages):
+                async for msg in messages:
+                    try:
+                        await consumer.handle(msg)
+                    except Exception:  # e.g. NATS away while acking: it will be redelivered
+                        log.exception("handling chat event %s failed", msg.subject)
+                    if stopping.is_set():
+                        return
         except Exception:  # connection trouble: nats-py reconnects, we wait and pull again
-            log.exception("fetching chat events failed")
+            log.exception("pulling chat events failed")
             await asyncio.sleep(1)
-            continue
-        for msg in batch:
-            try:
-                await consumer.handle(msg)
-            except Exception:  # e.g. NATS away while acking: the event will be redelivered
-                log.exception("handling chat event %s failed", msg.subject)

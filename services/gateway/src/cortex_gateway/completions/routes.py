@@ -25,7 +25,6 @@ from cortex_gateway.completions.relay import (
 from cortex_gateway.completions.request import read_client_request
 from cortex_gateway.completions.run import CompletionRun, Failure
 from cortex_gateway.completions.stop import listen_for_stop, request_stop
-from cortex_gateway.deps import State
 from cortex_gateway.state import AppState
 
 router = APIRouter(tags=["completions"])
@@ -34,6 +33,8 @@ METRICS_HEADER = "X-Cortex-Metrics"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 CLIENT_CLOSED_REQUEST = 499  # nginx's code: nobody reads it, the log does
 UNAVAILABLE_RETRY_AFTER_SEC = "5"
+BAD_API_KEY = "Invalid, expired or revoked API key."
+BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def header_flag(request: Request, name: str) -> bool:
@@ -41,6 +42,15 @@ def header_flag(request: Request, name: str) -> bool:
 
 
 async def authenticate(request: Request, state: AppState) -> Principal:
+    """An API key (cached briefly, see api_keys.py), else the session cookie with CSRF."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and key.strip():
+        principal = await state.completions.api_keys.principal(state.engine, key.strip())
+        if principal is None:
+            raise CompletionError(
+                401, BAD_API_KEY, type_="authentication_error", headers=BEARER_CHALLENGE
+            )
+        return principal
     try:
         return await require_user(request, state)
     except HTTPException as denied:
@@ -49,9 +59,16 @@ async def authenticate(request: Request, state: AppState) -> Principal:
         ) from None
 
 
+def app_state(request: Request) -> AppState:
+    """Read directly, not through a dependency: the hot path skips FastAPI's dependency work."""
+    state: AppState = request.app.state.cortex
+    return state
+
+
 @router.post("/v1/chat/completions")
-async def chat_completions(request: Request, state: State) -> Response:
+async def chat_completions(request: Request) -> Response:
     received = time.perf_counter()
+    state = app_state(request)
     try:
         principal = await authenticate(request, state)
         client = await read_client_request(request, state.settings.max_completion_request_bytes)
@@ -113,8 +130,9 @@ async def start(state: AppState, run: CompletionRun, request: Request) -> Respon
 
 
 @router.post("/v1/chat/completions/{completion_id}/stop", status_code=204)
-async def stop_completion(completion_id: str, request: Request, state: State) -> Response:
+async def stop_completion(completion_id: str, request: Request) -> Response:
     """Stop a running completion of yours (id from the X-Cortex-Completion-Id header)."""
+    state = app_state(request)
     try:
         principal = await authenticate(request, state)
         uuid.UUID(completion_id)

@@ -1,4 +1,5 @@
-"""Work that outlives a request: recording answers and usage after a stream ends.
+"""Per-process state of the completions proxy: the API-key cache, and work that outlives a
+request (recording answers and usage after a stream ends).
 
 Tasks are kept here (so they are not garbage-collected mid-way) and awaited at shutdown before
 the NATS connection is drained, so nothing a client was promised is dropped by a restart.
@@ -9,12 +10,25 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from nats.aio.client import Client as NatsClient
+
+from cortex_contracts.topology import Topology
+from cortex_gateway.completions.api_keys import ApiKeyCache
+
 log = logging.getLogger(__name__)
 
 
 class CompletionRuntime:
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[None]] = set()
+        self.api_keys = ApiKeyCache()
+
+    async def start(self, nc: NatsClient, topology: Topology) -> None:
+        await self.api_keys.start(nc, topology)
+
+    async def stop(self, drain_timeout_sec: float) -> None:
+        await self.api_keys.stop()
+        await self.drain(drain_timeout_sec)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Start `work` now; safe to call while the calling task is being cancelled."""
