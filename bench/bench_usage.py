@@ -180,7 +180,7 @@ async def wait_stored(database_url: str, count: int) -> tuple[float, float, int]
             first_seen, seen_at_first = now, now_stored
         if now_stored >= count:
             return first_seen, now, seen_at_first
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)
 
 
 async def bench_ingest(env: dict[str, str], work: Path, population: Population) -> list[str]:

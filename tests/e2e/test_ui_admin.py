@@ -92,8 +92,8 @@ async def test_usage_page_shows_playground_usage_filters_it_and_exports_csv(
     await expect(page.get_by_test_id("usage-groups")).to_contain_text(MODEL)
     await expect(page.locator(".charts svg").first).to_be_visible()
 
-    await page.get_by_label("Source").select_option("playground")
-    await page.get_by_label("Model").fill(MODEL)
+    await page.get_by_label("Source", exact=True).select_option("playground")
+    await page.get_by_label("Model", exact=True).fill(MODEL)
     await page.get_by_role("button", name="Apply filters").click()
     await expect(mine.first).to_be_visible()
     rows = await records.locator("tbody tr").all_inner_texts()
@@ -148,7 +148,7 @@ async def test_admin_pages_fit_the_screen(chromium: Browser, stack: Stack, width
             ("/users", "users-table"),
         ):
             await ui.page.goto(path)
-            await expect(ui.page.get_by_test_id(ready)).to_be_visible()
+            await expect(ui.page.get_by_test_id(ready).locator("tbody tr").first).to_be_visible()
             assert await no_horizontal_overflow(ui.page), f"{path} scrolls sideways at {width}"
             await screenshot(ui.page, f"ui_layout_{width}{path.replace('/', '_')}")
     finally:

@@ -63,9 +63,21 @@ async def new_context(browser: Browser, base_url: str, width: int = WIDE) -> Bro
 
 
 async def screenshot(page: Page, name: str) -> Path:
+    """The whole page, also what the app's own scrolling main area hides below the fold."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    await page.screenshot(path=str(path), full_page=True)
+    viewport = page.viewport_size
+    hidden = await page.evaluate(
+        "(() => { const m = document.querySelector('.app-main:not(:has(.chat-page))');"
+        " return m ? m.scrollHeight - m.clientHeight : 0; })()"
+    )
+    if viewport and hidden > 0:
+        await page.set_viewport_size({**viewport, "height": viewport["height"] + int(hidden)})
+    try:
+        await page.screenshot(path=str(path), full_page=True)
+    finally:
+        if viewport and hidden > 0:
+            await page.set_viewport_size(viewport)
     return path
 
 

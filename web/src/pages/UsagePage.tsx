@@ -373,7 +373,7 @@ export function UsagePage() {
           </p>
         )}
         <div className="table-wrap">
-          <table className="table" data-testid="usage-groups">
+          <table className="table table-nowrap" data-testid="usage-groups">
             <thead>
               <tr>
                 <th scope="col">{groupBy}</th>
@@ -423,7 +423,7 @@ export function UsagePage() {
           </p>
         )}
         <div className="table-wrap">
-          <table className="table" data-testid="usage-records">
+          <table className="table table-nowrap" data-testid="usage-records">
             <thead>
               <tr>
                 {RECORD_COLUMNS.map((c) => (

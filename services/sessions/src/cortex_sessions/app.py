@@ -29,6 +29,7 @@ def create_app(settings: Settings) -> AsgiFastStream:
     )
     stopping = asyncio.Event()
     tasks: list[asyncio.Task[None]] = []
+    engines = [engine]
     holder: dict[str, SessionQueries] = {}
 
     async def answer(message: NatsMessage, reply: BaseModel) -> None:
@@ -65,7 +66,14 @@ def create_app(settings: Settings) -> AsgiFastStream:
         )
 
     async def start_projection() -> None:
-        projection = consumer.ChatEventConsumer(engine, broker.connection.jetstream(), settings)
+        # A pool of its own: waiting queries must never keep the projection from the database.
+        projection_engine = create_async_engine(
+            settings.database_url, pool_size=2, pool_pre_ping=True
+        )
+        engines.append(projection_engine)
+        projection = consumer.ChatEventConsumer(
+            projection_engine, broker.connection.jetstream(), settings
+        )
         tasks.append(asyncio.create_task(consumer.run(projection, broker.connection, stopping)))
 
     async def close() -> None:
@@ -75,7 +83,8 @@ def create_app(settings: Settings) -> AsgiFastStream:
             for task in waiting:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        await engine.dispose()
+        for each in engines:
+            await each.dispose()
 
     return AsgiFastStream(
         broker,

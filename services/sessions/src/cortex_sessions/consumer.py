@@ -6,7 +6,7 @@ sequence and delivery count, and acks, delayed naks and terms of its own choosin
 
 import asyncio
 import logging
-from contextlib import aclosing
+from dataclasses import replace
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_contracts.events.chat import AnyChatEvent, parse_chat_event
 from cortex_contracts.topology import Topology
-from cortex_sessions.fold import SessionKey, Unreadable, session_key
+from cortex_sessions.fold import Unreadable, session_key
 from cortex_sessions.metrics import EVENTS_APPLIED
-from cortex_sessions.projector import Outcome, Projector
-from cortex_sessions.pull import pull_messages
+from cortex_sessions.projector import CreatedConcurrently, Outcome, Pending, Projector
+from cortex_sessions.pull import PullFeed
 from cortex_sessions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,64 +51,83 @@ class ChatEventConsumer:
         self.topology: Topology = settings.topology
         self.projector = Projector()
 
-    async def handle(self, msg: Msg) -> Outcome:
-        seq = msg.metadata.sequence.stream
-        deliveries = msg.metadata.num_delivered
-        key = session_key(msg.subject)
-        if key is None:  # nothing to keep a position for: park it and move on
-            await self.dead_letter(msg, "the subject does not name a chat session")
-            await msg.term()
-            return self._count(Outcome.REJECTED)
-        event = read_event(msg.data)
-        give_up: str | None = None
-        patience = iter(EARLY_PATIENCE_SEC)
-        while True:
-            try:
-                outcome = await self._apply(msg, seq, key, event, give_up)
-            except (OperationalError, InterfaceError):  # the database is away: never give up
-                log.warning("database unavailable while applying chat event seq=%s", seq)
-                await msg.nak(delay=redelivery_delay(deliveries))
-                return self._count(Outcome.EARLY)
-            except Exception as error:  # this event breaks something: retry, then park it
-                log.exception("applying chat event seq=%s failed", seq)
-                if give_up is not None or deliveries < self.settings.max_deliveries:
-                    await msg.nak(delay=redelivery_delay(deliveries))
-                    return self._count(Outcome.EARLY)
-                give_up = f"applying it failed {deliveries} times: {error!r}"[:300]
+    async def handle(self, batch: list[Msg]) -> list[Outcome]:
+        """Apply, then acknowledge (or retry later, or park) every message of the batch."""
+        messages: dict[int, Msg] = {}
+        pending: list[Pending] = []
+        parked: list[Outcome] = []
+        for msg in batch:
+            seq = msg.metadata.sequence.stream
+            key = session_key(msg.subject)
+            if key is None:  # nothing to keep a position for: park it and move on
+                await self.dead_letter(msg, "the subject does not name a chat session")
+                await msg.term()
+                parked.append(self._count(Outcome.REJECTED))
                 continue
-            delay = next(patience, None) if outcome is Outcome.EARLY else None
-            if delay is None:
+            messages[seq] = msg
+            pending.append(Pending(seq, msg.subject, key, read_event(msg.data)))
+        outcomes = await self._apply(pending, messages)
+        early = [p for p in pending if outcomes[p.seq] is Outcome.EARLY]
+        for pause in EARLY_PATIENCE_SEC:
+            if not early:
                 break
-            await asyncio.sleep(delay)
+            await asyncio.sleep(pause)
+            outcomes.update(await self._apply(early, messages))
+            early = [p for p in early if outcomes[p.seq] is Outcome.EARLY]
+        for seq, outcome in outcomes.items():
+            await self._settle(messages[seq], outcome)
+        return parked + [self._count(outcome) for outcome in outcomes.values()]
+
+    async def _apply(self, pending: list[Pending], messages: dict[int, Msg]) -> dict[int, Outcome]:
+        try:
+            try:
+                return await self._transaction(pending, messages)
+            except CreatedConcurrently:  # a redelivery raced us: the rows are there now
+                return await self._transaction(pending, messages)
+        except (OperationalError, InterfaceError):  # the database is away: retry, never give up
+            log.warning("database unavailable while applying %s chat events", len(pending))
+            return {p.seq: Outcome.EARLY for p in pending}
+        except Exception:
+            if len(pending) == 1:
+                return await self._failed_alone(pending[0], messages)
+            log.exception("applying %s chat events failed; now one by one", len(pending))
+            outcomes: dict[int, Outcome] = {}
+            for one in pending:
+                outcomes.update(await self._apply([one], messages))
+            return outcomes
+
+    async def _failed_alone(self, pending: Pending, messages: dict[int, Msg]) -> dict[int, Outcome]:
+        """This event breaks something: retry it later, then park it."""
+        log.exception("applying chat event seq=%s failed", pending.seq)
+        deliveries = messages[pending.seq].metadata.num_delivered
+        if deliveries < self.settings.max_deliveries:
+            return {pending.seq: Outcome.EARLY}
+        reason = f"applying it failed {deliveries} times"
+        try:
+            return await self._transaction([replace(pending, give_up=reason)], messages)
+        except Exception:
+            log.exception("parking chat event seq=%s failed", pending.seq)
+            return {pending.seq: Outcome.EARLY}
+
+    async def _transaction(
+        self, pending: list[Pending], messages: dict[int, Msg]
+    ) -> dict[int, Outcome]:
+        async def dead_letter(event: Pending, reason: str) -> None:
+            await self.dead_letter(messages[event.seq], reason)
+
+        async with self.engine.begin() as conn:
+            outcomes = await self.projector.apply(
+                conn, pending, in_turn=self.next_on_subject_is, dead_letter=dead_letter
+            )
+        return {p.seq: outcome for p, outcome in zip(pending, outcomes, strict=True)}
+
+    async def _settle(self, msg: Msg, outcome: Outcome) -> None:
         if outcome is Outcome.EARLY:
-            await msg.nak(delay=redelivery_delay(deliveries))
+            await msg.nak(delay=redelivery_delay(msg.metadata.num_delivered))
         elif outcome is Outcome.REJECTED:
             await msg.term()
         else:
             await msg.ack()
-        return self._count(outcome)
-
-    async def _apply(
-        self,
-        msg: Msg,
-        seq: int,
-        key: SessionKey,
-        event: AnyChatEvent | Unreadable,
-        give_up: str | None,
-    ) -> Outcome:
-        async def dead_letter(reason: str) -> None:
-            await self.dead_letter(msg, reason)
-
-        async with self.engine.begin() as conn:
-            return await self.projector.apply(
-                conn,
-                seq,
-                key,
-                event,
-                in_turn=lambda after, seq: self.next_on_subject_is(msg.subject, after, seq),
-                dead_letter=dead_letter,
-                give_up=give_up,
-            )
 
     async def next_on_subject_is(self, subject: str, after: int, seq: int) -> bool:
         try:
@@ -172,20 +191,22 @@ async def run(consumer: ChatEventConsumer, nats: NatsClient, stopping: asyncio.E
     while not stopping.is_set():
         try:
             await ensure_consumer(consumer.js, consumer.settings)
-            messages = pull_messages(
+            feed = PullFeed(
                 nats,
                 topology.chat_stream,
                 topology.sessions_consumer,
                 consumer.settings.fetch_batch,
             )
-            async with aclosing(messages):
-                async for msg in messages:
+            await feed.start()
+            try:
+                while not stopping.is_set():
+                    batch = await feed.take()
                     try:
-                        await consumer.handle(msg)
-                    except Exception:  # e.g. NATS away while acking: it will be redelivered
-                        log.exception("handling chat event %s failed", msg.subject)
-                    if stopping.is_set():
-                        return
+                        await consumer.handle(batch)
+                    except Exception:  # e.g. NATS away while acking: redelivered after ack_wait
+                        log.exception("handling %s chat events failed", len(batch))
+            finally:
+                await feed.stop()
         except Exception:  # connection trouble: nats-py reconnects, we wait and pull again
             log.exception("pulling chat events failed")
             await asyncio.sleep(1)

@@ -9,7 +9,7 @@ class Settings(NatsSettings, DatabaseSettings):
 
     host: str = Field(default="0.0.0.0", alias="SESSIONS_HOST")
     port: int = Field(default=8085, alias="SESSIONS_PORT", ge=1, le=65535)
-    fetch_batch: int = Field(default=50, alias="SESSIONS_FETCH_BATCH", ge=1, le=1000)
+    fetch_batch: int = Field(default=200, alias="SESSIONS_FETCH_BATCH", ge=1, le=1000)
     ack_wait_sec: float = Field(
         default=10.0,
         alias="SESSIONS_ACK_WAIT_SEC",

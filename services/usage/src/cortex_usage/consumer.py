@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_usage.metrics import BATCH_SIZE, EVENTS
-from cortex_usage.recorder import UnreadableEvent, UsageStore, parse_event, to_row
+from cortex_usage.recorder import UnreadableEvent, UsageStore, read_row
 from cortex_usage.settings import Settings
 from cortex_usage.tables import usage_position, usage_records
 
@@ -46,11 +46,11 @@ class UsageConsumer:
         readable: list[tuple[Msg, dict[str, Any]]] = []
         for msg in batch:
             try:
-                event = parse_event(msg.data)
+                row = read_row(msg.data, msg.metadata.sequence.stream)
             except UnreadableEvent as error:
                 await self.dead_letter(msg, f"unreadable event: {error}")
                 continue
-            readable.append((msg, to_row(event, msg.metadata.sequence.stream)))
+            readable.append((msg, row))
         if not readable:
             return
         BATCH_SIZE.observe(len(readable))
@@ -60,14 +60,16 @@ class UsageConsumer:
         except Exception as error:
             if _database_unreachable(error):
                 log.warning("database unreachable, %d events will be retried", len(readable))
-                await asyncio.gather(*(msg.nak(delay=REDELIVERY_DELAY_SEC) for msg, _ in readable))
+                for msg, _ in readable:
+                    await msg.nak(delay=REDELIVERY_DELAY_SEC)
                 return
             log.exception("storing a batch failed: storing its events one by one")
             await self._one_by_one(readable)
             return
         EVENTS.labels("recorded").inc(new_rows)
         EVENTS.labels("duplicate").inc(len(readable) - new_rows)
-        await asyncio.gather(*(msg.ack() for msg, _ in readable))
+        for msg, _ in readable:  # a plain loop: each ack only fills the client's write buffer
+            await msg.ack()
 
     async def _one_by_one(self, readable: list[tuple[Msg, dict[str, Any]]]) -> None:
         """Finds the event the database rejects, so that only it is retried or dead-lettered."""
@@ -137,20 +139,37 @@ async def _pull_until_stopped(
     subscription: JetStreamContext.PullSubscription,
     stopping: asyncio.Event,
 ) -> None:
-    batch_size = consumer.settings.fetch_batch
-    while not stopping.is_set():
-        try:
-            batch = await subscription.fetch(batch_size, timeout=FETCH_TIMEOUT_SEC)
-        except (NatsTimeoutError, TimeoutError):  # nothing new (nats-py raises either)
-            continue
-        except Exception:  # connection trouble: nats-py reconnects, we wait and pull again
-            log.exception("fetching usage events failed")
-            await asyncio.sleep(1)
-            continue
+    """Fetching the next batch overlaps with storing the previous ones (up to a bound)."""
+    settings = consumer.settings
+    slots = asyncio.Semaphore(settings.batches_in_flight)
+    in_flight: set[asyncio.Task[None]] = set()
+
+    async def store(batch: list[Msg]) -> None:
         try:
             await consumer.handle_batch(batch)
         except Exception:  # unacknowledged events come back after the ack wait
             log.exception("handling a batch of %d usage events failed", len(batch))
+        finally:
+            slots.release()
+
+    try:
+        while not stopping.is_set():
+            await slots.acquire()
+            try:
+                batch = await subscription.fetch(settings.fetch_batch, timeout=FETCH_TIMEOUT_SEC)
+            except (NatsTimeoutError, TimeoutError):  # nothing new (nats-py raises either)
+                slots.release()
+                continue
+            except Exception:  # connection trouble: nats-py reconnects, we wait and pull again
+                slots.release()
+                log.exception("fetching usage events failed")
+                await asyncio.sleep(1)
+                continue
+            task = asyncio.create_task(store(batch))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+    finally:
+        await asyncio.gather(*in_flight, return_exceptions=True)
 
 
 async def _subscribe(consumer: UsageConsumer) -> JetStreamContext.PullSubscription:

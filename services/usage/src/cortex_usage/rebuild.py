@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from tqdm import tqdm
 
 from cortex_contracts.runtime.jetstream import ensure_streams
-from cortex_usage.recorder import UnreadableEvent, UsageStore, parse_event, to_row
+from cortex_usage.recorder import UnreadableEvent, UsageStore, read_row
 from cortex_usage.settings import Settings
 from cortex_usage.tables import usage_tables
 
@@ -85,7 +85,7 @@ class Replay:
                 seq = msg.metadata.sequence.stream
                 self.last_seq = max(self.last_seq, seq)
                 try:
-                    rows.append(to_row(parse_event(msg.data), seq))
+                    rows.append(read_row(msg.data, seq))
                 except UnreadableEvent:
                     self.unreadable += 1  # the live recorder dead-lettered it already
             if conn is not None:

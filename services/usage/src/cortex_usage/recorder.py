@@ -3,6 +3,8 @@
 Shared by the live consumer and `rebuild`, so both write exactly the same rows.
 """
 
+import json
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -34,11 +36,20 @@ def _text(value: str | None) -> str | None:
     return None if value is None else value.replace("\x00", "")
 
 
+def _finite(value: float | None) -> float | None:
+    """JSON (and so the batch) has no NaN or infinity: such a measurement is no measurement."""
+    return value if value is not None and math.isfinite(value) else None
+
+
 def to_row(event: CompletionRecorded, stream_seq: int) -> dict[str, Any]:
+    """The row as JSON-ready values (a batch travels to PostgreSQL as one JSON document)."""
+    latency_ms = _finite(event.latency_ms)
+    if latency_ms is None:
+        raise UnreadableEvent(f"latency_ms is not a number: {event.latency_ms}")
     return {
-        "event_id": event.event_id,
+        "event_id": str(event.event_id),
         "completion_id": _text(event.aggregate_id),
-        "occurred_at": as_utc(event.occurred_at),
+        "occurred_at": as_utc(event.occurred_at).isoformat(),
         "user_id": _text(event.actor.user_id),
         "org_id": _text(event.actor.org_id),
         "api_key_id": _text(event.api_key_id),
@@ -53,12 +64,17 @@ def to_row(event: CompletionRecorded, stream_seq: int) -> dict[str, Any]:
         "prompt_tokens": event.prompt_tokens,
         "completion_tokens": event.completion_tokens,
         "total_tokens": event.total_tokens,
-        "ttft_ms": event.ttft_ms,
-        "latency_ms": event.latency_ms,
-        "decode_tokens_per_s": event.decode_tokens_per_s,
+        "ttft_ms": _finite(event.ttft_ms),
+        "latency_ms": latency_ms,
+        "decode_tokens_per_s": _finite(event.decode_tokens_per_s),
         "chat_session_id": _text(event.chat_session_id),
         "stream_seq": stream_seq,
     }
+
+
+def read_row(data: bytes, stream_seq: int) -> dict[str, Any]:
+    """The row of one stored event, or UnreadableEvent."""
+    return to_row(parse_event(data), stream_seq)
 
 
 @dataclass(frozen=True)
@@ -78,26 +94,26 @@ class UsageStore:
         if not rows:
             return 0
         rows = sorted(rows, key=lambda row: row["event_id"])
-        columns = {c.name: [row[c.name] for row in rows] for c in self.records.c}
-        inserted = await conn.execute(self._insert_statement, columns)
+        inserted = await conn.execute(self._insert_statement, {"rows": json.dumps(rows)})
         new_rows = len(inserted.all())
         await self._advance(conn, max(row["stream_seq"] for row in rows))
         return new_rows
 
     @cached_property
     def _insert_statement(self) -> TextClause:
-        """One statement per batch whatever its size: each column travels as one array.
+        """One statement and one parameter per batch, whatever its size: the rows as JSON.
 
-        Far cheaper than a multi-row VALUES, whose SQL (and parameter list) grows with the batch.
+        Far cheaper than a multi-row VALUES (its SQL and parameter list grow with the batch) or
+        one array per column (the driver escapes every element in Python).
         """
         dialect = postgresql.dialect()
         names = ", ".join(column.name for column in self.records.c)
-        arrays = ", ".join(
-            f"CAST(:{column.name} AS {column.type.compile(dialect=dialect)}[])"
-            for column in self.records.c
+        types = ", ".join(
+            f"{column.name} {column.type.compile(dialect=dialect)}" for column in self.records.c
         )
         return text(
-            f"INSERT INTO {self.records.name} ({names}) SELECT * FROM unnest({arrays})"
+            f"INSERT INTO {self.records.name} ({names})"
+            f" SELECT {names} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch({types})"
             " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
         )
 

@@ -10,11 +10,18 @@ class Settings(NatsSettings, DatabaseSettings):
     host: str = Field(default="0.0.0.0", alias="USAGE_HOST")
     port: int = Field(default=8087, alias="USAGE_PORT", ge=1, le=65535)
     fetch_batch: int = Field(
-        default=500,
+        default=1000,
         alias="USAGE_FETCH_BATCH",
         ge=1,
         le=5000,
         description="events pulled, inserted in one transaction and acknowledged together",
+    )
+    batches_in_flight: int = Field(
+        default=2,
+        alias="USAGE_BATCHES_IN_FLIGHT",
+        ge=1,
+        le=16,
+        description="batches being stored at once: the next is fetched while others commit",
     )
     ack_wait_sec: float = Field(
         default=10.0,
