@@ -71,6 +71,7 @@ class LevelResult:
     streams: list[Stream] = field(default_factory=list)
     wall: float = 0.0
     rss_delta_kib: float = 0.0
+    cpu_us_per_chunk: float = 0.0  # the gateway's CPU time per relayed chunk
 
     def ttft_ms(self, q: float) -> float:
         values = sorted(s.ttft for s in self.streams)
@@ -267,6 +268,11 @@ async def run_level(url: str, key: str | None, concurrency: int, seed: int) -> L
     return result
 
 
+def cpu_sec(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -286,6 +292,7 @@ async def measure_gateway(services: Services, key: str, concurrency: int, seed: 
             await asyncio.sleep(0.05)
 
     sampler = asyncio.create_task(sample())
+    cpu_before = cpu_sec(services.gateway_pid)
     try:
         result = await run_level(
             services.gateway_url + "/v1/chat/completions", key, concurrency, seed
@@ -293,6 +300,8 @@ async def measure_gateway(services: Services, key: str, concurrency: int, seed: 
     finally:
         done.set()
         await sampler
+    chunks = sum(s.tokens + 2 for s in result.streams)  # + role and finish chunks
+    result.cpu_us_per_chunk = (cpu_sec(services.gateway_pid) - cpu_before) / chunks * 1e6
     result.rss_delta_kib = (peak - before) / concurrency
     return result
 
@@ -317,11 +326,12 @@ async def benchmark(services: Services) -> list[tuple[int, LevelResult, LevelRes
     return results
 
 
-def report(results: list[tuple[int, LevelResult, LevelResult]]) -> str:
+def report(results: list[tuple[int, LevelResult, LevelResult]], load: str) -> str:
     rows = [
         "| streams | TTFT p50 direct / gateway (overhead) | TTFT p99 direct / gateway "
-        "(overhead) | tokens/s direct | tokens/s gateway | ratio | gateway memory per stream |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "(overhead) | tokens/s direct | tokens/s gateway | ratio | gateway memory per stream "
+        "| gateway CPU per chunk |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for concurrency, direct, through in results:
         p50d, p50g = direct.ttft_ms(0.5), through.ttft_ms(0.5)
@@ -331,7 +341,7 @@ def report(results: list[tuple[int, LevelResult, LevelResult]]) -> str:
             f"| {p99d:.1f} / {p99g:.1f} ms ({p99g - p99d:+.1f} ms) "
             f"| {direct.tokens_per_s:.0f} | {through.tokens_per_s:.0f} "
             f"| **{through.tokens_per_s / direct.tokens_per_s:.3f}** "
-            f"| {through.rss_delta_kib:.0f} KiB |"
+            f"| {through.rss_delta_kib:.0f} KiB | {through.cpu_us_per_chunk:.0f} µs |"
         )
     _, direct, through = results[-1]
     overhead = through.ttft_ms(0.5) - direct.ttft_ms(0.5)
@@ -346,15 +356,18 @@ def report(results: list[tuple[int, LevelResult, LevelResult]]) -> str:
         f"Simulated vLLM model: TTFT {MODEL_SPEC['ttft_ms']} ms, ITL {MODEL_SPEC['itl_ms']} ms, "
         f"{MODEL_SPEC['output_tokens']} tokens per answer (one token per chunk); {ROUNDS} streams "
         "per worker, usage requested by the client in both paths; API key auth through the "
-        "gateway; health and usage services running. Overheads are differences of percentiles."
+        "gateway; health and usage services running. Overheads are differences of percentiles. "
+        f"Machine load average (1/5/15 min) when the run began: {load} on "
+        f"{os.cpu_count()} CPUs (other work on the machine competes with both paths)."
     )
     return "\n".join(["### Gateway streaming overhead", "", setup, "", *rows, "", verdict])
 
 
 def main() -> None:
+    load = "/".join(f"{value:.1f}" for value in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp, services(Path(tmp)) as found:
         results = asyncio.run(benchmark(found))
-    write_section(NAME, COMMAND, report(results))
+    write_section(NAME, COMMAND, report(results, load))
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ class Population:
             (self.users[i], str(uuid.uuid4()), rng.choice(self.models)) for i in range(12)
         ]
 
-    def completion(self, seq: int) -> dict[str, Any]:
+    def completion(self, seq: int, occurred_at: datetime) -> dict[str, Any]:
         rng = self.rng
         if rng.random() < 0.7:
             (user_id, org_id), key_id, model = rng.choice(self.integrations)
@@ -90,7 +90,7 @@ class Population:
         return {
             "event_id": uuid.uuid4(),
             "completion_id": str(uuid.uuid4()),
-            "occurred_at": END - timedelta(seconds=rng.uniform(0, DAYS * 86_400)),
+            "occurred_at": occurred_at,
             "user_id": user_id,
             "org_id": org_id,
             "api_key_id": key_id,
@@ -113,7 +113,7 @@ class Population:
         }
 
     def event(self) -> CompletionRecorded:
-        row = self.completion(0)
+        row = self.completion(0, datetime.now(UTC))
         return CompletionRecorded(
             event_id=row["event_id"],
             occurred_at=row["occurred_at"],
@@ -226,11 +226,13 @@ async def bench_ingest(env: dict[str, str], work: Path, population: Population) 
 
 def load_records(database_url: str, population: Population) -> float:
     started = time.perf_counter()
+    start, step = END - timedelta(days=DAYS), timedelta(days=DAYS) / (QUERY_RECORDS + 1)
     with psycopg.connect(libpq(database_url)) as conn:
         conn.execute("TRUNCATE usage_records, usage_position")
         with conn.cursor().copy(f"COPY usage_records ({', '.join(COLUMNS)}) FROM STDIN") as copy:
             for seq in range(1, QUERY_RECORDS + 1):
-                row = population.completion(seq)
+                # In time order, as the recorder stores them: the table is clustered by time.
+                row = population.completion(seq, start + seq * step)
                 copy.write_row([row[name] for name in COLUMNS])
     with psycopg.connect(libpq(database_url), autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE usage_records")
@@ -241,13 +243,17 @@ def query_cases(population: Population) -> Iterator[tuple[str, UsageQuery]]:
     day = timedelta(days=1)
     everything = {"start": END - DAYS * day, "end": END}
     user_id = population.users[0][0]
-    yield "by model, all 30 days (1,000,000 records)", UsageQuery(group_by="model", **everything)
+    last_day = {"start": END - day, "end": END}
+    last_week = {"start": END - 7 * day, "end": END}
+    yield "by model, last 24 hours", UsageQuery(group_by="model", **last_day)
+    yield "by user, last 24 hours", UsageQuery(group_by="user", **last_day)
+    yield "by hour, last 24 hours", UsageQuery(group_by="hour", **last_day)
+    yield "by model, last 7 days", UsageQuery(group_by="model", **last_week)
+    yield "by org, last 7 days", UsageQuery(group_by="org", **last_week)
+    yield "one user by day, all 30 days", UsageQuery(group_by="day", user_id=user_id, **everything)
+    yield "by model, all 30 days", UsageQuery(group_by="model", **everything)
     yield "by day, all 30 days", UsageQuery(group_by="day", **everything)
     yield "by user, all 30 days", UsageQuery(group_by="user", **everything)
-    yield "by org, last 7 days", UsageQuery(group_by="org", start=END - 7 * day, end=END)
-    yield "by model, last 24 hours", UsageQuery(group_by="model", start=END - day, end=END)
-    yield "by hour, last 24 hours", UsageQuery(group_by="hour", start=END - day, end=END)
-    yield "one user by day, 30 days", UsageQuery(group_by="day", user_id=user_id, **everything)
     yield "records: newest page of 100", UsageQuery(limit=100)
     yield (
         "records: one model's errors, page of 100",
@@ -274,9 +280,10 @@ async def bench_queries(env: dict[str, str], population: Population) -> list[str
                     timings.append(elapsed)
             timings.sort()
             p95 = timings[max(0, round(0.95 * len(timings)) - 1)]
-            rows = len(answer.get("groups", answer.get("records", [])))
+            groups = answer.get("groups")
+            covered = sum(g["requests"] for g in groups) if groups else len(answer["records"])
             lines.append(
-                f"| {name} | {rows} | {statistics.median(timings):.0f} | {p95:.0f} |"
+                f"| {name} | {covered:,} | {statistics.median(timings):.0f} | {p95:.0f} |"
                 f" {'yes' if p95 <= TARGET_QUERY_P95_MS else 'no'} |"
             )
     finally:
@@ -304,7 +311,10 @@ def main() -> None:
             migrate(env["DATABASE_URL"])
             ingest = asyncio.run(bench_ingest(env, work, population))
             load_sec = load_records(env["DATABASE_URL"], population)
-            service = UsageService(env, work / "usage-query.log")
+            # No statement timeout here: the slowest queries are measured, not cut short.
+            service = UsageService(
+                {**env, "USAGE_QUERY_TIMEOUT_SEC": "120"}, work / "usage-query.log"
+            )
             service.start()
             try:
                 queries = asyncio.run(bench_queries(env, population))
@@ -327,7 +337,7 @@ def main() -> None:
             f"request-reply as the gateway does; {QUERY_RUNS} runs after {WARMUP_RUNS} warm-up "
             f"runs. Target p95 ≤ {TARGET_QUERY_P95_MS:.0f} ms.",
             "",
-            "| query | rows answered | p50 ms | p95 ms | within target |",
+            "| query | records aggregated | p50 ms | p95 ms | within target |",
             "|---|---|---|---|---|",
             *queries,
         ]

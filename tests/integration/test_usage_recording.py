@@ -161,3 +161,28 @@ async def test_text_postgresql_cannot_store_is_cleaned_not_lost(
 
     [record] = await all_records(admin, model=model)
     assert record["error"] == "badbyte from upstream"
+
+
+async def test_huge_upstream_errors_are_shortened_and_pages_still_fit_in_a_message(
+    stack: Stack, login_as: LoginAs
+) -> None:
+    admin = await login_as("admin")
+    topology = topology_of(stack)
+    model = f"m-{uuid.uuid4().hex[:8]}"
+    page_of_html = "<html>" + "upstream exploded " * 5000 + "</html>"  # ~90 kB each
+    events = [
+        completion(model, status="error", error=page_of_html, ttft_ms=None) for _ in range(300)
+    ]
+    async with jetstream(stack) as js:
+        last = await publish_all(js, topology, events)
+        await wait_until_recorded(js, topology, last)
+
+    first = await admin.get("/admin/usage", params={"model": model, "limit": 1000})
+    records = await all_records(admin, model=model)
+
+    assert first.status_code == 200, first.text
+    assert 0 < len(first.json()["records"]) < 300, "a page fits in one NATS message"
+    assert first.json()["next_cursor"]
+    assert sorted(r["event_id"] for r in records) == sorted(str(e.event_id) for e in events)
+    assert all(r["error"].startswith("<html>upstream exploded") for r in records)
+    assert all(len(r["error"]) == 4000 and r["error"].endswith("…") for r in records)

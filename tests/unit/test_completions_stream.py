@@ -11,7 +11,7 @@ from cortex_gateway.completions.errors import CompletionError, upstream_error
 from cortex_gateway.completions.meter import Meter, compute_metrics, percentile
 from cortex_gateway.completions.request import parse_body, upstream_body
 from cortex_gateway.completions.run import CompletionRun
-from cortex_gateway.completions.sse import EventSplitter, data_of
+from cortex_gateway.completions.sse import EventSplitter, data_of, plain_content_delta
 from cortex_gateway.models.catalog import constraints_of, derived_max_tokens
 from cortex_gateway.models.engine import api_root, estimate_messages
 
@@ -291,3 +291,28 @@ def test_api_root_accepts_both_base_url_spellings() -> None:
 
 def test_estimate_is_about_four_characters_per_token() -> None:
     assert estimate_messages([{"role": "user", "content": "x" * 400}]) == 100 + 4 + 3
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", " with space", 'a "quoted" word', "back\\slash\\", "line\nbreak", "ünï 😀", "", "\\"],
+)
+def test_content_read_without_a_full_parse_matches_the_json(text: str) -> None:
+    event = delta(content=text)
+
+    assert plain_content_delta(event) == json.loads(event[6:])["choices"][0]["delta"]["content"]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        delta(reasoning_content="x"),
+        chunk(choices=[{"delta": {"content": "x"}, "finish_reason": "stop"}]),
+        chunk(choices=[{"delta": {"content": "x"}}], usage={"completion_tokens": 1}),
+        chunk(choices=[{"delta": {"content": "a"}}, {"delta": {"content": "b"}}]),
+        delta(tool_calls=[{"function": {"arguments": '{"content":"x"}'}}]),
+        b'data: {"choices":[{"delta":{"content": "spaced"}}]}\n\n',
+    ],
+)
+def test_chunks_with_more_than_a_content_delta_are_parsed_in_full(event: bytes) -> None:
+    assert plain_content_delta(event) is None

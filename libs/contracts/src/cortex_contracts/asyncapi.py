@@ -12,6 +12,7 @@ from cortex_contracts.events.models import ModelHealth, Upstream
 from cortex_contracts.events.usage import CompletionRecorded
 from cortex_contracts.messages.health import RefreshHealth
 from cortex_contracts.messages.sessions import GetSession, ListSessions
+from cortex_contracts.messages.usage import UsageQuery
 from cortex_contracts.topology import Topology
 
 SERVICE_VERSION = "0.1.0"
@@ -69,6 +70,12 @@ def build_asyncapi(topology: Topology | None = None) -> str:
         description="Request-reply, answered by a health replica (queue group health) with "
         "RefreshHealthReply after probing and publishing to the health bucket.",
     )(_doc_handler(RefreshHealth))
+    broker.subscriber(
+        names.usage_query_subject,
+        title="usage.query",
+        description="Request-reply, answered by a usage replica (queue group usage) with "
+        "UsagePage (no group_by) or UsageGroups, or ErrorReply (status 422 for bad input).",
+    )(_doc_handler(UsageQuery))
     spec = AsyncAPI(broker, title="Cortex Chat Playground events", version=SERVICE_VERSION)
     return str(spec.to_specification().to_yaml())
 

@@ -20,7 +20,6 @@ from cortex_contracts.messages.sessions import (
     ListSessions,
     MessageView,
     SessionPage,
-    SessionReply,
     SessionSummary,
     SessionView,
 )
@@ -122,13 +121,13 @@ class SessionQueries:
                 return _not_caught_up()
             return await self._page(query, after)
 
-    async def get(self, query: GetSession) -> SessionReply | ErrorReply:
+    async def get(self, query: GetSession) -> SessionView | ErrorReply:
         with QUERY_SECONDS.labels("get").time():
             try:
                 session_id = UUID(query.session_id)
             except ValueError:
-                return SessionReply(session=None)
-            answer: SessionReply | None = None
+                return NOT_FOUND
+            answer: SessionView | ErrorReply | None = None
 
             async def reached() -> bool:
                 nonlocal answer
@@ -221,7 +220,7 @@ class SessionQueries:
 
 async def _read_session(
     conn: AsyncConnection, user_id: str, session_id: UUID, min_seq: int
-) -> SessionReply | None:
+) -> SessionView | ErrorReply | None:
     """The session as of its projected position, or None while that is short of `min_seq`."""
     row = (
         await conn.execute(
@@ -239,9 +238,9 @@ async def _read_session(
                 chat_session_tombstones.c.session_id == session_id
             )
         )
-        return SessionReply(session=None) if (deleted or 0) >= min_seq else None
+        return NOT_FOUND if (deleted or 0) >= min_seq else None
     if row.user_id != user_id:
-        return SessionReply(session=None)
+        return NOT_FOUND
     if row.last_seq < min_seq:
         return None
     messages = (
@@ -254,14 +253,13 @@ async def _read_session(
             .order_by(chat_messages.c.id)
         )
     ).all()
-    view = SessionView(
+    return SessionView(
         **_summary(row._mapping).model_dump(),
         constraints_json=row.constraints_json,
         messages=[
             MessageView(session_id=str(session_id), **message._mapping) for message in messages
         ],
     )
-    return SessionReply(session=view)
 
 
 async def _positions(conn: AsyncConnection, session_ids: list[UUID]) -> dict[UUID, int]:
@@ -288,6 +286,9 @@ def _summary(row: Any) -> SessionSummary:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
     )
+
+
+NOT_FOUND = ErrorReply(error="Chat session not found.", status=404)
 
 
 def _not_caught_up() -> ErrorReply:

@@ -139,6 +139,9 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport
                     mininterval=0.5,
                 ) as bar:
                     await _catch_up(js, topology, reader, replay, conn, settings, bar)
+                    for table in fresh:  # statistics, so that queries get good plans at once
+                        await conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table.name)))
+                    await conn.commit()
                     await _swap_in(js, topology, reader, replay, conn, settings, bar, fresh)
             finally:
                 await reader.stop()

@@ -46,8 +46,7 @@ def create_app(settings: Settings) -> AsgiFastStream:
         await ensure_streams(broker.connection.jetstream(), topology)
 
     async def start_recorder() -> None:
-        js = broker.connection.jetstream()
-        recorder = consumer.UsageConsumer(engine, js, settings)
+        recorder = consumer.UsageConsumer(engine, broker.connection, settings)
         tasks.append(asyncio.create_task(consumer.run(recorder, stopping)))
 
     async def close() -> None:

@@ -9,14 +9,15 @@ import asyncio
 import logging
 from typing import Any
 
+from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_usage.metrics import BATCH_SIZE, EVENTS
+from cortex_usage.pull import BatchPuller
 from cortex_usage.recorder import UnreadableEvent, UsageStore, read_row
 from cortex_usage.settings import Settings
 from cortex_usage.tables import usage_position, usage_records
@@ -24,7 +25,7 @@ from cortex_usage.tables import usage_position, usage_records
 log = logging.getLogger(__name__)
 
 REDELIVERY_DELAY_SEC = 1.0
-FETCH_TIMEOUT_SEC = 1.0
+FETCH_WAIT_SEC = 1.0
 
 
 def _database_unreachable(error: Exception) -> bool:
@@ -35,9 +36,10 @@ def _database_unreachable(error: Exception) -> bool:
 
 
 class UsageConsumer:
-    def __init__(self, engine: AsyncEngine, js: JetStreamContext, settings: Settings) -> None:
+    def __init__(self, engine: AsyncEngine, nc: NatsClient, settings: Settings) -> None:
         self.engine = engine
-        self.js = js
+        self.nc = nc
+        self.js = nc.jetstream()
         self.settings = settings
         self.topology = settings.topology
         self.store = UsageStore(usage_records, usage_position, self.topology.usage_consumer)
@@ -115,29 +117,27 @@ class UsageConsumer:
 async def run(consumer: UsageConsumer, stopping: asyncio.Event) -> None:
     """Pull batches from the durable consumer until `stopping` is set.
 
-    nats-py directly rather than a FastStream subscriber: batches, each message's stream sequence
-    and delivery count, and acks, delayed naks and terms of our choosing.
+    nats-py rather than a FastStream subscriber: batches, each message's stream sequence and
+    delivery count, and acks, delayed naks and terms of our choosing.
     """
-    subscription = None
-    while subscription is None and not stopping.is_set():
+    while not stopping.is_set():
         try:
-            subscription = await _subscribe(consumer)
+            await _ensure_durable(consumer)
+            break
         except Exception:  # NATS not reachable yet or the stream is being created
-            log.exception("subscribing to usage events failed; retrying")
+            log.exception("creating the usage consumer failed; retrying")
             await asyncio.sleep(1)
-    if subscription is None:
-        return
+    topology = consumer.topology
+    puller = BatchPuller(consumer.nc, topology.usage_stream, topology.usage_consumer)
+    await puller.start()
     try:
-        await _pull_until_stopped(consumer, subscription, stopping)
+        await _pull_until_stopped(consumer, puller, stopping)
     finally:
-        # Unsubscribed here: the broker's drain at shutdown would wait for fetched messages forever.
-        await subscription.unsubscribe()
+        await puller.stop()
 
 
 async def _pull_until_stopped(
-    consumer: UsageConsumer,
-    subscription: JetStreamContext.PullSubscription,
-    stopping: asyncio.Event,
+    consumer: UsageConsumer, puller: BatchPuller, stopping: asyncio.Event
 ) -> None:
     """Fetching the next batch overlaps with storing the previous ones (up to a bound)."""
     settings = consumer.settings
@@ -156,14 +156,14 @@ async def _pull_until_stopped(
         while not stopping.is_set():
             await slots.acquire()
             try:
-                batch = await subscription.fetch(settings.fetch_batch, timeout=FETCH_TIMEOUT_SEC)
-            except (NatsTimeoutError, TimeoutError):  # nothing new (nats-py raises either)
-                slots.release()
-                continue
+                batch = await puller.fetch(settings.fetch_batch, FETCH_WAIT_SEC)
             except Exception:  # connection trouble: nats-py reconnects, we wait and pull again
                 slots.release()
                 log.exception("fetching usage events failed")
                 await asyncio.sleep(1)
+                continue
+            if not batch:
+                slots.release()
                 continue
             task = asyncio.create_task(store(batch))
             in_flight.add(task)
@@ -172,17 +172,22 @@ async def _pull_until_stopped(
         await asyncio.gather(*in_flight, return_exceptions=True)
 
 
-async def _subscribe(consumer: UsageConsumer) -> JetStreamContext.PullSubscription:
+async def _ensure_durable(consumer: UsageConsumer) -> None:
+    """Every replica asks for the same consumer: the first creates it, the others find it."""
     settings = consumer.settings
-    topology = settings.topology
-    return await consumer.js.pull_subscribe(
-        topology.usage_all_subjects,
-        durable=topology.usage_consumer,
-        stream=topology.usage_stream,
-        config=ConsumerConfig(
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=settings.ack_wait_sec,
-            max_ack_pending=20_000,
-        ),
-    )
+    topology = consumer.topology
+    try:
+        await consumer.js.consumer_info(topology.usage_stream, topology.usage_consumer)
+    except NotFoundError:
+        await consumer.js.add_consumer(
+            topology.usage_stream,
+            ConsumerConfig(
+                name=topology.usage_consumer,
+                durable_name=topology.usage_consumer,
+                filter_subject=topology.usage_all_subjects,
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=settings.ack_wait_sec,
+                max_ack_pending=20_000,
+            ),
+        )

@@ -7,6 +7,7 @@ as usual. A message arriving after its batch was handed over joins the next batc
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 
@@ -38,29 +39,35 @@ class BatchPuller:
             await self.subscription.unsubscribe()
 
     async def fetch(self, batch: int, wait_sec: float) -> list[Msg]:
-        """Up to `batch` messages: those there now, or the first ones within `wait_sec`."""
-        if len(self.received) < batch:
-            self.wanted = batch
-            self.answered.clear()
-            request = {"batch": batch - len(self.received), "expires": int(wait_sec * NS_PER_SEC)}
-            await self.nc.publish(self.next_subject, json.dumps(request).encode(), self.inbox)
-            try:  # the server answers within `expires` (a 408 at the latest); the margin is ours
-                await asyncio.wait_for(self.answered.wait(), wait_sec + 1.0)
-            except TimeoutError:
-                pass
+        """Up to `batch` messages: those pending now, else those arriving within `wait_sec`."""
+        if not self.received:
+            await self._request(batch, {"no_wait": True}, wait_sec)  # answered at once
+        if not self.received:
+            await self._request(batch, {"expires": int(wait_sec * NS_PER_SEC)}, wait_sec)
         messages, self.received = self.received[:batch], self.received[batch:]
         return messages
 
+    async def _request(self, batch: int, options: dict[str, object], wait_sec: float) -> None:
+        """Ends with `batch` messages or the server's status (no messages, or expired)."""
+        self.wanted = batch
+        self.answered.clear()
+        request = json.dumps({"batch": batch, **options}).encode()
+        await self.nc.publish(self.next_subject, request, self.inbox)
+        # The server answers within `expires`; the margin covers a lost connection.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.answered.wait(), wait_sec + 1.0)
+
     async def _on_message(self, msg: Msg) -> None:
-        status = msg.headers.get("Status") if msg.headers else None
+        # Status messages (no messages, expired, heartbeat) carry no ack subject; events do.
+        status = msg.headers.get("Status") if msg.headers and not msg.reply else None
         if status is None:
             self.received.append(msg)
-            # The first message of an empty consumer ends the wait too: latency over batch size.
-            if len(self.received) >= self.wanted or len(self.received) == 1:
+            if len(self.received) >= self.wanted:
                 self.answered.set()
             return
         if status == HEARTBEAT:
             return
         if status not in (NO_MESSAGES, REQUEST_TIMEOUT):
-            log.warning("pull request answered %s %s", status, msg.headers.get("Description"))
+            description = msg.headers.get("Description") if msg.headers else None
+            log.warning("pull request answered %s %s", status, description)
         self.answered.set()

@@ -37,6 +37,7 @@ from cortex_usage.metrics import QUERY_SECONDS
 from cortex_usage.tables import usage_records
 
 QUERY_CANCELED = "57014"  # PostgreSQL: statement timeout
+PAGE_BUDGET_BYTES = 512 * 1024  # half of NATS's default max payload
 RECORD_COLUMNS = [c for c in usage_records.c if c.name != "stream_seq"]
 
 
@@ -159,9 +160,16 @@ class UsageQueries:
         async with self.engine.connect() as conn:
             await self._limit_statement(conn)
             rows = (await conn.execute(statement)).mappings().all()
-        records = [UsageRecord.model_validate(dict(row)) for row in rows[: query.limit]]
+        records: list[UsageRecord] = []
+        size = 0
+        for row in rows[: query.limit]:
+            record = UsageRecord.model_validate(dict(row))
+            size += len(record.model_dump_json())
+            if records and size > PAGE_BUDGET_BYTES:
+                break  # a page must fit in one NATS message: the rest is on the next page
+            records.append(record)
         next_cursor = None
-        if len(rows) > query.limit:
+        if len(rows) > len(records):
             last = records[-1]
             next_cursor = encode_cursor(last.occurred_at, last.event_id)
         return UsagePage(records=records, next_cursor=next_cursor)

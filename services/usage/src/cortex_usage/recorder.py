@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from cortex_contracts.events.usage import CompletionRecorded
 from cortex_contracts.messages.usage import as_utc
 
+MAX_ERROR_CHARS = 4000
+
 
 class UnreadableEvent(Exception):
     """Not a completion event this service understands: dead-lettered, never retried."""
@@ -34,6 +36,14 @@ def parse_event(data: bytes) -> CompletionRecorded:
 def _text(value: str | None) -> str | None:
     """PostgreSQL text cannot hold NUL characters; an upstream error message might."""
     return None if value is None else value.replace("\x00", "")
+
+
+def _error_text(value: str | None) -> str | None:
+    """An upstream's error page can be huge; its start says what went wrong."""
+    cleaned = _text(value)
+    if cleaned is None or len(cleaned) <= MAX_ERROR_CHARS:
+        return cleaned
+    return cleaned[: MAX_ERROR_CHARS - 1] + "…"
 
 
 def _finite(value: float | None) -> float | None:
@@ -58,7 +68,7 @@ def to_row(event: CompletionRecorded, stream_seq: int) -> dict[str, Any]:
         "source": event.source,
         "stream": event.stream,
         "status": event.status,
-        "error": _text(event.error),
+        "error": _error_text(event.error),
         "finish_reason": _text(event.finish_reason),
         "http_status": event.http_status,
         "prompt_tokens": event.prompt_tokens,

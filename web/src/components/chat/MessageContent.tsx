@@ -1,9 +1,7 @@
-import { createContext, memo, useContext, useEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
+import { memo, useContext, useEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
 import { copyText } from '../../lib/clipboard';
 import { renderMarkdown } from '../../lib/markdown';
-
-/** The scrolling element messages live in (root for lazy rendering). */
-export const ScrollRootContext = createContext<HTMLElement | null>(null);
+import { NearViewportContext } from './nearViewport';
 
 interface Props {
   content: string;
@@ -19,7 +17,7 @@ interface Props {
 function MessageContentImpl({ content, markdown, streaming = false, lazy = false }: Props) {
   const ref = useRef<HTMLDivElement>(null);
   const [near, setNear] = useState(!lazy);
-  const root = useContext(ScrollRootContext);
+  const watchNear = useContext(NearViewportContext);
 
   useEffect(() => {
     if (near || !markdown) return;
@@ -28,18 +26,9 @@ function MessageContentImpl({ content, markdown, streaming = false, lazy = false
       setNear(true);
       return;
     }
-    const io = new IntersectionObserver(
-      (entries) => {
-        if (entries.some((e) => e.isIntersecting)) {
-          setNear(true);
-          io.disconnect();
-        }
-      },
-      { root, rootMargin: '1500px 0px' },
-    );
-    io.observe(el);
-    return () => io.disconnect();
-  }, [near, markdown, root]);
+    if (!watchNear) return; // the list's watcher comes with its first effect
+    return watchNear(el, () => setNear(true));
+  }, [near, markdown, watchNear]);
 
   const html = useMemo(
     () => (markdown && near ? renderMarkdown(content, !streaming) : null),

@@ -3,11 +3,17 @@ import type { ChatItem, StreamingMessage } from '../../hooks/useChat';
 import { copyText } from '../../lib/clipboard';
 import { formatInt, formatMs, formatNumber } from '../../lib/format';
 import type { ServerMetrics } from '../../lib/types';
-import { MessageContent, ScrollRootContext } from './MessageContent';
+import { MessageContent } from './MessageContent';
+import { NearViewportContext, useNearWatcher } from './nearViewport';
 
 const ROLE_LABEL: Record<string, string> = { user: 'You', assistant: 'Assistant', system: 'System' };
 /** Messages further than this from the end render markdown only when scrolled near. */
 const EAGER_TAIL = 30;
+/**
+ * Older messages are grouped in chunks that the browser skips while off screen
+ * (`content-visibility: auto`): per message, it tracked a thousand elements on every frame.
+ */
+export const CHUNK_SIZE = 25;
 
 export function metricsSummary(m: ServerMetrics): string {
   const parts: string[] = [];
@@ -101,6 +107,13 @@ interface Props {
   emptyHint?: React.ReactNode;
 }
 
+/** First index of each chunk (chunks keep their messages as new ones arrive at the end). */
+export function chunkStarts(count: number): number[] {
+  const starts: number[] = [];
+  for (let start = 0; start < count; start += CHUNK_SIZE) starts.push(start);
+  return starts;
+}
+
 export function MessageList({ messages, streaming, isStreaming, loading, onRegenerate, emptyHint }: Props) {
   const scrollRef = useRef<HTMLDivElement | null>(null);
   const [rootEl, setRootEl] = useState<HTMLElement | null>(null);
@@ -108,6 +121,7 @@ export function MessageList({ messages, streaming, isStreaming, loading, onRegen
     scrollRef.current = el;
     setRootEl(el);
   }, []);
+  const watchNear = useNearWatcher(rootEl);
   const stick = useRef(true);
   const prevCount = useRef(0);
 
@@ -140,18 +154,25 @@ export function MessageList({ messages, streaming, isStreaming, loading, onRegen
 
   return (
     <div className="message-scroll" ref={setScrollEl} onScroll={onScroll}>
-      <ScrollRootContext.Provider value={rootEl}>
+      <NearViewportContext.Provider value={watchNear}>
       <section className="message-list" aria-label="Messages">
         {loading && <p className="muted center">Loading chat…</p>}
         {!loading && messages.length === 0 && !streaming && emptyHint}
-        {messages.map((m, i) => (
-          <MessageItem
-            key={m.key}
-            message={m}
-            lazy={i < eagerFrom}
-            canRegenerate={canRegenerate && i === lastAssistant}
-            onRegenerate={canRegenerate && i === lastAssistant ? onRegenerate : undefined}
-          />
+        {chunkStarts(messages.length).map((start) => (
+          <div className="message-chunk" key={`chunk-${start}`}>
+            {messages.slice(start, start + CHUNK_SIZE).map((m, offset) => {
+              const i = start + offset;
+              return (
+                <MessageItem
+                  key={m.key}
+                  message={m}
+                  lazy={i < eagerFrom}
+                  canRegenerate={canRegenerate && i === lastAssistant}
+                  onRegenerate={canRegenerate && i === lastAssistant ? onRegenerate : undefined}
+                />
+              );
+            })}
+          </div>
         ))}
         {streaming && (
           <MessageItem
@@ -161,7 +182,7 @@ export function MessageList({ messages, streaming, isStreaming, loading, onRegen
           />
         )}
       </section>
-      </ScrollRootContext.Provider>
+      </NearViewportContext.Provider>
     </div>
   );
 }

@@ -1,4 +1,5 @@
-"""Queries the gateway sends to the sessions service."""
+"""Queries the gateway sends to the sessions service (request-reply; answers of any size are
+sent in chunks, see `cortex_contracts.runtime.replies`)."""
 
 from datetime import datetime
 from typing import Any
@@ -33,6 +34,8 @@ class SessionView(SessionSummary):
 
 
 class ListSessions(BaseModel):
+    """Answered with a `SessionPage` or an `ErrorReply`."""
+
     user_id: str
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = None
@@ -45,10 +48,8 @@ class SessionPage(BaseModel):
 
 
 class GetSession(BaseModel):
+    """Answered with a `SessionView`, or an `ErrorReply` (404 when the user has no such chat)."""
+
     user_id: str
     session_id: str
-    min_seq: int = Field(default=0, ge=0)
-
-
-class SessionReply(BaseModel):
-    session: SessionView | None
+    min_seq: int = Field(default=0, ge=0, description="answer only once the session reached it")

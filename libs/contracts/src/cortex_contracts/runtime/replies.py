@@ -7,27 +7,38 @@ them in order on one connection, so they arrive in order.
 """
 
 import time
+from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 CHUNK_HEADER = "Cortex-Chunk"
+ERROR_HEADER = "Cortex-Error"  # on an `ErrorReply` answer: its status, so no parsing is needed
 HEADROOM = 4096  # protocol line and headers
 
 
-async def send_reply(nats: NatsClient, reply_to: str, payload: bytes) -> None:
+@dataclass(frozen=True)
+class Reply:
+    data: bytes
+    headers: dict[str, str] = field(default_factory=dict)  # those of the first message
+
+
+async def send_reply(
+    nats: NatsClient, reply_to: str, payload: bytes, headers: dict[str, str] | None = None
+) -> None:
     limit = max(HEADROOM, nats.max_payload - HEADROOM)
     if len(payload) <= limit:
-        await nats.publish(reply_to, payload)
+        await nats.publish(reply_to, payload, headers=headers)
         return
     count = -(-len(payload) // limit)
     for index in range(count):
         chunk = payload[index * limit : (index + 1) * limit]
-        await nats.publish(reply_to, chunk, headers={CHUNK_HEADER: f"{index + 1}/{count}"})
+        marker = {CHUNK_HEADER: f"{index + 1}/{count}"}
+        await nats.publish(reply_to, chunk, headers={**(headers or {}), **marker})
 
 
-async def request(nats: NatsClient, subject: str, payload: bytes, timeout: float) -> bytes:
+async def request(nats: NatsClient, subject: str, payload: bytes, timeout: float) -> Reply:
     """The whole answer; raises nats' TimeoutError or NoRespondersError like `nats.request`."""
     deadline = time.monotonic() + timeout
     inbox = nats.new_inbox()
@@ -40,7 +51,7 @@ async def request(nats: NatsClient, subject: str, payload: bytes, timeout: float
             raise NoRespondersError
         marker = headers.get(CHUNK_HEADER)
         if marker is None:
-            return first.data
+            return Reply(first.data, headers)
         parts = [first.data]
         count = int(marker.partition("/")[2])
         while len(parts) < count:
@@ -48,6 +59,6 @@ async def request(nats: NatsClient, subject: str, payload: bytes, timeout: float
             if remaining <= 0:
                 raise NatsTimeout
             parts.append((await subscription.next_msg(timeout=remaining)).data)
-        return b"".join(parts)
+        return Reply(b"".join(parts), headers)
     finally:
         await subscription.unsubscribe()

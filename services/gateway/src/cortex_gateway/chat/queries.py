@@ -1,24 +1,14 @@
 """Queries answered by the sessions service over NATS request-reply."""
 
-import json
-from typing import TypeVar
-
 from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
 
 from cortex_contracts.messages import ErrorReply
-from cortex_contracts.messages.sessions import (
-    GetSession,
-    ListSessions,
-    SessionPage,
-    SessionReply,
-)
+from cortex_contracts.messages.sessions import GetSession, ListSessions
 from cortex_contracts.runtime import replies
 from cortex_contracts.topology import Topology
-
-R = TypeVar("R", bound=BaseModel)
 
 
 class QueryFailed(Exception):
@@ -27,35 +17,32 @@ class QueryFailed(Exception):
         self.reply = reply
 
 
-async def _request(
-    nats: NatsClient, subject: str, query: BaseModel, reply_type: type[R], timeout: float
-) -> R:
+async def _request(nats: NatsClient, subject: str, query: BaseModel, timeout: float) -> bytes:
+    """The answer's JSON as the sessions service wrote it (it is the HTTP body as well)."""
     try:
-        answer = await replies.request(
+        reply = await replies.request(
             nats, subject, query.model_dump_json().encode(), timeout=timeout
         )
     except (NatsTimeout, NoRespondersError) as error:
         raise QueryFailed(
             ErrorReply(error="The sessions service is not answering.", status=503, retry_after=1)
         ) from error
-    payload = json.loads(answer)
-    if "error" in payload:
-        raise QueryFailed(ErrorReply.model_validate(payload))
-    return reply_type.model_validate(payload)
+    if replies.ERROR_HEADER in reply.headers:
+        raise QueryFailed(ErrorReply.model_validate_json(reply.data))
+    return reply.data
 
 
 class SessionQueries:
+    """Answers are passed on as JSON without being parsed again: `SessionPage` for a list,
+    `SessionView` for a session (see `cortex_contracts.messages.sessions`)."""
+
     def __init__(self, nats: NatsClient, topology: Topology, timeout: float) -> None:
         self.nats = nats
         self.topology = topology
         self.timeout = timeout
 
-    async def list(self, query: ListSessions) -> SessionPage:
-        return await _request(
-            self.nats, self.topology.sessions_list_subject, query, SessionPage, self.timeout
-        )
+    async def list(self, query: ListSessions) -> bytes:
+        return await _request(self.nats, self.topology.sessions_list_subject, query, self.timeout)
 
-    async def get(self, query: GetSession) -> SessionReply:
-        return await _request(
-            self.nats, self.topology.sessions_get_subject, query, SessionReply, self.timeout
-        )
+    async def get(self, query: GetSession) -> bytes:
+        return await _request(self.nats, self.topology.sessions_get_subject, query, self.timeout)

@@ -32,6 +32,7 @@ from cortex_gateway.state import AppState
 router = APIRouter(prefix="/v1/chat/sessions", tags=["chat sessions"])
 
 POSITION_HEADER = "X-Cortex-Position"
+JSON = "application/json"
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
@@ -117,20 +118,23 @@ def known_model(state: AppState, model_name: str) -> Upstream:
     return upstream
 
 
-@router.get("")
+@router.get("", response_model=SessionPage)
 async def list_sessions(
     principal: UserSession,
     queries: Queries,
     state: State,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> SessionPage:
+) -> Response:
+    """Newest activity first; `next_cursor` fetches the next page. Waits (bounded) until the
+    projection shows the user's latest write, else 503 with Retry-After."""
     newest = await last_seq_of(
         state.js, state.topology.chat_stream, state.topology.chat_user_subjects(principal.user_id)
     )
-    return await queries.list(
+    page = await queries.list(
         ListSessions(user_id=principal.user_id, limit=limit, cursor=cursor, min_seq=newest)
     )
+    return Response(page, media_type=JSON)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -156,10 +160,10 @@ async def create_session(
     return session_view(written.event, written.event.occurred_at)
 
 
-@router.get("/{session_id}")
+@router.get("/{session_id}", response_model=SessionView)
 async def get_session(
     session_id: SessionId, principal: UserSession, queries: Queries, state: State
-) -> SessionView:
+) -> Response:
     newest = await last_seq_of(
         state.js,
         state.topology.chat_stream,
@@ -167,12 +171,10 @@ async def get_session(
     )
     if newest == 0:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Chat session not found.")
-    reply = await queries.get(
+    session = await queries.get(
         GetSession(user_id=principal.user_id, session_id=session_id, min_seq=newest)
     )
-    if reply.session is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Chat session not found.")
-    return reply.session
+    return Response(session, media_type=JSON)
 
 
 @router.post("/{session_id}/messages", status_code=status.HTTP_201_CREATED)

@@ -17,7 +17,12 @@ from cortex_contracts.events.usage import CompletionStatus
 from cortex_gateway.auth.principal import Principal
 from cortex_gateway.completions.meter import Meter
 from cortex_gateway.completions.request import ClientRequest
-from cortex_gateway.completions.sse import DONE_PAYLOAD, EventSplitter, data_of
+from cortex_gateway.completions.sse import (
+    DONE_PAYLOAD,
+    EventSplitter,
+    data_of,
+    plain_content_delta,
+)
 
 UNKNOWN_ENGINE = "unknown"
 
@@ -92,6 +97,12 @@ class CompletionRun:
 
     def _observe(self, event: bytes, now: float) -> bool:
         """Measure one event; False when it must not be forwarded."""
+        text = plain_content_delta(event)
+        if text is not None:  # the common chunk, read without a full JSON parse
+            if text:
+                self.meter.token(now)
+                self.content.append(text)
+            return True
         payload = data_of(event)
         if payload is None or not payload:
             return True  # comments, keep-alives

@@ -1,5 +1,7 @@
 """Server-sent events: splitting an upstream byte stream into events without re-encoding them."""
 
+import json
+
 DONE = b"data: [DONE]\n\n"
 DONE_PAYLOAD = b"[DONE]"
 
@@ -52,3 +54,43 @@ def data_of(event: bytes) -> bytes | None:
     if not lines:
         return None
     return b"\n".join(line[1:] if line.startswith(b" ") else line for line in lines).strip()
+
+
+CONTENT_KEY = b'"content":"'
+# Anything else the gateway measures, or an unusual shape: those chunks are parsed in full.
+NEEDS_FULL_PARSE = (b'"finish_reason":"', b'"usage":{', b'"error"', b'"tool_calls"', b"reasoning")
+
+
+def plain_content_delta(event: bytes) -> str | None:
+    """The text of a chunk that carries nothing but a content delta, read without parsing the
+    whole JSON (most chunks of a stream); None when the chunk needs a full parse.
+
+    Sound because a JSON string value never holds an unescaped quote: the bytes `"content":"`
+    can only be the key `content` followed by a string (`"reasoning_content":"` does not match).
+    """
+    if not event.startswith(b"data: {") or event.count(CONTENT_KEY) != 1:
+        return None
+    for marker in NEEDS_FULL_PARSE:
+        if marker in event:
+            return None
+    start = event.index(CONTENT_KEY) + len(CONTENT_KEY)
+    end = event.find(b'"', start)
+    while end > 0 and _escaped(event, end):
+        end = event.find(b'"', end + 1)
+    if end < 0:
+        return None
+    raw = event[start:end]
+    if b"\\" not in raw:
+        return raw.decode()
+    decoded = json.loads(b'"' + raw + b'"')
+    return decoded if isinstance(decoded, str) else None
+
+
+def _escaped(data: bytes, quote: int) -> bool:
+    """Is the quote at `quote` preceded by an odd number of backslashes?"""
+    count = 0
+    position = quote - 1
+    while position >= 0 and data[position] == 0x5C:
+        count += 1
+        position -= 1
+    return count % 2 == 1
