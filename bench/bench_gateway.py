@@ -12,7 +12,8 @@ HTTP/1.1 reader, so that the measuring costs little CPU on the shared 2-core mac
 Reported per level: TTFT p50/p99 (request sent -> first content token received) for both paths and
 the gateway's overhead (difference of the percentiles), token throughput (completion tokens of
 all streams / wall time) and its ratio gateway/direct, and the gateway's memory per open stream
-(peak RSS during the level minus RSS before it, divided by the concurrency).
+(peak RSS during the level minus RSS before it, divided by the concurrency), and its CPU time per
+relayed chunk. Then 200 streams once more with the decode pace of a busy real server (ITL 40 ms).
 """
 
 import asyncio
@@ -52,6 +53,8 @@ MODEL_SPEC = {
     "output_tokens": 120,
 }
 STREAM_SEC = 0.08 + 0.015 * 119
+# A second look at 200 streams with the decode rate of a busy real server (~25 tokens/s/stream).
+BUSY_SERVER_ITL_MS = 40
 TARGET_TTFT_OVERHEAD_MS = 2.0
 TARGET_THROUGHPUT_RATIO = 0.95
 CONTENT = re.compile(rb'"content":"[^"]')
@@ -306,7 +309,10 @@ async def measure_gateway(services: Services, key: str, concurrency: int, seed: 
     return result
 
 
-async def benchmark(services: Services) -> list[tuple[int, LevelResult, LevelResult]]:
+Comparison = tuple[int, LevelResult, LevelResult]
+
+
+async def benchmark(services: Services) -> tuple[list[Comparison], Comparison]:
     key = await api_key(services)
     direct_url = f"{services.simulator_url}/m/{MODEL}/v1/chat/completions"
     # Warm-up: connections, caches and code paths of both routes.
@@ -314,19 +320,29 @@ async def benchmark(services: Services) -> list[tuple[int, LevelResult, LevelRes
     await run_level(services.gateway_url + "/v1/chat/completions", key, 10, seed=0)
     results = []
     for concurrency in LEVELS:
-        direct = await run_level(direct_url, None, concurrency, seed=concurrency)
-        through = await measure_gateway(services, key, concurrency, seed=concurrency)
-        results.append((concurrency, direct, through))
-        print(
-            f"  {concurrency:>3} streams: TTFT p50 direct {direct.ttft_ms(0.5):.1f} ms, gateway "
-            f"{through.ttft_ms(0.5):.1f} ms; throughput ratio "
-            f"{through.tokens_per_s / direct.tokens_per_s:.3f}",
-            flush=True,
-        )
-    return results
+        results.append(await compare(services, key, direct_url, concurrency))
+    async with httpx.AsyncClient(base_url=services.simulator_url) as control:
+        await control.post(f"/_control/{MODEL}", json={"itl_ms": BUSY_SERVER_ITL_MS})
+        busy = await compare(services, key, direct_url, LEVELS[-1])
+        await control.post(f"/_control/{MODEL}/reset")
+    return results, busy
 
 
-def report(results: list[tuple[int, LevelResult, LevelResult]], load: str) -> str:
+async def compare(
+    services: Services, key: str, direct_url: str, concurrency: int
+) -> tuple[int, LevelResult, LevelResult]:
+    direct = await run_level(direct_url, None, concurrency, seed=concurrency)
+    through = await measure_gateway(services, key, concurrency, seed=concurrency)
+    print(
+        f"  {concurrency:>3} streams: TTFT p50 direct {direct.ttft_ms(0.5):.1f} ms, gateway "
+        f"{through.ttft_ms(0.5):.1f} ms; throughput ratio "
+        f"{through.tokens_per_s / direct.tokens_per_s:.3f}",
+        flush=True,
+    )
+    return concurrency, direct, through
+
+
+def table(results: list[Comparison]) -> list[str]:
     rows = [
         "| streams | TTFT p50 direct / gateway (overhead) | TTFT p99 direct / gateway "
         "(overhead) | tokens/s direct | tokens/s gateway | ratio | gateway memory per stream "
@@ -343,6 +359,10 @@ def report(results: list[tuple[int, LevelResult, LevelResult]], load: str) -> st
             f"| **{through.tokens_per_s / direct.tokens_per_s:.3f}** "
             f"| {through.rss_delta_kib:.0f} KiB | {through.cpu_us_per_chunk:.0f} µs |"
         )
+    return rows
+
+
+def report(results: list[Comparison], busy: Comparison, load: str) -> str:
     _, direct, through = results[-1]
     overhead = through.ttft_ms(0.5) - direct.ttft_ms(0.5)
     ratio = through.tokens_per_s / direct.tokens_per_s
@@ -360,14 +380,32 @@ def report(results: list[tuple[int, LevelResult, LevelResult]], load: str) -> st
         f"Machine load average (1/5/15 min) when the run began: {load} on "
         f"{os.cpu_count()} CPUs (other work on the machine competes with both paths)."
     )
-    return "\n".join(["### Gateway streaming overhead", "", setup, "", *rows, "", verdict])
+    busy_note = (
+        f"The same {busy[0]} streams against a model decoding at the pace of a busy real server "
+        f"(ITL {BUSY_SERVER_ITL_MS} ms, ~{1000 // BUSY_SERVER_ITL_MS} tokens/s per stream):"
+    )
+    return "\n".join(
+        [
+            "### Gateway streaming overhead",
+            "",
+            setup,
+            "",
+            *table(results),
+            "",
+            verdict,
+            "",
+            busy_note,
+            "",
+            *table([busy]),
+        ]
+    )
 
 
 def main() -> None:
     load = "/".join(f"{value:.1f}" for value in os.getloadavg())
     with tempfile.TemporaryDirectory(prefix="bench-gateway-") as tmp, services(Path(tmp)) as found:
-        results = asyncio.run(benchmark(found))
-    write_section(NAME, COMMAND, report(results, load))
+        results, busy = asyncio.run(benchmark(found))
+    write_section(NAME, COMMAND, report(results, busy, load))
 
 
 if __name__ == "__main__":

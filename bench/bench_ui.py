@@ -131,7 +131,7 @@ async (text) => {
   const delays = [];
   box.addEventListener('input', (event) => {
     const typed = event.timeStamp;
-    requestAnimationFrame((frameStart) => delays.push(frameStart - typed));
+    requestAnimationFrame(() => delays.push(performance.now() - typed));
   });
   window.__typing = delays;
   return true;

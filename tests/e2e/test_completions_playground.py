@@ -119,7 +119,8 @@ async def test_the_users_turn_is_recorded_before_streaming(
         json=chat_body(faulty.slow, "A long question", stream=True),
         headers={"X-Chat-Session-Id": session_id},
     ) as response:
-        async for line in response.aiter_lines():
+        lines = response.aiter_lines()  # kept: a dropped iterator would close the stream
+        async for line in lines:
             if line.startswith("data:"):
                 break  # the answer has begun
         during = await session_messages(user, session_id)

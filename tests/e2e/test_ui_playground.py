@@ -200,3 +200,27 @@ async def test_a_second_turn_sends_the_history_and_keeps_the_model(
     saved = await ui.saved_messages(session_id_of(page))
     assert [m["content"] for m in saved] == ["echo: one", "one", "echo: two", "two"]
     await expect(page.get_by_test_id("model-select")).to_have_value(SLOW)
+
+
+async def test_a_failed_send_shows_the_error_and_gives_the_draft_back(
+    ui: UiUser, slow: PrivateModels
+) -> None:
+    page = ui.page
+    await open_new_chat(page, SLOW)
+    await slow.control(SLOW, fail_status=500, fail_message="the GPU caught fire")
+
+    await send(page, "Will this work?")
+
+    error = page.get_by_test_id("chat-error")
+    await expect(error).to_be_visible()
+    await expect(message_box(page)).to_have_value("Will this work?")
+    await expect(messages(page, "assistant")).to_have_count(0)
+    await screenshot(page, "ui_send_failed")
+
+    await slow.control(SLOW, fail_status=None, itl_ms=1)
+    await message_box(page).press("Enter")
+    await wait_answer_done(page)
+    await expect(error).to_have_count(0)
+    await expect(message_bodies(page, "user")).to_have_text(["Will this work?"])
+    saved = await ui.saved_messages(session_id_of(page))
+    assert [m["role"] for m in saved] == ["user", "assistant"], "the retry is not recorded twice"

@@ -6,6 +6,7 @@ sequence and delivery count, and acks, delayed naks and terms of its own choosin
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 
 from nats.aio.client import Client as NatsClient
@@ -27,8 +28,8 @@ from cortex_sessions.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# An early event's predecessor is usually being applied by another replica right now.
-EARLY_PATIENCE_SEC = (0.002, 0.005, 0.01, 0.02)
+EARLY_HOLD_SEC = 2.0  # then nak it: its predecessor may be with a replica that died
+EARLY_RETRY_SEC = 0.01  # how soon held events are tried again when nothing new arrives
 MAX_REDELIVERY_DELAY_SEC = 2.0
 
 
@@ -43,6 +44,12 @@ def read_event(data: bytes) -> AnyChatEvent | Unreadable:
         return Unreadable(f"not a chat event: {error.errors()[0]['msg']}"[:300])
 
 
+def _checked(msg: Msg, event: AnyChatEvent | Unreadable) -> bool:
+    """JetStream stored it only because the subject's last message was its `previous_seq`."""
+    expected = (msg.headers or {}).get("Nats-Expected-Last-Subject-Sequence")
+    return not isinstance(event, Unreadable) and expected == str(event.previous_seq)
+
+
 class ChatEventConsumer:
     def __init__(self, engine: AsyncEngine, js: JetStreamContext, settings: Settings) -> None:
         self.engine = engine
@@ -50,33 +57,54 @@ class ChatEventConsumer:
         self.settings = settings
         self.topology: Topology = settings.topology
         self.projector = Projector()
+        # Early events kept here and retried with the next batches: their predecessor is
+        # usually in another replica's batch, committed a moment later. A nak would cost a
+        # redelivery delay for every link of a chat that crosses from one replica to another.
+        self._waiting: dict[int, tuple[Msg, Pending]] = {}
+        self._held_since: dict[int, float] = {}
+
+    @property
+    def waiting(self) -> bool:
+        return bool(self._waiting)
 
     async def handle(self, batch: list[Msg]) -> list[Outcome]:
-        """Apply, then acknowledge (or retry later, or park) every message of the batch."""
+        """Apply, then acknowledge (or park, or keep for a retry) every message of the batch,
+        together with the early ones still waiting for their predecessor."""
         messages: dict[int, Msg] = {}
         pending: list[Pending] = []
-        parked: list[Outcome] = []
+        handled: list[Outcome] = []
         for msg in batch:
             seq = msg.metadata.sequence.stream
             key = session_key(msg.subject)
             if key is None:  # nothing to keep a position for: park it and move on
                 await self.dead_letter(msg, "the subject does not name a chat session")
                 await msg.term()
-                parked.append(self._count(Outcome.REJECTED))
+                handled.append(self._count(Outcome.REJECTED))
                 continue
             messages[seq] = msg
-            pending.append(Pending(seq, msg.subject, key, read_event(msg.data)))
+            event = read_event(msg.data)
+            pending.append(Pending(seq, msg.subject, key, event, trusted=_checked(msg, event)))
+        for seq, (msg, held) in self._waiting.items():
+            messages[seq] = msg
+            pending.append(held)
+        if not pending:
+            return handled
+        pending.sort(key=lambda p: p.seq)
         outcomes = await self._apply(pending, messages)
-        early = [p for p in pending if outcomes[p.seq] is Outcome.EARLY]
-        for pause in EARLY_PATIENCE_SEC:
-            if not early:
-                break
-            await asyncio.sleep(pause)
-            outcomes.update(await self._apply(early, messages))
-            early = [p for p in early if outcomes[p.seq] is Outcome.EARLY]
-        for seq, outcome in outcomes.items():
-            await self._settle(messages[seq], outcome)
-        return parked + [self._count(outcome) for outcome in outcomes.values()]
+        now = time.monotonic()
+        for one in pending:
+            outcome, msg = outcomes[one.seq], messages[one.seq]
+            if outcome is Outcome.EARLY and now - self._waiting_since(one, now) < EARLY_HOLD_SEC:
+                self._waiting[one.seq] = (msg, one)  # its predecessor is on its way: keep it
+                continue
+            self._waiting.pop(one.seq, None)
+            self._held_since.pop(one.seq, None)
+            await self._settle(msg, outcome)
+            handled.append(self._count(outcome))
+        return handled
+
+    def _waiting_since(self, event: Pending, now: float) -> float:
+        return self._held_since.setdefault(event.seq, now)
 
     async def _apply(self, pending: list[Pending], messages: dict[int, Msg]) -> dict[int, Outcome]:
         try:
@@ -86,7 +114,7 @@ class ChatEventConsumer:
                 return await self._transaction(pending, messages)
         except (OperationalError, InterfaceError):  # the database is away: retry, never give up
             log.warning("database unavailable while applying %s chat events", len(pending))
-            return {p.seq: Outcome.EARLY for p in pending}
+            return {p.seq: Outcome.FAILED for p in pending}
         except Exception:
             if len(pending) == 1:
                 return await self._failed_alone(pending[0], messages)
@@ -101,13 +129,13 @@ class ChatEventConsumer:
         log.exception("applying chat event seq=%s failed", pending.seq)
         deliveries = messages[pending.seq].metadata.num_delivered
         if deliveries < self.settings.max_deliveries:
-            return {pending.seq: Outcome.EARLY}
+            return {pending.seq: Outcome.FAILED}
         reason = f"applying it failed {deliveries} times"
         try:
             return await self._transaction([replace(pending, give_up=reason)], messages)
         except Exception:
             log.exception("parking chat event seq=%s failed", pending.seq)
-            return {pending.seq: Outcome.EARLY}
+            return {pending.seq: Outcome.FAILED}
 
     async def _transaction(
         self, pending: list[Pending], messages: dict[int, Msg]
@@ -122,7 +150,7 @@ class ChatEventConsumer:
         return {p.seq: outcome for p, outcome in zip(pending, outcomes, strict=True)}
 
     async def _settle(self, msg: Msg, outcome: Outcome) -> None:
-        if outcome is Outcome.EARLY:
+        if outcome in (Outcome.EARLY, Outcome.FAILED):
             await msg.nak(delay=redelivery_delay(msg.metadata.num_delivered))
         elif outcome is Outcome.REJECTED:
             await msg.term()
@@ -200,7 +228,7 @@ async def run(consumer: ChatEventConsumer, nats: NatsClient, stopping: asyncio.E
             await feed.start()
             try:
                 while not stopping.is_set():
-                    batch = await feed.take()
+                    batch = await feed.take(EARLY_RETRY_SEC if consumer.waiting else None)
                     try:
                         await consumer.handle(batch)
                     except Exception:  # e.g. NATS away while acking: redelivered after ack_wait

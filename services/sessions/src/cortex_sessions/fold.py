@@ -109,15 +109,24 @@ def position(stored: Stored) -> int:
 class Turn(Enum):
     DONE = "done"  # handled before: a redelivery
     NOW = "now"  # the event names the position as its predecessor
-    ASK_STREAM = "ask_stream"  # early, or an event whose predecessor cannot be trusted
+    LATER = "later"  # its (trustworthy) predecessor is not handled yet
+    ASK_STREAM = "ask_stream"  # an event whose predecessor cannot be trusted
 
 
-def turn_of(stored: Stored, seq: int, event: AnyChatEvent | Unreadable) -> Turn:
+def turn_of(
+    stored: Stored, seq: int, event: AnyChatEvent | Unreadable, *, trusted: bool = False
+) -> Turn:
+    """`trusted`: JetStream checked, when it stored the event, that the subject's last message
+    was the event's `previous_seq` (the publisher sent it as expected last subject sequence)."""
     current = position(stored)
     if seq <= current:
         return Turn.DONE
-    if not isinstance(event, Unreadable) and event.previous_seq == current:
+    if isinstance(event, Unreadable):
+        return Turn.ASK_STREAM
+    if event.previous_seq == current:
         return Turn.NOW
+    if trusted and event.previous_seq > current:
+        return Turn.LATER
     return Turn.ASK_STREAM
 
 

@@ -39,8 +39,9 @@ from cortex_sessions.tables import chat_messages, chat_session_tombstones, chat_
 class Outcome(Enum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
-    EARLY = "early"
-    REJECTED = "rejected"
+    EARLY = "early"  # its predecessor is not applied yet
+    REJECTED = "rejected"  # dead-lettered
+    FAILED = "failed"  # applying it failed (the database is away, say): redeliver it later
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Pending:
     subject: str
     key: SessionKey
     event: AnyChatEvent | Unreadable
+    trusted: bool = False  # see `fold.turn_of`
     give_up: str | None = None
 
 
@@ -102,12 +104,13 @@ class Projector:
         outcomes = []
         for pending in batch:
             current = states.get(pending.key.session_id)
-            turn = turn_of(current, pending.seq, pending.event)
+            turn = turn_of(current, pending.seq, pending.event, trusted=pending.trusted)
             if turn is Turn.DONE:
                 outcomes.append(Outcome.DUPLICATE)
                 continue
-            if turn is Turn.ASK_STREAM and not await in_turn(
-                pending.subject, position(current), pending.seq
+            if turn is Turn.LATER or (
+                turn is Turn.ASK_STREAM
+                and not await in_turn(pending.subject, position(current), pending.seq)
             ):
                 outcomes.append(Outcome.EARLY)
                 continue

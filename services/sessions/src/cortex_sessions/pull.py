@@ -54,9 +54,12 @@ class PullFeed:
         if self._subscription is not None:
             await self._subscription.unsubscribe()
 
-    async def take(self) -> list[Msg]:
-        """The messages that arrived (at least one; waits for it)."""
+    async def take(self, timeout: float | None = None) -> list[Msg]:
+        """The messages that arrived: waits for at least one, or `timeout` (then maybe none)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while not self._queue:
+            if deadline is not None and time.monotonic() >= deadline:
+                return []
             if self._trouble:
                 raise ConsumerTrouble(self._trouble)
             if self._owed <= 0 or time.monotonic() - self._heard_at > SILENCE_SEC:
@@ -65,8 +68,9 @@ class PullFeed:
                     await asyncio.sleep(REFUSED_PAUSE_SEC)
                 await self._ask()
             self._arrived.clear()
+            wait = SILENCE_SEC if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                await asyncio.wait_for(self._arrived.wait(), SILENCE_SEC)
+                await asyncio.wait_for(self._arrived.wait(), min(wait, SILENCE_SEC))
             except TimeoutError:
                 continue
         if self._owed <= 0:  # ask for more while this batch is being handled

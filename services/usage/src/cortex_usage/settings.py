@@ -36,10 +36,10 @@ class Settings(NatsSettings, DatabaseSettings):
         description="an event the database still rejects after this many tries is dead-lettered",
     )
     query_timeout_sec: float = Field(
-        default=4.0,
+        default=25.0,
         alias="USAGE_QUERY_TIMEOUT_SEC",
         gt=0,
-        description="statement timeout of a usage query (keep it below the gateway's)",
+        description="statement timeout of a usage query (the gateway waits 30 s for an answer)",
     )
     query_work_mem: str = Field(
         default="64MB",

@@ -40,6 +40,9 @@ RECORD_CSV_COLUMNS = (
 )  # fmt: skip
 GROUP_CSV_COLUMNS = ("key", "label", *(name for name in UsageGroup.model_fields if name != "key"))
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Reports over long ranges may take seconds; the usage service cancels its query at 25 s
+# (USAGE_QUERY_TIMEOUT_SEC) and answers 503 before this runs out.
+USAGE_REPLY_TIMEOUT_SEC = 30.0
 
 
 class UsageParams(UsageQuery):
@@ -73,7 +76,7 @@ async def _ask(state: AppState, query: UsageQuery) -> dict[str, Any]:
         state.nats,
         state.topology.usage_query_subject,
         query,
-        timeout=state.settings.query_timeout_sec,
+        timeout=USAGE_REPLY_TIMEOUT_SEC,
         service="usage",
     )
 

@@ -90,9 +90,9 @@ class CompletionRun:
     # --- the stream -------------------------------------------------------------------------
     def feed(self, raw: bytes, now: float) -> bytes:
         """Take one network read; return the bytes to forward now (maybe empty)."""
+        if not self._splitter.pending and raw.find(b"\n\n") == len(raw) - 2:
+            return raw if self._observe(raw, now) else b""  # the usual read: exactly one event
         events = self._splitter.feed(raw)
-        if len(events) == 1:  # the usual case: one read, one event
-            return events[0] if self._observe(events[0], now) else b""
         return b"".join(event for event in events if self._observe(event, now))
 
     def _observe(self, event: bytes, now: float) -> bool:
