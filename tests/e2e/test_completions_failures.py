@@ -319,3 +319,16 @@ async def test_a_hung_upstream_ends_the_stream_with_an_error(
     assert "event: error" in received
     assert "upstream_timeout" in received
     assert rest[-2:] == ["data: [DONE]", ""] or received.rstrip().endswith("data: [DONE]")
+
+
+async def test_a_cookie_without_the_csrf_header_is_refused(stack: Stack) -> None:
+    username, password = stack.create_user()
+    browser = await login(stack.gateway_url, username, password)
+    del browser.headers["X-CSRF-Token"]  # a cross-site form post would not have it
+    try:
+        response = await browser.post("/v1/chat/completions", json=chat_body("sim-vllm-small"))
+    finally:
+        await browser.aclose()
+
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["error"]["message"]

@@ -3,6 +3,7 @@
 import asyncio
 import itertools
 
+import httpx
 import pytest
 
 from tests.conftest import LoginAs
@@ -19,10 +20,10 @@ from tests.support.stack import Stack
 pytestmark = pytest.mark.e2e
 
 
-async def caught_up(client_session_pairs: list[tuple[object, str]]) -> None:
+async def caught_up(client_session_pairs: list[tuple[httpx.AsyncClient, str]]) -> None:
     """Reads that wait for the projection: afterwards every write so far is in the tables."""
     for client, session_id in client_session_pairs:
-        response = await get_when_ready(client, f"/v1/chat/sessions/{session_id}")  # type: ignore[arg-type]
+        response = await get_when_ready(client, f"/v1/chat/sessions/{session_id}")
         assert response.status_code in (200, 404), response.text
 
 
@@ -72,7 +73,8 @@ async def test_the_service_keeps_answering_and_writing_during_a_rebuild(
     sent: dict[str, list[str]] = {session_id: [] for session_id in session_ids}
     rebuilding = asyncio.Event()
     done = asyncio.Event()
-    statuses: list[int] = []
+    writes: list[int] = []
+    reads: list[int] = []
 
     async def write() -> None:
         for n in itertools.count():
@@ -81,7 +83,7 @@ async def test_the_service_keeps_answering_and_writing_during_a_rebuild(
                 f"/v1/chat/sessions/{session_id}/messages",
                 json={"role": "user", "content": f"message {n}"},
             )
-            statuses.append(response.status_code)
+            writes.append(response.status_code)
             if response.status_code == 201:
                 sent[session_id].append(f"message {n}")
             if done.is_set() and n > 50:
@@ -92,7 +94,7 @@ async def test_the_service_keeps_answering_and_writing_during_a_rebuild(
     async def read() -> None:
         while not done.is_set():
             listed = await client.get("/v1/chat/sessions")
-            statuses.append(listed.status_code)
+            reads.append(listed.status_code)
             await asyncio.sleep(0.01)
 
     async def run_rebuild() -> None:
@@ -102,8 +104,10 @@ async def test_the_service_keeps_answering_and_writing_during_a_rebuild(
 
     await asyncio.gather(write(), read(), run_rebuild())
 
-    assert set(statuses) <= {200, 201, 503}, statuses
-    assert statuses.count(201) > 50
+    assert set(writes) == {201}, writes  # writes go to the stream: a rebuild cannot stop them
+    assert len(writes) > 50
+    assert set(reads) <= {200, 503}, reads  # 503 = "retry": the documented bounded wait
+    assert reads.count(200) > 0
     for session_id in session_ids:
         fetched = (await get_when_ready(client, f"/v1/chat/sessions/{session_id}")).json()
         assert [m["content"] for m in fetched["messages"]] == sent[session_id]

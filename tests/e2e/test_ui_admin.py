@@ -95,6 +95,8 @@ async def test_usage_page_shows_playground_usage_filters_it_and_exports_csv(
     await page.get_by_label("Source", exact=True).select_option("playground")
     await page.get_by_label("Model", exact=True).fill(MODEL)
     await page.get_by_role("button", name="Apply filters").click()
+    others = records.locator("tbody tr").filter(has_not_text=MODEL)
+    await expect(others).to_have_count(0)
     await expect(mine.first).to_be_visible()
     rows = await records.locator("tbody tr").all_inner_texts()
     assert rows and all("playground" in row and MODEL in row for row in rows), rows
@@ -134,8 +136,16 @@ async def test_users_page_creates_a_user_and_an_api_key_shown_once(
     await page.get_by_role("button", name="I have saved the key").click()
     await expect(shown).to_have_count(0)
     await page.reload()
-    await expect(page.get_by_text(key)).to_have_count(0)
-    await expect(page.get_by_role("button", name=re.compile(r"^Revoke key"))).not_to_have_count(0)
+    await expect(page.get_by_text(key)).to_have_count(0)  # shown once, never again
+    key_row = page.locator("tr", has_text=key[:12])
+    await expect(key_row).to_contain_text(username)
+    await expect(key_row).to_contain_text("active")
+
+    await key_row.get_by_role("button", name=re.compile(r"^Revoke key")).click()
+    await expect(key_row).to_contain_text("revoked")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+        answer = await client.get("/v1/models/running", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 401, answer.text
 
 
 @pytest.mark.parametrize("width", [1280, 390])

@@ -151,6 +151,28 @@ async def test_stop_keeps_the_partial_answer_and_the_server_saves_it_as_stopped(
     await screenshot(page, "ui_stopped_after_reload")
 
 
+async def test_a_reload_mid_answer_shows_the_partial_answer_the_server_saved(
+    ui: UiUser, slow: PrivateModels
+) -> None:
+    await slow.control(SLOW, output_tokens=LONG_ANSWER_TOKENS)
+    page = ui.page
+    await open_new_chat(page, SLOW)
+    await send(page, "Write a very long essay")
+    await expect(streaming_text(page)).to_contain_text(re.compile(r"\w{3}"))
+
+    await page.reload()
+
+    answer = messages(page, "assistant")
+    await expect(answer.locator(".badge")).to_have_text("abandoned")
+    await expect(message_bodies(page, "assistant")).to_contain_text(re.compile(r"\w{3}"))
+    await expect(page.get_by_test_id("send-button")).to_be_visible()
+    saved = await ui.saved_messages(session_id_of(page))
+    assert [m["role"] for m in saved] == ["user", "assistant"]
+    assert saved[1]["metrics_json"]["status"] == "abandoned"
+    assert saved[1]["content"].strip()
+    await screenshot(page, "ui_reloaded_mid_answer")
+
+
 async def test_regenerate_replaces_the_last_answer_here_and_after_reload(
     ui: UiUser, slow: PrivateModels
 ) -> None:
@@ -202,7 +224,7 @@ async def test_a_second_turn_sends_the_history_and_keeps_the_model(
     await expect(page.get_by_test_id("model-select")).to_have_value(SLOW)
 
 
-async def test_a_failed_send_shows_the_error_and_gives_the_draft_back(
+async def test_a_failed_answer_stays_in_the_chat_and_retry_answers_it(
     ui: UiUser, slow: PrivateModels
 ) -> None:
     page = ui.page
@@ -212,15 +234,40 @@ async def test_a_failed_send_shows_the_error_and_gives_the_draft_back(
     await send(page, "Will this work?")
 
     error = page.get_by_test_id("chat-error")
-    await expect(error).to_be_visible()
-    await expect(message_box(page)).to_have_value("Will this work?")
-    await expect(messages(page, "assistant")).to_have_count(0)
+    await expect(error).to_contain_text("the GPU caught fire")
+    await expect(message_bodies(page, "user")).to_have_text(["Will this work?"])  # recorded
+    failed = messages(page, "assistant")
+    await expect(failed.locator(".badge")).to_have_text("error")
+    await expect(failed).to_contain_text("No text was generated.")
+    await expect(message_box(page)).to_have_value("")  # the message is in the chat, not lost
     await screenshot(page, "ui_send_failed")
 
     await slow.control(SLOW, fail_status=None, itl_ms=1)
-    await message_box(page).press("Enter")
+    await error.get_by_role("button", name="Retry").click()
     await wait_answer_done(page)
     await expect(error).to_have_count(0)
     await expect(message_bodies(page, "user")).to_have_text(["Will this work?"])
+    await expect(messages(page, "assistant")).to_have_count(1)
+    await expect(messages(page, "assistant").locator(".badge")).to_have_count(0)
     saved = await ui.saved_messages(session_id_of(page))
-    assert [m["role"] for m in saved] == ["user", "assistant"], "the retry is not recorded twice"
+    assert [m["role"] for m in saved] == ["user", "assistant", "assistant"]
+    assert [m["metrics_json"]["status"] for m in saved[1:]] == ["error", "complete"]
+
+
+async def test_a_network_failure_gives_the_draft_back(ui: UiUser, slow: PrivateModels) -> None:
+    page = ui.page
+    await open_new_chat(page, SLOW)
+    await page.route("**/v1/chat/completions", lambda route: route.abort())
+
+    await send(page, "Is the network there?")
+
+    await expect(page.get_by_test_id("chat-error")).to_contain_text("Network error")
+    await expect(message_box(page)).to_have_value("Is the network there?")
+    await expect(messages(page)).to_have_count(0)
+    await screenshot(page, "ui_network_failure")
+
+    await page.unroute("**/v1/chat/completions")
+    await message_box(page).press("Enter")
+    await wait_answer_done(page)
+    await expect(message_bodies(page, "user")).to_have_text(["Is the network there?"])
+    await expect(message_box(page)).to_have_value("")

@@ -74,7 +74,7 @@ async def screenshot(page: Page, name: str) -> Path:
     if viewport and hidden > 0:
         await page.set_viewport_size({**viewport, "height": viewport["height"] + int(hidden)})
     try:
-        await page.screenshot(path=str(path), full_page=True)
+        await page.screenshot(path=str(path), full_page=True, animations="disabled")
     finally:
         if viewport and hidden > 0:
             await page.set_viewport_size(viewport)

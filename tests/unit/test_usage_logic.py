@@ -93,3 +93,9 @@ def test_naive_query_times_are_utc() -> None:
     query = UsageQuery(start=datetime(2030, 1, 1))
 
     assert query.start == datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_empty_filters_of_a_form_mean_no_filter() -> None:
+    query = UsageQuery.model_validate({"model": "", "start": "", "group_by": "", "cursor": ""})
+
+    assert (query.model, query.start, query.group_by, query.cursor) == (None, None, None, None)

@@ -83,6 +83,15 @@ export function settingsFromConstraints(c: ModelConstraints | null, prev: ChatSe
   };
 }
 
+function userTurns(items: ChatItem[]): number {
+  return items.filter((m) => m.role === 'user').length;
+}
+
+/** The answer of a turn that failed before its first token (the server records it, empty). */
+export function isFailedAnswer(m: ChatItem | undefined): boolean {
+  return !!m && m.role === 'assistant' && !m.content && (m.metrics?.status === 'error' || m.localStatus === 'error');
+}
+
 /** The `messages` array sent upstream: non-empty turns, in order. */
 export function requestMessages(items: ChatItem[]): ChatRequestMessage[] {
   return items
@@ -238,6 +247,42 @@ export function useChat(opts: UseChatOptions) {
     setSettings((prev) => ({ ...prev, systemPrompt: '' }));
   }, [abortStream, setMessages]);
 
+  /**
+   * Re-read the session from the server (after a stop or a failed send). With `expectAssistant`,
+   * retry a few times until the gateway has saved the (partial) answer. Returns what it showed,
+   * or null when it could not (or should not, the chat having moved on) update the view.
+   */
+  const syncFromServer = useCallback(
+    async (id: string, gen: number, expectAssistant: boolean, localPartial = ''): Promise<ChatItem[] | null> => {
+      const delays = expectAssistant ? [300, 700, 1500, 3000] : [0];
+      const turn = turnRef.current;
+      const stale = () => gen !== genRef.current || isStreamingRef.current || turn !== turnRef.current;
+      for (const delay of delays) {
+        if (delay) await sleep(delay);
+        if (stale()) return null;
+        let s: Session;
+        try {
+          s = await getSession(id);
+        } catch {
+          continue;
+        }
+        if (stale()) return null;
+        const items = conversationItems(s.messages);
+        const last = items[items.length - 1];
+        if (expectAssistant && (!last || last.role !== 'assistant')) continue;
+        if (last && last.role === 'assistant' && !last.content && localPartial) {
+          // Never show less than what the user already saw.
+          items[items.length - 1] = { ...last, content: localPartial };
+        }
+        setMessages(items);
+        if (s.title) setTitle(s.title);
+        return items;
+      }
+      return null;
+    },
+    [setMessages],
+  );
+
   const loadSession = useCallback(
     async (id: string) => {
       const gen = ++genRef.current;
@@ -254,6 +299,9 @@ export function useChat(opts: UseChatOptions) {
         const s = await getSession(id);
         if (gen !== genRef.current) return;
         applySession(s);
+        // Opened in the middle of an answer (a reload, another device): the gateway records the
+        // answer when its stream ends, so look again shortly.
+        if (s.messages[s.messages.length - 1]?.role === 'user') void syncFromServer(id, gen, true);
       } catch (e) {
         if (gen !== genRef.current) return;
         if (e instanceof ApiError && e.status === 404) {
@@ -266,7 +314,7 @@ export function useChat(opts: UseChatOptions) {
         if (gen === genRef.current) setLoadingSession(false);
       }
     },
-    [abortStream, applySession, setMessages],
+    [abortStream, applySession, setMessages, syncFromServer],
   );
 
   useEffect(() => {
@@ -284,40 +332,6 @@ export function useChat(opts: UseChatOptions) {
       if (rafRef.current !== null) cancelRaf(rafRef.current);
     },
     [],
-  );
-
-  /**
-   * Re-read the session from the server (after a stop or a failed send). With `expectAssistant`,
-   * retry a few times until the gateway has saved the (partial) answer.
-   */
-  const syncFromServer = useCallback(
-    async (id: string, gen: number, expectAssistant: boolean, localPartial = '') => {
-      const delays = expectAssistant ? [300, 700, 1500, 3000] : [0];
-      const turn = turnRef.current;
-      const stale = () => gen !== genRef.current || isStreamingRef.current || turn !== turnRef.current;
-      for (const delay of delays) {
-        if (delay) await sleep(delay);
-        if (stale()) return;
-        let s: Session;
-        try {
-          s = await getSession(id);
-        } catch {
-          continue;
-        }
-        if (stale()) return;
-        const items = conversationItems(s.messages);
-        const last = items[items.length - 1];
-        if (expectAssistant && (!last || last.role !== 'assistant')) continue;
-        if (last && last.role === 'assistant' && !last.content && localPartial) {
-          // Never show less than what the user already saw.
-          items[items.length - 1] = { ...last, content: localPartial };
-        }
-        setMessages(items);
-        if (s.title) setTitle(s.title);
-        return;
-      }
-    },
-    [setMessages],
   );
 
   // ---- one turn ---------------------------------------------------------------------------------
@@ -450,18 +464,25 @@ export function useChat(opts: UseChatOptions) {
       // last answer's server-measured figures, the same as its footer.
       setLive(failedBeforeContent || serverMetrics ? null : metrics.snapshot());
       if (failedBeforeContent) {
-        // Nothing was generated: undo the optimistic turn, restore the draft, show the error.
-        if (userItem) setMessages((prev) => prev.filter((m) => m.key !== userItem.key));
-        if (turn.removed) {
-          const removed = turn.removed;
-          setMessages((prev) => [...prev, removed]);
+        setError(failure ? friendlyError(failure) : (streamError ?? 'The model returned an error.'));
+        // The chat shows what the server saved. If the gateway recorded the user's message before
+        // the failure, it stays in the chat (with the failed answer; Retry regenerates it);
+        // otherwise the text goes back into the message box.
+        const saved = sid ? await syncFromServer(sid, gen, false) : null;
+        if (gen !== genRef.current) return;
+        const recorded =
+          saved !== null && turn.userText !== null && userTurns(saved) > userTurns(turn.history);
+        if (saved === null) {
+          if (userItem) setMessages((prev) => prev.filter((m) => m.key !== userItem.key));
+          if (turn.removed) {
+            const removed = turn.removed;
+            setMessages((prev) => [...prev, removed]);
+          }
         }
-        if (turn.userText !== null) {
+        if (turn.userText !== null && !recorded) {
           const text = turn.userText;
           setDraft((cur) => (cur.trim() ? cur : text));
         }
-        setError(failure ? friendlyError(failure) : (streamError ?? 'The model returned an error.'));
-        if (sid) void syncFromServer(sid, gen, false);
         return;
       }
 
@@ -515,15 +536,18 @@ export function useChat(opts: UseChatOptions) {
       }
       setDraft('');
       const msgs = messagesRef.current;
-      const last = msgs[msgs.length - 1];
+      const withoutFailed = isFailedAnswer(msgs[msgs.length - 1]) ? msgs.slice(0, -1) : msgs;
+      const last = withoutFailed[withoutFailed.length - 1];
       if (last && last.role === 'user' && last.content === text && sessionIdRef.current) {
         // The gateway already recorded this message on a failed attempt: resend without recording it twice.
-        await runTurn({ history: msgs, userText: null, regenerate: true });
+        const removed = withoutFailed === msgs ? null : msgs[msgs.length - 1];
+        setMessages(withoutFailed);
+        await runTurn({ history: withoutFailed, userText: null, regenerate: true, removed });
         return;
       }
       await runTurn({ history: msgs, userText: text, regenerate: false });
     },
-    [draft, model, runTurn],
+    [draft, model, runTurn, setMessages],
   );
 
   /** Resend the history without the last assistant answer (X-Chat-Regenerate: true). */

@@ -13,6 +13,8 @@ export const createUser = (body: { username: string; password: string; role?: st
   api<User>('/admin/users', { method: 'POST', body });
 export const disableUser = (id: string | number) =>
   api<User>(`/admin/users/${encodeURIComponent(String(id))}/disable`, { method: 'POST', body: {} });
+export const enableUser = (id: string | number) =>
+  api<User>(`/admin/users/${encodeURIComponent(String(id))}/enable`, { method: 'POST', body: {} });
 
 export const listOrgs = () => api<{ orgs: Org[] }>('/admin/orgs').then((r) => r?.orgs ?? []);
 

@@ -122,9 +122,12 @@ export interface ApiKeyInfo {
   id: string | number;
   prefix: string;
   user_id: string | number;
+  username?: string | null;
   name: string | null;
   expires_at: string | null;
   created_at: string;
+  revoked_at?: string | null;
+  last_used_at?: string | null;
 }
 
 export interface NewApiKey extends ApiKeyInfo {

@@ -8,7 +8,7 @@ import {
   ModelSelector,
   PerformanceMetrics,
 } from '../components/chat';
-import { DEFAULT_SETTINGS, settingsFromConstraints, useChat } from '../hooks/useChat';
+import { DEFAULT_SETTINGS, isFailedAnswer, settingsFromConstraints, useChat } from '../hooks/useChat';
 import { useContextCount } from '../hooks/useContextCount';
 import { useRunningModels } from '../hooks/useRunningModels';
 import { useSessions } from '../hooks/useSessions';
@@ -86,7 +86,8 @@ export function ChatPage() {
   }, [chat.messages]);
 
   const lastMessage = chat.messages[chat.messages.length - 1];
-  const canRetry = !chat.isStreaming && !!chat.sessionId && lastMessage?.role === 'user';
+  const canRetry =
+    !chat.isStreaming && !!chat.sessionId && (lastMessage?.role === 'user' || isFailedAnswer(lastMessage));
 
   const disabledReason = !model
     ? running.loaded && running.models.length === 0

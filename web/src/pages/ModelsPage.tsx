@@ -64,7 +64,7 @@ function RunningModels() {
             <tbody>
               {models.map((m) => (
                 <tr key={m.served_model_name}>
-                  <td className="mono">{m.served_model_name}</td>
+                  <td className="mono nowrap">{m.served_model_name}</td>
                   <td>{m.engine_type}</td>
                   <td>{m.task}</td>
                   <td>
@@ -303,7 +303,7 @@ function UpstreamsAdmin() {
               <tbody>
                 {upstreams.map((u) => (
                   <tr key={u.served_model_name}>
-                    <td className="mono">{u.served_model_name}</td>
+                    <td className="mono nowrap">{u.served_model_name}</td>
                     <td>{u.engine_type}</td>
                     <td className="mono small break">{u.base_url}</td>
                     <td>

@@ -166,6 +166,15 @@ export function UsersPage() {
     }
   };
 
+  const enable = async (u: User) => {
+    try {
+      await adminApi.enableUser(u.id);
+      await load();
+    } catch (e) {
+      setError(e instanceof Error ? e.message : 'Could not enable the user.');
+    }
+  };
+
   const createKey = async (u: User) => {
     try {
       const k = await adminApi.createKey({ user_id: u.id, name: `${u.username} key` });
@@ -232,6 +241,16 @@ export function UsersPage() {
                     >
                       Create API key
                     </button>{' '}
+                    {u.disabled && (
+                      <button
+                        type="button"
+                        className="btn btn-small"
+                        aria-label={`Enable ${u.username}`}
+                        onClick={() => void enable(u)}
+                      >
+                        Enable
+                      </button>
+                    )}
                     {!u.disabled &&
                       String(u.id) !== String(me?.id) &&
                       (confirmDisable === String(u.id) ? (
@@ -267,7 +286,7 @@ export function UsersPage() {
           <p className="muted">No API keys.</p>
         ) : (
           <div className="table-wrap">
-            <table className="table">
+            <table className="table table-nowrap">
               <thead>
                 <tr>
                   <th scope="col">Prefix</th>
@@ -275,6 +294,8 @@ export function UsersPage() {
                   <th scope="col">Name</th>
                   <th scope="col">Created</th>
                   <th scope="col">Expires</th>
+                  <th scope="col">Last used</th>
+                  <th scope="col">Status</th>
                   <th scope="col">
                     <span className="sr-only">Actions</span>
                   </th>
@@ -284,19 +305,29 @@ export function UsersPage() {
                 {keys.map((k) => (
                   <tr key={String(k.id)}>
                     <td className="mono">{k.prefix}…</td>
-                    <td>{usernameOf(k.user_id)}</td>
+                    <td>{k.username ?? usernameOf(k.user_id)}</td>
                     <td>{k.name ?? '—'}</td>
                     <td>{formatDateTime(k.created_at)}</td>
                     <td>{k.expires_at ? formatDateTime(k.expires_at) : 'never'}</td>
+                    <td>{k.last_used_at ? formatDateTime(k.last_used_at) : '—'}</td>
                     <td>
-                      <button
-                        type="button"
-                        className="btn btn-small btn-danger-outline"
-                        aria-label={`Revoke key ${k.prefix}`}
-                        onClick={() => void revokeKey(k)}
-                      >
-                        Revoke
-                      </button>
+                      {k.revoked_at ? (
+                        <span className="badge badge-error">revoked</span>
+                      ) : (
+                        <span className="badge health-healthy">active</span>
+                      )}
+                    </td>
+                    <td>
+                      {!k.revoked_at && (
+                        <button
+                          type="button"
+                          className="btn btn-small btn-danger-outline"
+                          aria-label={`Revoke key ${k.prefix}`}
+                          onClick={() => void revokeKey(k)}
+                        >
+                          Revoke
+                        </button>
+                      )}
                     </td>
                   </tr>
                 ))}

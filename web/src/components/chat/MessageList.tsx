@@ -74,6 +74,8 @@ const MessageItem = memo(function MessageItem({ message, streaming, canRegenerat
           <span />
           <span />
         </div>
+      ) : role === 'assistant' && !content ? (
+        <p className="muted no-answer">No text was generated.</p>
       ) : (
         <MessageContent content={content} markdown={role !== 'user'} streaming={streaming} lazy={lazy} />
       )}

@@ -5,16 +5,24 @@ one aggregate row per group. Times are UTC: naive inputs are read as UTC, output
 """
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from cortex_contracts.events.usage import CompletionStatus, UsageSource
 
 GroupBy = Literal["model", "user", "org", "hour", "day"]
 GROUP_BY_VALUES: tuple[GroupBy, ...] = ("model", "user", "org", "hour", "day")
 MAX_PAGE_SIZE = 1000
+FILTER_NAMES = ("start", "end", "model", "user_id", "org_id", "source", "status")
 
 
 def as_utc(value: datetime) -> datetime:
@@ -37,6 +45,12 @@ class UsageFilters(BaseModel):
     source: UsageSource | None = None
     status: CompletionStatus | None = None
 
+    @field_validator(*FILTER_NAMES, mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """`?model=&start=` (an HTML form's empty fields) means no such filter."""
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _range_is_ordered(self) -> Self:
         if self.start is not None and self.end is not None and self.start >= self.end:
@@ -50,6 +64,11 @@ class UsageQuery(UsageFilters):
     group_by: GroupBy | None = None
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
+
+    @field_validator("group_by", "cursor", mode="before")
+    @classmethod
+    def _no_value_is_unset(cls, value: Any) -> Any:
+        return None if value == "" else value
 
 
 class UsageRecord(BaseModel):
