@@ -22,6 +22,7 @@ from tests.support.stack import TEST_MODELS, Stack
 pytestmark = pytest.mark.e2e
 
 MODEL = "sim-vllm-small"
+STACK_MODELS = [str(model["name"]) for model in TEST_MODELS]
 RELOADS = 30  # usage is projected asynchronously: the page is reloaded until it shows up
 
 
@@ -40,8 +41,8 @@ async def test_models_page_shows_health_refreshes_and_adds_and_removes_upstreams
     page = admin_ui.page
     await page.goto("/models")
     table = page.get_by_test_id("upstreams-table")
-    for model in TEST_MODELS:
-        row = table.locator("tbody tr", has_text=model["name"])
+    for name in STACK_MODELS:
+        row = table.locator("tbody tr", has_text=name)
         await expect(row).to_contain_text("healthy")
         await expect(row).to_contain_text(re.compile(r"\d+ms"))
         await expect(row.locator(".history-dots .dot").first).to_be_visible()

@@ -1,5 +1,6 @@
 """Chats in the browser: persistence across reloads and devices, delete, Clear All, XSS, context."""
 
+import json
 import re
 
 import pytest
@@ -185,3 +186,52 @@ async def test_the_context_line_follows_the_draft_and_blocks_what_cannot_fit(ui:
     await message_box(page).fill("Short again")
     await expect(page.get_by_text("Too long for this model")).to_be_hidden()
     await expect(page.get_by_test_id("send-button")).to_be_enabled()
+
+
+async def test_a_system_prompt_is_saved_with_the_chat_and_fixed_once_it_started(
+    ui: UiUser,
+) -> None:
+    page = ui.page
+    await page.goto("/chat")
+    await page.get_by_test_id("model-select").select_option(MODEL)
+    await page.get_by_text("Chat settings").click()
+    await expect(page.get_by_label("Max tokens")).to_have_value("512")  # the model's default
+    await page.get_by_label("System prompt").fill("You answer in one word.")
+    await send_and_wait(page, "echo: fine")
+
+    await expect(messages(page, "system")).to_have_text(re.compile("You answer in one word."))
+    chat = page.url.rsplit("/", 1)[-1]
+    saved = await ui.saved_messages(chat)
+    assert [(m["role"], m["content"]) for m in saved] == [
+        ("system", "You answer in one word."),
+        ("user", "echo: fine"),
+        ("assistant", "fine"),
+    ]
+
+    await page.reload()
+    await page.get_by_text("Chat settings").click()
+    await expect(page.get_by_label("System prompt")).to_have_value("You answer in one word.")
+    await expect(page.get_by_label("System prompt")).to_be_disabled()
+    await screenshot(page, "ui_system_prompt")
+
+
+async def test_a_chat_exports_as_markdown_and_json(ui: UiUser) -> None:
+    chat = await ui.create_chat(
+        MODEL, "export me", ("user", "What is 2+2?"), ("assistant", "**4**, of course.")
+    )
+    page = ui.page
+    await page.goto(f"/chat/{chat}")
+    await expect(messages(page)).to_have_count(2)
+
+    async with page.expect_download() as markdown_download:
+        await page.get_by_role("button", name="Export Markdown").click()
+    markdown = (await (await markdown_download.value).path()).read_text()
+    assert "What is 2+2?" in markdown and "**4**, of course." in markdown
+
+    async with page.expect_download() as json_download:
+        await page.get_by_role("button", name="Export JSON").click()
+    exported = json.loads((await (await json_download.value).path()).read_text())
+    assert [(m["role"], m["content"]) for m in exported["messages"]] == [
+        ("user", "What is 2+2?"),
+        ("assistant", "**4**, of course."),
+    ]

@@ -19,7 +19,7 @@ from tests.support.stack import TEST_MODELS, Stack
 
 pytestmark = pytest.mark.e2e
 
-MODEL_NAMES = {model["name"] for model in TEST_MODELS}
+MODEL_NAMES = {str(model["name"]) for model in TEST_MODELS}
 # The page polls /v1/models/running every 10 s: one poll and a margin.
 SELF_REFRESH_MS = 45_000
 

@@ -14,7 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    async_playwright,
+    expect,
+)
 
 from tests.support.clients import CSRF_COOKIE
 from tests.support.processes import ARTIFACTS
@@ -32,6 +39,7 @@ CHROMIUM_FLAGS = [
 ]
 # Generous: the machine is a noisy 2-core box; these bound waits, they measure nothing.
 UI_TIMEOUT_MS = 30_000
+expect.set_options(timeout=UI_TIMEOUT_MS)  # Playwright's default, 5 s, is for a quiet machine
 WIDE, NARROW = 1280, 390
 
 

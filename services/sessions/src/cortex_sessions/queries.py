@@ -218,46 +218,60 @@ class SessionQueries:
         return None
 
 
+SESSION_WITH_MESSAGES = chat_sessions.outerjoin(
+    chat_messages,
+    (chat_messages.c.session_id == chat_sessions.c.id)
+    # Only messages up to the row's position: the same snapshot as the row itself.
+    & (chat_messages.c.id <= chat_sessions.c.last_seq),
+)
+MESSAGE_LABELS = tuple(column.label(f"message_{column.name}") for column in MESSAGE_COLUMNS)
+
+
 async def _read_session(
     conn: AsyncConnection, user_id: str, session_id: UUID, min_seq: int
 ) -> SessionView | ErrorReply | None:
-    """The session as of its projected position, or None while that is short of `min_seq`."""
-    row = (
+    """The session as of its projected position, or None while that is short of `min_seq`.
+    One round trip: the session's columns come with each of its messages."""
+    rows = (
         await conn.execute(
             select(
                 *SUMMARY_COLUMNS,
                 chat_sessions.c.constraints_json,
                 chat_sessions.c.user_id,
                 chat_sessions.c.last_seq,
-            ).where(chat_sessions.c.id == session_id)
+                *MESSAGE_LABELS,
+            )
+            .select_from(SESSION_WITH_MESSAGES)
+            .where(chat_sessions.c.id == session_id)
+            .order_by(chat_messages.c.id)
         )
-    ).first()
-    if row is None:
+    ).all()
+    if not rows:
         deleted = await conn.scalar(
             select(chat_session_tombstones.c.deleted_seq).where(
                 chat_session_tombstones.c.session_id == session_id
             )
         )
         return NOT_FOUND if (deleted or 0) >= min_seq else None
-    if row.user_id != user_id:
+    first = rows[0]
+    if first.user_id != user_id:
         return NOT_FOUND
-    if row.last_seq < min_seq:
+    if first.last_seq < min_seq:
         return None
-    messages = (
-        await conn.execute(
-            select(*MESSAGE_COLUMNS)
-            .where(
-                chat_messages.c.session_id == session_id,
-                chat_messages.c.id <= row.last_seq,  # the same snapshot as the row
-            )
-            .order_by(chat_messages.c.id)
-        )
-    ).all()
     return SessionView(
-        **_summary(row._mapping).model_dump(),
-        constraints_json=row.constraints_json,
+        **_summary(first._mapping).model_dump(),
+        constraints_json=first.constraints_json,
         messages=[
-            MessageView(session_id=str(session_id), **message._mapping) for message in messages
+            MessageView(
+                id=row.message_id,
+                session_id=str(session_id),
+                role=row.message_role,
+                content=row.message_content,
+                metrics_json=row.message_metrics_json,
+                created_at=row.message_created_at,
+            )
+            for row in rows
+            if row.message_id is not None
         ],
     )
 

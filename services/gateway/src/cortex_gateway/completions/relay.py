@@ -10,12 +10,12 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import aiohttp
 from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from cortex_gateway.completions.errors import CompletionError, error_event, upstream_error
@@ -120,19 +120,20 @@ async def _client_disconnect(receive: Receive) -> None:
 
 
 # --- streaming -------------------------------------------------------------------------------
-class RelayResponse(StreamingResponse):
-    """Sends the relayed stream with one ASGI `send` per upstream read, nothing in between.
+class RelayResponse(Response):
+    """Sends the relayed stream with one ASGI `send` per upstream read, nothing in between (the
+    loop is written out here rather than through an async generator: it runs for every chunk).
 
     A watcher notices the client leaving and closes the upstream response: the relay loop then
     ends on its own (the engine is told at once), and the run is recorded as abandoned.
     """
 
+    media_type = "text/event-stream"
+
     def __init__(self, state: AppState, run: CompletionRun) -> None:
-        super().__init__(
-            relay_stream(state, run),
-            media_type="text/event-stream",
-            headers={**SSE_HEADERS, COMPLETION_ID_HEADER: run.id},
-        )
+        self.status_code = 200
+        self.background = None
+        self.init_headers({**SSE_HEADERS, COMPLETION_ID_HEADER: run.id})
         self._state = state
         self._run = run
 
@@ -141,12 +142,39 @@ class RelayResponse(StreamingResponse):
         watcher = asyncio.get_running_loop().create_task(self._watch(receive))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            async for chunk in self.body_iterator:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            failure = await self._relay(send)
+            for tail in await stream_end(self._state, run, failure):
+                await send({"type": "http.response.body", "body": tail, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             watcher.cancel()
             close_run(self._state, run)
+
+    async def _relay(self, send: Send) -> Failure | None:
+        run = self._run
+        assert run.response is not None
+        feed, clock = run.feed, time.perf_counter
+        try:
+            async for raw in run.response.content.iter_any():
+                forward = feed(raw, clock())
+                if forward:
+                    await send({"type": "http.response.body", "body": forward, "more_body": True})
+                if run.stop_requested:
+                    break
+        except TimeoutError:
+            timeout = self._state.settings.upstream_read_timeout_sec
+            return Failure(f"The model server sent nothing for {timeout:g} s.", "upstream_timeout")
+        except Exception as error:
+            # A stop or a departed client closes the upstream under the reader: expected then.
+            if not (
+                run.stop_requested or run.client_gone or isinstance(error, aiohttp.ClientError)
+            ):
+                raise
+            return Failure(
+                f"The model server broke off the stream ({type(error).__name__}).",
+                "upstream_disconnected",
+            )
+        return None
 
     async def _watch(self, receive: Receive) -> None:
         await _client_disconnect(receive)
@@ -155,42 +183,21 @@ class RelayResponse(StreamingResponse):
             self._run.response.close()
 
 
-async def relay_stream(state: AppState, run: CompletionRun) -> AsyncIterator[bytes]:
-    response = run.response
-    assert response is not None
-    failure = None
-    clock = time.perf_counter
-    try:
-        async for raw in response.content.iter_any():
-            forward = run.feed(raw, clock())
-            if forward:
-                yield forward
-            if run.stop_requested:
-                break
-    except TimeoutError:
-        failure = Failure(
-            f"The model server sent nothing for {state.settings.upstream_read_timeout_sec:g} s.",
-            "upstream_timeout",
-        )
-    except Exception as error:
-        # A stop or a departed client closes the upstream under the reader: expected then.
-        if not (run.stop_requested or run.client_gone or isinstance(error, aiohttp.ClientError)):
-            raise
-        failure = Failure(
-            f"The model server broke off the stream ({type(error).__name__}).",
-            "upstream_disconnected",
-        )
-    run.end(clock(), failure)
+async def stream_end(state: AppState, run: CompletionRun, failure: Failure | None) -> list[bytes]:
+    """Settle how the stream ended; the events that close it: [error], [metrics], [DONE]."""
+    run.end(time.perf_counter(), failure)
+    tail = []
     if run.status == "error":
         if run.upstream_error_event is None and run.failure is not None:
-            yield error_event(run.failure.message, code=run.failure.code)
+            tail.append(error_event(run.failure.message, code=run.failure.code))
         state.health.record_failure(run.model)
     elif run.status == "complete":
         state.health.record_success(run.model)
     if run.wants_metrics:
         metrics = await settle_metrics(state, run)
-        yield sse_event(json.dumps(metrics).encode(), name=METRICS_EVENT)
-    yield DONE
+        tail.append(sse_event(json.dumps(metrics).encode(), name=METRICS_EVENT))
+    tail.append(DONE)
+    return tail
 
 
 # --- whole answers ---------------------------------------------------------------------------
