@@ -10,7 +10,8 @@ from cortex_gateway.settings import Settings
 from cortex_gateway.state import AppState
 
 
-def get_state(request: Request) -> AppState:
+# async: a plain `def` dependency would be sent to the threadpool on every request.
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.cortex
     return state
 
@@ -18,7 +19,7 @@ def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings(state: State) -> Settings:
+async def get_settings(state: State) -> Settings:
     return state.settings
 
 
