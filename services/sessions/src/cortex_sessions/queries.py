@@ -28,6 +28,13 @@ from cortex_sessions.fold import session_key
 from cortex_sessions.metrics import QUERY_SECONDS
 from cortex_sessions.tables import chat_messages, chat_session_tombstones, chat_sessions
 
+# The query engine's connections: the queries here are short index walks; statistics can lag
+# (a user who just made thousands of chats) and then the planner would rather fetch all of a
+# user's chats and sort them. With sorts and bitmap scans priced out, the list always walks
+# ix_chat_sessions_user_recent backwards and stops after one page; a session's messages come
+# from ix_chat_messages_session in order.
+READ_CONNECTION_OPTIONS = "-c enable_sort=off -c enable_bitmapscan=off"
+
 FIRST_POLL_SEC = 0.002
 MAX_POLL_SEC = 0.05
 MAX_EVENTS_TO_CHECK = 200  # of one user, past the consumer's ack floor, when the floor lags

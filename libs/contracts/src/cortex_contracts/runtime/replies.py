@@ -2,14 +2,20 @@
 
 A NATS message is limited to the server's max payload (1 MiB by default), but a chat session's
 messages can add up to much more. An answer that does not fit goes out as several messages to the
-requester's own inbox, each with the header `Cortex-Chunk: <n>/<count>`; one responder publishes
-them in order on one connection, so they arrive in order.
+requester's inbox, each with the header `Cortex-Chunk: <n>/<count>`; one responder publishes them
+in order on one connection, so they arrive in order.
+
+`Requester` keeps one wildcard inbox subscription per connection for all its requests (as
+`nats.request` does), so a request costs one publish, not a subscribe and an unsubscribe too.
 """
 
-import time
+import asyncio
+import itertools
 from dataclasses import dataclass, field
 
 from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
@@ -38,27 +44,75 @@ async def send_reply(
         await nats.publish(reply_to, chunk, headers={**(headers or {}), **marker})
 
 
-async def request(nats: NatsClient, subject: str, payload: bytes, timeout: float) -> Reply:
-    """The whole answer; raises nats' TimeoutError or NoRespondersError like `nats.request`."""
-    deadline = time.monotonic() + timeout
-    inbox = nats.new_inbox()
-    subscription = await nats.subscribe(inbox)
-    try:
-        await nats.publish(subject, payload, reply=inbox)
-        first = await subscription.next_msg(timeout=timeout)
-        headers = first.headers or {}
-        if headers.get("Status") == "503":
-            raise NoRespondersError
+class _Answer:
+    """The messages of one answer, as they arrive."""
+
+    def __init__(self) -> None:
+        self.done: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+        self._parts: list[bytes] = []
+        self._headers: dict[str, str] = {}
+
+    def add(self, msg: Msg) -> None:
+        if self.done.done():
+            return
+        headers = msg.headers or {}
+        if not self._parts:
+            if headers.get("Status") == "503":
+                self.done.set_exception(NoRespondersError())
+                return
+            self._headers = headers
+        self._parts.append(msg.data)
         marker = headers.get(CHUNK_HEADER)
-        if marker is None:
-            return Reply(first.data, headers)
-        parts = [first.data]
-        count = int(marker.partition("/")[2])
-        while len(parts) < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise NatsTimeout
-            parts.append((await subscription.next_msg(timeout=remaining)).data)
-        return Reply(b"".join(parts), headers)
+        if marker is None or len(self._parts) >= int(marker.partition("/")[2]):
+            self.done.set_result(Reply(b"".join(self._parts), self._headers))
+
+
+class Requester:
+    def __init__(self, nats: NatsClient) -> None:
+        self.nats = nats
+        self._prefix = nats.new_inbox()
+        self._tokens = itertools.count()
+        self._waiting: dict[str, _Answer] = {}
+        self._subscription: Subscription | None = None
+        self._subscribing = asyncio.Lock()
+
+    async def request(self, subject: str, payload: bytes, timeout: float) -> Reply:
+        """The whole answer; raises nats' TimeoutError or NoRespondersError like `nats.request`."""
+        await self._subscribe()
+        token = str(next(self._tokens))
+        answer = self._waiting[token] = _Answer()
+        try:
+            await self.nats.publish(subject, payload, reply=f"{self._prefix}.{token}")
+            return await asyncio.wait_for(answer.done, timeout)
+        except TimeoutError as error:
+            raise NatsTimeout from error
+        finally:
+            del self._waiting[token]
+
+    async def close(self) -> None:
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()
+            self._subscription = None
+
+    async def _subscribe(self) -> None:
+        if self._subscription is not None:
+            return
+        async with self._subscribing:
+            if self._subscription is None:
+                self._subscription = await self.nats.subscribe(
+                    f"{self._prefix}.*", cb=self._on_message
+                )
+
+    async def _on_message(self, msg: Msg) -> None:
+        answer = self._waiting.get(msg.subject.rpartition(".")[2])
+        if answer is not None:  # else: an answer that came too late
+            answer.add(msg)
+
+
+async def request(nats: NatsClient, subject: str, payload: bytes, timeout: float) -> Reply:
+    """One request on a connection of its own making (see `Requester` for many)."""
+    requester = Requester(nats)
+    try:
+        return await requester.request(subject, payload, timeout)
     finally:
-        await subscription.unsubscribe()
+        await requester.close()

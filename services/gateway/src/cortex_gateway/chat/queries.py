@@ -1,6 +1,5 @@
 """Queries answered by the sessions service over NATS request-reply."""
 
-from nats.aio.client import Client as NatsClient
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
@@ -17,12 +16,12 @@ class QueryFailed(Exception):
         self.reply = reply
 
 
-async def _request(nats: NatsClient, subject: str, query: BaseModel, timeout: float) -> bytes:
+async def _request(
+    requester: replies.Requester, subject: str, query: BaseModel, timeout: float
+) -> bytes:
     """The answer's JSON as the sessions service wrote it (it is the HTTP body as well)."""
     try:
-        reply = await replies.request(
-            nats, subject, query.model_dump_json().encode(), timeout=timeout
-        )
+        reply = await requester.request(subject, query.model_dump_json().encode(), timeout)
     except (NatsTimeout, NoRespondersError) as error:
         raise QueryFailed(
             ErrorReply(error="The sessions service is not answering.", status=503, retry_after=1)
@@ -36,13 +35,15 @@ class SessionQueries:
     """Answers are passed on as JSON without being parsed again: `SessionPage` for a list,
     `SessionView` for a session (see `cortex_contracts.messages.sessions`)."""
 
-    def __init__(self, nats: NatsClient, topology: Topology, timeout: float) -> None:
-        self.nats = nats
+    def __init__(self, requester: replies.Requester, topology: Topology, timeout: float) -> None:
+        self.requester = requester
         self.topology = topology
         self.timeout = timeout
 
     async def list(self, query: ListSessions) -> bytes:
-        return await _request(self.nats, self.topology.sessions_list_subject, query, self.timeout)
+        subject = self.topology.sessions_list_subject
+        return await _request(self.requester, subject, query, self.timeout)
 
     async def get(self, query: GetSession) -> bytes:
-        return await _request(self.nats, self.topology.sessions_get_subject, query, self.timeout)
+        subject = self.topology.sessions_get_subject
+        return await _request(self.requester, subject, query, self.timeout)

@@ -21,6 +21,7 @@ from cortex_contracts.messages.sessions import (
     SessionPage,
     SessionView,
 )
+from cortex_contracts.runtime.replies import Requester
 from cortex_gateway.auth.dependencies import UserSession
 from cortex_gateway.chat.aggregate import last_seq_of
 from cortex_gateway.chat.commands import ChatCommands
@@ -32,6 +33,7 @@ from cortex_gateway.state import AppState
 router = APIRouter(prefix="/v1/chat/sessions", tags=["chat sessions"])
 
 POSITION_HEADER = "X-Cortex-Position"
+REQUESTER = "chat.sessions.requester"
 JSON = "application/json"
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
@@ -41,7 +43,11 @@ def get_commands(state: State) -> ChatCommands:
 
 
 def get_queries(state: State) -> SessionQueries:
-    return SessionQueries(state.nats, state.topology, state.settings.query_timeout_sec)
+    requester = state.extras.get(REQUESTER)
+    if requester is None:  # one per process: one inbox subscription for every query
+        requester = state.extras[REQUESTER] = Requester(state.nats)
+    assert isinstance(requester, Requester)
+    return SessionQueries(requester, state.topology, state.settings.query_timeout_sec)
 
 
 Commands = Annotated[ChatCommands, Depends(get_commands)]
