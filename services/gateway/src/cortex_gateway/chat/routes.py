@@ -38,11 +38,11 @@ JSON = "application/json"
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-def get_commands(state: State) -> ChatCommands:
+async def get_commands(state: State) -> ChatCommands:
     return ChatCommands(state.js, state.topology)
 
 
-def get_queries(state: State) -> SessionQueries:
+async def get_queries(state: State) -> SessionQueries:
     requester = state.extras.get(REQUESTER)
     if requester is None:  # one per process: one inbox subscription for every query
         requester = state.extras[REQUESTER] = Requester(state.nats)
@@ -90,7 +90,7 @@ class AddMessage(BaseModel):
         return value
 
 
-def valid_session_id(session_id: str) -> str:
+async def valid_session_id(session_id: str) -> str:
     """Malformed ids are simply not found (never a 422 that differs from another user's id)."""
     try:
         return str(UUID(session_id))
