@@ -13,7 +13,14 @@ from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel
 
 from cortex_contracts.messages import ErrorReply
-from cortex_gateway.chat.queries import QueryFailed
+
+
+class QueryFailed(Exception):
+    """A query the responding service refused, or that nobody answered in time."""
+
+    def __init__(self, reply: ErrorReply) -> None:
+        super().__init__(reply.error)
+        self.reply = reply
 
 
 async def request_reply(

@@ -4,16 +4,16 @@ POST /admin/upstreams/refresh-health (probe now, through a health replica)."""
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, status
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cortex_contracts.events.models import HealthCheck, ModelHealth, Upstream
+from cortex_contracts.messages import ErrorReply
 from cortex_contracts.messages.health import RefreshHealth, RefreshHealthReply
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import State
 from cortex_gateway.models.catalog import public_view
 from cortex_gateway.models.health_view import HealthView
+from cortex_gateway.nats_request import QueryFailed, request_reply
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -47,18 +47,13 @@ async def refresh_health(
             )
     timeout = state.settings.query_timeout_sec
     request = RefreshHealth(models=names, timeout_sec=timeout)
+    subject = state.topology.health_refresh_subject
+    answer = await request_reply(state.nats, subject, request, timeout=timeout, service="health")
     try:
-        message = await state.nats.request(
-            state.topology.health_refresh_subject,
-            request.model_dump_json().encode(),
-            timeout=timeout,
-        )
-        reply = RefreshHealthReply.model_validate_json(message.data)
-    except (NatsTimeout, NoRespondersError, ValidationError) as error:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail="The health service is not answering: try again in a moment.",
-            headers={"Retry-After": "1"},
+        reply = RefreshHealthReply.model_validate(answer)
+    except ValidationError as error:
+        raise QueryFailed(
+            ErrorReply(error="The health service answered nonsense.", status=502)
         ) from error
     for result in reply.results:  # the running list reflects the results before we answer
         state.health.apply_result(result.health, result.revision)

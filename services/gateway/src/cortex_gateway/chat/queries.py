@@ -8,12 +8,7 @@ from cortex_contracts.messages import ErrorReply
 from cortex_contracts.messages.sessions import GetSession, ListSessions
 from cortex_contracts.runtime import replies
 from cortex_contracts.topology import Topology
-
-
-class QueryFailed(Exception):
-    def __init__(self, reply: ErrorReply) -> None:
-        super().__init__(reply.error)
-        self.reply = reply
+from cortex_gateway.nats_request import QueryFailed
 
 
 async def _request(
