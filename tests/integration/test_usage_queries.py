@@ -18,9 +18,10 @@ from tests.support.stack import Stack
 from tests.support.usage import (
     all_records,
     completion,
+    histogram_percentile,
     iso,
     jetstream,
-    percentile_cont,
+    nearest_rank,
     publish_all,
     topology_of,
     wait_until_recorded,
@@ -97,10 +98,10 @@ def expected_groups(
             "prompt_tokens": sum(e.prompt_tokens for e in members),
             "completion_tokens": sum(e.completion_tokens for e in members),
             "total_tokens": sum(e.total_tokens for e in members),
-            "ttft_p50_ms": percentile_cont((e.ttft_ms for e in members), 0.5),
-            "ttft_p95_ms": percentile_cont((e.ttft_ms for e in members), 0.95),
-            "latency_p50_ms": percentile_cont((e.latency_ms for e in members), 0.5),
-            "latency_p95_ms": percentile_cont((e.latency_ms for e in members), 0.95),
+            "ttft_p50_ms": histogram_percentile((e.ttft_ms for e in members), 0.5),
+            "ttft_p95_ms": histogram_percentile((e.ttft_ms for e in members), 0.95),
+            "latency_p50_ms": histogram_percentile((e.latency_ms for e in members), 0.5),
+            "latency_p95_ms": histogram_percentile((e.latency_ms for e in members), 0.95),
             "error_rate": sum(e.status == "error" for e in members) / len(members),
         }
         for name, members in grouped.items()
@@ -144,6 +145,21 @@ async def test_aggregates_match_values_computed_from_the_events(
             assert group[field] == value, (group["key"], field)
     if group_by in ("hour", "day"):
         assert [g["key"] for g in body["groups"]] == sorted(expected), "in time order"
+
+
+async def test_percentiles_are_within_one_percent_of_the_exact_values(
+    dataset: Dataset, admin: httpx.AsyncClient
+) -> None:
+    response = await admin.get("/admin/usage", params={**dataset.window, "group_by": "user"})
+
+    for group in response.json()["groups"]:
+        members = [e for e in dataset.events if e.actor.user_id == group["key"]]
+        for field, fraction in (("p50", 0.5), ("p95", 0.95)):
+            for measure in ("ttft", "latency"):
+                exact = nearest_rank((getattr(e, f"{measure}_ms") for e in members), fraction)
+                assert exact is not None
+                reported = group[f"{measure}_{field}_ms"]
+                assert abs(reported - exact) <= 0.01 * exact, (group["key"], measure, field)
 
 
 async def test_aggregates_respect_the_filters(dataset: Dataset, admin: httpx.AsyncClient) -> None:

@@ -74,6 +74,10 @@ async def test_rebuild_restores_the_records_from_the_stream_while_recording_goes
     records = await all_records(admin, model=model)
     assert len(records) == len(before) + len(during)
     assert {r["event_id"] for r in records} == {str(e.event_id) for e in before + during}
+    totals = await admin.get("/admin/usage", params={"model": model, "group_by": "model"})
+    [group] = totals.json()["groups"]
+    assert group["requests"] == len(before) + len(during), "the bogus record is gone from totals"
+    assert group["prompt_tokens"] == sum(e.prompt_tokens for e in before + during)
 
 
 async def test_rebuild_twice_in_a_row_gives_the_same_table(stack: Stack) -> None:

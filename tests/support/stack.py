@@ -34,6 +34,8 @@ def base_env(nats_url: str, database_url: str) -> dict[str, str]:
         "HEALTH_POLL_SEC": "1",
         "HEALTH_CHECK_TTL_SEC": "3",
         "HEALTH_PROBE_TIMEOUT_SEC": "0.5",
+        "USAGE_ROLLUP_INTERVAL_SEC": "0.5",
+        "USAGE_ROLLUP_SETTLE_SEC": "1",
         "LOG_LEVEL": "INFO",
         "CORTEX_WEB_DIST": str(WEB_DIST),
     }

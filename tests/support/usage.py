@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from math import floor
+from math import ceil, log
 from typing import Any
 
 import httpx
@@ -118,15 +118,22 @@ async def all_records(admin: httpx.AsyncClient, page_size: int = 1000, **filters
         params["cursor"] = body["next_cursor"]
 
 
-def percentile_cont(values: Iterable[float | None], fraction: float) -> float | None:
-    """PostgreSQL's percentile_cont: linear interpolation between the nearest ranks."""
+def nearest_rank(values: Iterable[float | None], fraction: float) -> float | None:
+    """The exact percentile the usage API approximates: the value at rank ceil(fraction * n)."""
     ordered = sorted(value for value in values if value is not None)
     if not ordered:
         return None
-    position = fraction * (len(ordered) - 1)
-    lower = floor(position)
-    upper = min(lower + 1, len(ordered) - 1)
-    return ordered[lower] + (position - lower) * (ordered[upper] - ordered[lower])
+    return ordered[max(1, ceil(fraction * len(ordered))) - 1]
+
+
+def histogram_percentile(values: Iterable[float | None], fraction: float) -> float | None:
+    """What the usage API reports, computed independently of it: the nearest-rank value's
+    log-scaled bucket, (1.02^(i-1), 1.02^i] ms, reported as 2 * 1.02^i / 2.02."""
+    exact = nearest_rank(values, fraction)
+    if exact is None:
+        return None
+    bucket = ceil(log(min(max(exact, 0.01), 1e9)) / log(1.02))
+    return 2 * 1.02**bucket / 2.02
 
 
 def iso(moment: datetime) -> str:

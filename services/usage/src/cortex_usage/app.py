@@ -1,4 +1,4 @@
-"""Wiring: the recorder (durable consumer), the query responder and the ops HTTP routes."""
+"""Wiring: the recorder (durable consumer), the rollup, the query responder and the ops routes."""
 
 import asyncio
 import logging
@@ -14,9 +14,10 @@ from cortex_contracts.messages.usage import UsageQuery
 from cortex_contracts.runtime.config import describe_validation_error
 from cortex_contracts.runtime.jetstream import ensure_streams
 from cortex_contracts.runtime.ops import ops_routes
-from cortex_usage import consumer
+from cortex_usage import consumer, rollup
 from cortex_usage.queries import UsageQueries
 from cortex_usage.settings import Settings
+from cortex_usage.tables import rollups, usage_records
 
 log = logging.getLogger(__name__)
 QUEUE_GROUP = "usage"
@@ -48,6 +49,12 @@ def create_app(settings: Settings) -> AsgiFastStream:
     async def start_recorder() -> None:
         recorder = consumer.UsageConsumer(engine, broker.connection, settings)
         tasks.append(asyncio.create_task(consumer.run(recorder, stopping)))
+        roller = rollup.Rollup(
+            engine, usage_records, rollups, settings.rollup_settle_sec, settings.query_work_mem
+        )
+        tasks.append(
+            asyncio.create_task(rollup.run(roller, settings.rollup_interval_sec, stopping))
+        )
 
     async def close() -> None:
         stopping.set()

@@ -20,7 +20,7 @@ from cortex_usage.metrics import BATCH_SIZE, EVENTS
 from cortex_usage.pull import BatchPuller
 from cortex_usage.recorder import UnreadableEvent, UsageStore, read_row
 from cortex_usage.settings import Settings
-from cortex_usage.tables import usage_position, usage_records
+from cortex_usage.tables import rollups, usage_position, usage_records
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,9 @@ class UsageConsumer:
         self.js = nc.jetstream()
         self.settings = settings
         self.topology = settings.topology
-        self.store = UsageStore(usage_records, usage_position, self.topology.usage_consumer)
+        self.store = UsageStore(
+            usage_records, usage_position, rollups.dirty_hours, self.topology.usage_consumer
+        )
 
     async def handle_batch(self, batch: list[Msg]) -> None:
         readable: list[tuple[Msg, dict[str, Any]]] = []

@@ -2,23 +2,23 @@
 
 import base64
 import binascii
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
-    Float,
     Select,
-    String,
-    cast,
+    Table,
+    and_,
     func,
-    literal,
+    or_,
     select,
     text,
     tuple_,
+    union_all,
 )
-from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -33,12 +33,18 @@ from cortex_contracts.messages.usage import (
     UsageRecord,
     as_utc,
 )
+from cortex_usage.histogram import percentiles
 from cortex_usage.metrics import QUERY_SECONDS
-from cortex_usage.tables import usage_records
+from cortex_usage.plan import DAY, Plan, floor_hour, plan
+from cortex_usage.rollup import SUMMARY_COLUMNS
+from cortex_usage.summaries import EMPTY, record_summaries, utc_trunc
+from cortex_usage.tables import rollups, usage_records
 
 QUERY_CANCELED = "57014"  # PostgreSQL: statement timeout
 PAGE_BUDGET_BYTES = 512 * 1024  # half of NATS's default max payload
 RECORD_COLUMNS = [c for c in usage_records.c if c.name != "stream_seq"]
+SUMMED_COLUMNS = ("errors", "prompt_tokens", "completion_tokens", "total_tokens")
+QUANTILES = (0.5, 0.95)
 
 
 class BadCursor(ValueError):
@@ -59,55 +65,70 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         raise BadCursor("Invalid cursor: pass the next_cursor of a previous answer.") from error
 
 
+def dimension_conditions(table: Table, filters: UsageFilters) -> list[ColumnElement[bool]]:
+    """The filters other than time, on the records or on a rollup (same column names)."""
+    c = table.c
+    chosen = (
+        (c.model, filters.model),
+        (c.user_id, filters.user_id),
+        (c.org_id, filters.org_id),
+        (c.source, filters.source),
+        (c.status, filters.status),
+    )
+    return [column == value for column, value in chosen if value is not None]
+
+
 def filter_conditions(filters: UsageFilters) -> list[ColumnElement[bool]]:
     r = usage_records.c
-    conditions: list[ColumnElement[bool]] = []
+    conditions = dimension_conditions(usage_records, filters)
     if filters.start is not None:
         conditions.append(r.occurred_at >= filters.start)
     if filters.end is not None:
         conditions.append(r.occurred_at < filters.end)
-    for column, value in (
-        (r.model, filters.model),
-        (r.user_id, filters.user_id),
-        (r.org_id, filters.org_id),
-        (r.source, filters.source),
-        (r.status, filters.status),
-    ):
-        if value is not None:
-            conditions.append(column == value)
     return conditions
 
 
-def group_key(group_by: GroupBy) -> ColumnElement[Any]:
-    r = usage_records.c
+def group_key(group_by: GroupBy, table: Table, time_column: str) -> ColumnElement[Any]:
     if group_by in ("hour", "day"):
-        return func.date_trunc(group_by, r.occurred_at, literal("UTC", String))
-    return {"model": r.model, "user": r.user_id, "org": r.org_id}[group_by]
+        return utc_trunc(group_by, table.c[time_column])
+    return table.c[{"model": "model", "user": "user_id", "org": "org_id"}[group_by]]
 
 
-def aggregate_statement(query: UsageQuery) -> Select[Any]:
+def aggregate_statement(query: UsageQuery, parts: Plan) -> Select[Any]:
+    """Summaries of the plan's days, hours and raw intervals, merged per group key."""
     assert query.group_by is not None
-    r = usage_records.c
-    key = group_key(query.group_by).label("key")
-    quartiles = array([0.5, 0.95])  # one sort per column gives both percentiles
-    requests = func.count()
-    statement = (
-        select(
-            key,
-            requests.label("requests"),
-            func.coalesce(func.sum(r.prompt_tokens), 0).label("prompt_tokens"),
-            func.coalesce(func.sum(r.completion_tokens), 0).label("completion_tokens"),
-            func.coalesce(func.sum(r.total_tokens), 0).label("total_tokens"),
-            func.percentile_cont(quartiles).within_group(r.ttft_ms).label("ttft"),
-            func.percentile_cont(quartiles).within_group(r.latency_ms).label("latency"),
-            (cast(func.count().filter(r.status == "error"), Float) / requests).label("error_rate"),
-        )
-        .where(*filter_conditions(query))
-        .group_by(key)
-    )
-    if query.group_by in ("hour", "day"):
-        return statement.order_by(key)
-    return statement.order_by(requests.desc(), key)
+    group_by = query.group_by
+    selects: list[Select[Any]] = []
+    for table, time_column, moments in (
+        (rollups.daily, "day", parts.days),
+        (rollups.hourly, "hour", parts.hours),
+    ):
+        if moments:
+            selects.append(
+                select(
+                    group_key(group_by, table, time_column).label("key0"),
+                    *(table.c[name] for name in SUMMARY_COLUMNS),
+                ).where(table.c[time_column].in_(moments), *dimension_conditions(table, query))
+            )
+    if parts.raw:
+        r = usage_records.c
+        within = or_(*(and_(r.occurred_at >= a, r.occurred_at < b) for a, b in parts.raw))
+        key = group_key(group_by, usage_records, "occurred_at")
+        conditions = [within, *dimension_conditions(usage_records, query)]
+        selects.append(record_summaries(usage_records, [key], conditions))
+    merged = union_all(*selects).subquery("parts")
+    m = merged.c
+    requests = func.sum(m.requests)
+    statement = select(
+        m.key0.label("key"),
+        requests.label("requests"),
+        *(func.sum(m[name]).label(name) for name in SUMMED_COLUMNS),
+        func.string_agg(m.ttft_histogram, EMPTY).label("ttft_histogram"),
+        func.string_agg(m.latency_histogram, EMPTY).label("latency_histogram"),
+    ).group_by(m.key0)
+    if group_by in ("hour", "day"):
+        return statement.order_by(m.key0)
+    return statement.order_by(requests.desc(), m.key0)
 
 
 def _group_key_text(value: Any) -> str | None:
@@ -116,10 +137,6 @@ def _group_key_text(value: Any) -> str | None:
     if isinstance(value, datetime):
         return as_utc(value).isoformat().replace("+00:00", "Z")
     return str(value)
-
-
-def _pair(values: list[float] | None) -> tuple[float | None, float | None]:
-    return (values[0], values[1]) if values else (None, None)
 
 
 class UsageQueries:
@@ -177,16 +194,19 @@ class UsageQueries:
     async def aggregate(self, query: UsageQuery) -> UsageGroups:
         assert query.group_by is not None
         async with self.engine.connect() as conn:
+            # One snapshot for the rollup marks and the figures, whatever the rollup does meanwhile.
+            await conn.execution_options(isolation_level="REPEATABLE READ")
             await self._limit_statement(conn)
-            rows = (await conn.execute(aggregate_statement(query))).mappings().all()
+            rows = await self._aggregate_rows(conn, query)
         groups = []
         for row in rows:
-            ttft_p50, ttft_p95 = _pair(row["ttft"])
-            latency_p50, latency_p95 = _pair(row["latency"])
+            ttft_p50, ttft_p95 = percentiles(row["ttft_histogram"], QUANTILES)
+            latency_p50, latency_p95 = percentiles(row["latency_histogram"], QUANTILES)
+            requests = int(row["requests"])
             groups.append(
                 UsageGroup(
                     key=_group_key_text(row["key"]),
-                    requests=row["requests"],
+                    requests=requests,
                     prompt_tokens=int(row["prompt_tokens"]),
                     completion_tokens=int(row["completion_tokens"]),
                     total_tokens=int(row["total_tokens"]),
@@ -194,10 +214,37 @@ class UsageQueries:
                     ttft_p95_ms=ttft_p95,
                     latency_p50_ms=latency_p50,
                     latency_p95_ms=latency_p95,
-                    error_rate=row["error_rate"],
+                    error_rate=int(row["errors"]) / requests,
                 )
             )
         return UsageGroups(group_by=query.group_by, groups=groups)
+
+    async def _aggregate_rows(self, conn: AsyncConnection, query: UsageQuery) -> Sequence[Any]:
+        r = usage_records.c
+        start, end = query.start, query.end
+        if start is None or end is None:
+            first, last = (
+                await conn.execute(select(func.min(r.occurred_at), func.max(r.occurred_at)))
+            ).one()
+            if first is None:
+                return []
+            start = start or first
+            end = end or last + timedelta(microseconds=1)
+        marks, days = rollups.dirty_hours.c, rollups.dirty_days.c
+        dirty_hours = await conn.execute(
+            select(marks.hour).where(marks.hour >= floor_hour(start), marks.hour < end)
+        )
+        dirty_days = await conn.execute(
+            select(days.day).where(days.day >= floor_hour(start) - DAY, days.day < end)
+        )
+        parts = plan(
+            start,
+            end,
+            set(dirty_hours.scalars()),
+            set(dirty_days.scalars()),
+            use_days=query.group_by != "hour",
+        )
+        return (await conn.execute(aggregate_statement(query, parts))).mappings().all()
 
     async def _limit_statement(self, conn: AsyncConnection) -> None:
         """A runaway query is cancelled (and answered) before the gateway gives up on it."""

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from cortex_contracts.runtime.jetstream import ensure_streams
 from cortex_usage.recorder import UnreadableEvent, UsageStore, read_row
 from cortex_usage.settings import Settings
-from cortex_usage.tables import usage_tables
+from cortex_usage.tables import rollup_tables, usage_tables
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +29,10 @@ SUFFIX = "_rebuild"
 REPLAY_BATCH = 1000
 FETCH_TIMEOUT_SEC = 1.0
 SWAP_LOCK_TIMEOUT = "30s"
-RENAMES = (  # (kind, fresh name, live name); the live objects are dropped first
-    ("TABLE", "usage_records_rebuild", "usage_records"),
-    ("TABLE", "usage_position_rebuild", "usage_position"),
-    ("INDEX", "pk_usage_records_rebuild", "pk_usage_records"),
-    ("INDEX", "pk_usage_position_rebuild", "pk_usage_position"),
-    ("INDEX", "ix_usage_records_rebuild_time", "ix_usage_records_time"),
-    ("INDEX", "ix_usage_records_rebuild_model_time", "ix_usage_records_model_time"),
-    ("INDEX", "ix_usage_records_rebuild_user_time", "ix_usage_records_user_time"),
-    ("INDEX", "ix_usage_records_rebuild_org_time", "ix_usage_records_org_time"),
-)
+LIVE_TABLES = (
+    "usage_records", "usage_position",
+    "usage_hourly", "usage_daily", "usage_dirty_hours", "usage_dirty_days",
+)  # fmt: skip
 
 
 @dataclass
@@ -110,11 +104,19 @@ async def _create_fresh_tables(engine: AsyncEngine, meta: MetaData) -> None:
         await conn.run_sync(meta.create_all)
 
 
-async def _swap_in(conn: AsyncConnection) -> None:
-    await conn.execute(text("DROP TABLE usage_records"))
-    await conn.execute(text("DROP TABLE usage_position"))
-    for kind, fresh, live in RENAMES:
-        await conn.execute(text(f'ALTER {kind} "{fresh}" RENAME TO "{live}"'))
+def _live_name(fresh: str) -> str:
+    return fresh.replace(SUFFIX, "")
+
+
+async def _swap_in(conn: AsyncConnection, meta: MetaData) -> None:
+    """The live tables are dropped; the fresh ones, their indexes and keys take their names."""
+    for live in LIVE_TABLES:
+        await conn.execute(text(f'DROP TABLE "{live}"'))
+    for table in meta.sorted_tables:
+        await conn.execute(text(f'ALTER TABLE "{table.name}" RENAME TO "{_live_name(table.name)}"'))
+        names = [table.primary_key.name, *(index.name for index in table.indexes)]
+        for index in (str(name) for name in names if name):
+            await conn.execute(text(f'ALTER INDEX "{index}" RENAME TO "{_live_name(index)}"'))
 
 
 async def rebuild(settings: Settings) -> None:
@@ -126,9 +128,10 @@ async def rebuild(settings: Settings) -> None:
         await ensure_streams(js, topology)
         meta = MetaData()
         records, position = usage_tables(meta, SUFFIX)
+        marks = rollup_tables(meta, SUFFIX).dirty_hours  # the live service rolls them up
         await _create_fresh_tables(engine, meta)
         target = await _stream_last_seq(js, settings)
-        fresh = UsageStore(records, position, topology.usage_consumer)
+        fresh = UsageStore(records, position, marks, topology.usage_consumer)
         replay = Replay(js, engine, settings, fresh)
         await replay.open()
         try:
@@ -139,10 +142,10 @@ async def rebuild(settings: Settings) -> None:
             async with engine.begin() as conn:
                 await conn.execute(text(f"SET LOCAL lock_timeout = '{SWAP_LOCK_TIMEOUT}'"))
                 await conn.execute(
-                    text("LOCK TABLE usage_records, usage_position IN ACCESS EXCLUSIVE MODE")
+                    text(f"LOCK TABLE {', '.join(LIVE_TABLES)} IN ACCESS EXCLUSIVE MODE")
                 )
                 await replay.until(await _stream_last_seq(js, settings), conn)
-                await _swap_in(conn)
+                await _swap_in(conn, meta)
         finally:
             await replay.close()
         print(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cortex_contracts.events.usage import CompletionRecorded
 from cortex_contracts.messages.usage import as_utc
+from cortex_usage.plan import floor_hour
 
 MAX_ERROR_CHARS = 4000
 
@@ -93,6 +94,7 @@ class UsageStore:
 
     records: Table
     position: Table
+    dirty_hours: Table
     consumer: str
 
     async def insert(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> int:
@@ -107,7 +109,21 @@ class UsageStore:
         inserted = await conn.execute(self._insert_statement, {"rows": json.dumps(rows)})
         new_rows = len(inserted.all())
         await self._advance(conn, max(row["stream_seq"] for row in rows))
+        await self._mark_hours(conn, rows)
         return new_rows
+
+    async def _mark_hours(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+        """Last, so the lock on the current hour's mark is held only until the commit; in time
+        order, so that concurrent batches take those locks in the same order."""
+        hours = sorted({floor_hour(datetime.fromisoformat(row["occurred_at"])) for row in rows})
+        statement = pg_insert(self.dirty_hours).values(
+            [{"hour": hour, "marked_at": func.now()} for hour in hours]
+        )
+        await conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["hour"], set_={"marked_at": statement.excluded.marked_at}
+            )
+        )
 
     @cached_property
     def _insert_statement(self) -> TextClause:

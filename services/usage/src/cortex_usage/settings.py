@@ -47,3 +47,15 @@ class Settings(NatsSettings, DatabaseSettings):
         pattern=r"^[1-9][0-9]{0,5}(kB|MB|GB)$",
         description="PostgreSQL work_mem of a usage query: percentiles sort in memory",
     )
+    rollup_interval_sec: float = Field(
+        default=5.0,
+        alias="USAGE_ROLLUP_INTERVAL_SEC",
+        gt=0,
+        description="how often hours and days are rolled up into usage_hourly and usage_daily",
+    )
+    rollup_settle_sec: float = Field(
+        default=5.0,
+        alias="USAGE_ROLLUP_SETTLE_SEC",
+        ge=0,
+        description="an hour is rolled up once no record arrived for it in this time",
+    )

@@ -6,6 +6,8 @@
 Free text is `Text` and numbers `BigInteger`: an odd but valid event must never fail to insert.
 """
 
+from dataclasses import dataclass
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -13,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Double,
     Index,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -68,4 +71,61 @@ def usage_tables(meta: MetaData, suffix: str = "") -> tuple[Table, Table]:
     return records, position
 
 
+def _summary_table(name: str, meta: MetaData, time_column: str) -> Table:
+    """Records of one hour or day with the same dimensions: counts, token sums, histograms."""
+    return Table(
+        name,
+        meta,
+        Column(time_column, DateTime(timezone=True), nullable=False),
+        Column("model", Text, nullable=False),
+        Column("user_id", Text),
+        Column("org_id", Text),
+        Column("source", Text, nullable=False),
+        Column("status", Text, nullable=False),
+        Column("requests", BigInteger, nullable=False),
+        Column("errors", BigInteger, nullable=False),
+        Column("prompt_tokens", BigInteger, nullable=False),
+        Column("completion_tokens", BigInteger, nullable=False),
+        Column("total_tokens", BigInteger, nullable=False),
+        Column("ttft_histogram", LargeBinary),
+        Column("latency_histogram", LargeBinary, nullable=False),
+        Index(f"ix_{name}_{time_column}", time_column),
+    )
+
+
+@dataclass(frozen=True)
+class RollupTables:
+    """Pre-aggregated records (see `rollup`), and what is not rolled up yet.
+
+    `dirty_hours` holds every hour with records newer than its `hourly` rows (written in the same
+    transaction as the records); `dirty_days` every day whose `daily` rows lag behind its hours.
+    """
+
+    hourly: Table
+    daily: Table
+    dirty_hours: Table
+    dirty_days: Table
+
+
+def rollup_tables(meta: MetaData, suffix: str = "") -> RollupTables:
+    return RollupTables(
+        hourly=_summary_table(f"usage_hourly{suffix}", meta, "hour"),
+        daily=_summary_table(f"usage_daily{suffix}", meta, "day"),
+        dirty_hours=Table(
+            f"usage_dirty_hours{suffix}",
+            meta,
+            Column("hour", DateTime(timezone=True), nullable=False),
+            Column("marked_at", DateTime(timezone=True), nullable=False),
+            PrimaryKeyConstraint("hour", name=f"pk_usage_dirty_hours{suffix}"),
+        ),
+        dirty_days=Table(
+            f"usage_dirty_days{suffix}",
+            meta,
+            Column("day", DateTime(timezone=True), nullable=False),
+            PrimaryKeyConstraint("day", name=f"pk_usage_dirty_days{suffix}"),
+        ),
+    )
+
+
 usage_records, usage_position = usage_tables(metadata)
+rollups = rollup_tables(metadata)

@@ -103,8 +103,10 @@ class UsagePage(BaseModel):
 class UsageGroup(BaseModel):
     """`key`: the model, user id or org id, or the UTC start of the hour or day (ISO 8601).
 
-    Percentiles interpolate linearly (PostgreSQL `percentile_cont`) and skip missing values;
-    `error_rate` is the share of requests whose status is `error`.
+    Percentiles are nearest-rank, within 1 % (relative) of the true value: they come from
+    log-scaled histograms, which add up across hourly and daily rollups. Missing values (no TTFT
+    for a failed completion) are skipped; `error_rate` is the share of requests whose status is
+    `error`.
     """
 
     key: str | None
