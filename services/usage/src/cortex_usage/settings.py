@@ -45,7 +45,7 @@ class Settings(NatsSettings, DatabaseSettings):
         default="64MB",
         alias="USAGE_QUERY_WORK_MEM",
         pattern=r"^[1-9][0-9]{0,5}(kB|MB|GB)$",
-        description="PostgreSQL work_mem of a usage query: percentiles sort in memory",
+        description="PostgreSQL work_mem of a usage query or rollup: hash aggregates in memory",
     )
     rollup_interval_sec: float = Field(
         default=5.0,
