@@ -3,13 +3,13 @@
 Shared by the live consumer and `rebuild`, so both write exactly the same rows.
 """
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
+import pydantic_core
 from pydantic import ValidationError
 from sqlalchemy import Table, TextClause, func, text
 from sqlalchemy.dialects import postgresql
@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cortex_contracts.events.usage import CompletionRecorded
 from cortex_contracts.messages.usage import as_utc
-from cortex_usage.plan import floor_hour
 
 MAX_ERROR_CHARS = 4000
 
@@ -106,8 +105,8 @@ class UsageStore:
         if not rows:
             return 0
         rows = sorted(rows, key=lambda row: row["event_id"])
-        inserted = await conn.execute(self._insert_statement, {"rows": json.dumps(rows)})
-        new_rows = len(inserted.all())
+        batch = pydantic_core.to_json(rows).decode()  # several times faster than json.dumps
+        new_rows = (await conn.execute(self._insert_statement, {"rows": batch})).rowcount
         await self._advance(conn, max(row["stream_seq"] for row in rows))
         await self._mark_hours(conn, rows)
         return new_rows
@@ -115,7 +114,9 @@ class UsageStore:
     async def _mark_hours(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
         """Last, so the lock on the current hour's mark is held only until the commit; in time
         order, so that concurrent batches take those locks in the same order."""
-        hours = sorted({floor_hour(datetime.fromisoformat(row["occurred_at"])) for row in rows})
+        # UTC ISO 8601 times: the first 13 characters name the hour ("2026-11-24T06").
+        starts = sorted({row["occurred_at"][:13] for row in rows})
+        hours = [datetime.fromisoformat(f"{start}:00:00+00:00") for start in starts]
         statement = pg_insert(self.dirty_hours).values(
             [{"hour": hour, "marked_at": func.now()} for hour in hours]
         )
@@ -140,7 +141,7 @@ class UsageStore:
         return text(
             f"INSERT INTO {self.records.name} ({names})"
             f" SELECT {names} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch({types})"
-            " ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+            " ON CONFLICT (event_id) DO NOTHING"
         )
 
     async def _advance(self, conn: AsyncConnection, stream_seq: int) -> None:
