@@ -217,6 +217,28 @@ async def test_time_range_includes_its_start_and_excludes_its_end(
     assert {r["event_id"] for r in records} == expected
 
 
+async def test_aggregates_over_open_ended_ranges(
+    dataset: Dataset, admin: httpx.AsyncClient
+) -> None:
+    model = dataset.models[0]
+    mine = [e for e in dataset.events if e.model == model]
+    middle = sorted(e.occurred_at for e in mine)[len(mine) // 2]
+
+    async def requests(**params: str) -> list[int]:
+        response = await admin.get("/admin/usage", params={"group_by": "model", **params})
+        assert response.status_code == 200, response.text
+        return [g["requests"] for g in response.json()["groups"]]
+
+    assert await requests(model=model) == [len(mine)]
+    assert await requests(model=model, start=iso(middle)) == [
+        sum(e.occurred_at >= middle for e in mine)
+    ]
+    assert await requests(model=model, end=iso(middle)) == [
+        sum(e.occurred_at < middle for e in mine)
+    ]
+    assert await requests(model=model, start=iso(dataset.end + timedelta(days=10_000))) == []
+
+
 async def test_pages_are_newest_first_and_the_cursor_resumes_after_the_last(
     dataset: Dataset, admin: httpx.AsyncClient
 ) -> None:

@@ -228,8 +228,10 @@ class UsageQueries:
             ).one()
             if first is None:
                 return []
-            start = start or first
-            end = end or last + timedelta(microseconds=1)
+            start = start or as_utc(first)  # hour and day boundaries are UTC ones
+            end = end or as_utc(last) + timedelta(microseconds=1)
+        if start >= end:  # e.g. only a start, after the newest record
+            return []
         marks, days = rollups.dirty_hours.c, rollups.dirty_days.c
         dirty_hours = await conn.execute(
             select(marks.hour).where(marks.hour >= floor_hour(start), marks.hour < end)
