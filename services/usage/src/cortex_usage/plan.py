@@ -21,19 +21,25 @@ def ceil_hour(moment: datetime) -> datetime:
     return floored if floored == moment else floored + HOUR
 
 
+Span = tuple[datetime, datetime]
+
+
+def _extend(spans: list[Span], start: datetime, end: datetime) -> None:
+    if start >= end:
+        return
+    if spans and spans[-1][1] == start:
+        spans[-1] = (spans[-1][0], end)
+    else:
+        spans.append((start, end))
+
+
 @dataclass
 class Plan:
-    days: list[datetime] = field(default_factory=list)
-    hours: list[datetime] = field(default_factory=list)
-    raw: list[tuple[datetime, datetime]] = field(default_factory=list)
+    """Each a list of [start, end) spans, adjacent ones joined."""
 
-    def read_raw(self, start: datetime, end: datetime) -> None:
-        if start >= end:
-            return
-        if self.raw and self.raw[-1][1] == start:
-            self.raw[-1] = (self.raw[-1][0], end)
-        else:
-            self.raw.append((start, end))
+    days: list[Span] = field(default_factory=list)
+    hours: list[Span] = field(default_factory=list)
+    raw: list[Span] = field(default_factory=list)
 
 
 def plan(
@@ -49,9 +55,9 @@ def plan(
     result = Plan()
     first_hour, end_hour = ceil_hour(start), floor_hour(end)
     if first_hour >= end_hour:
-        result.read_raw(start, end)
+        _extend(result.raw, start, end)
         return result
-    result.read_raw(start, first_hour)
+    _extend(result.raw, start, first_hour)
     hour = first_hour
     while hour < end_hour:
         day_end = hour + DAY
@@ -62,13 +68,10 @@ def plan(
             and hour not in dirty_days
             and not any(hour + i * HOUR in dirty_hours for i in range(24))
         ):
-            result.days.append(hour)
+            _extend(result.days, hour, day_end)
             hour = day_end
             continue
-        if hour in dirty_hours:
-            result.read_raw(hour, hour + HOUR)
-        else:
-            result.hours.append(hour)
+        _extend(result.raw if hour in dirty_hours else result.hours, hour, hour + HOUR)
         hour += HOUR
-    result.read_raw(end_hour, end)
+    _extend(result.raw, end_hour, end)
     return result

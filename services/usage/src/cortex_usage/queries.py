@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
+from psycopg.rows import dict_row
 from sqlalchemy import (
     ColumnElement,
     Select,
@@ -35,7 +37,7 @@ from cortex_contracts.messages.usage import (
 )
 from cortex_usage.histogram import percentiles
 from cortex_usage.metrics import QUERY_SECONDS
-from cortex_usage.plan import DAY, Plan, floor_hour, plan
+from cortex_usage.plan import DAY, Plan, Span, floor_hour, plan
 from cortex_usage.rollup import SUMMARY_COLUMNS
 from cortex_usage.summaries import EMPTY, record_summaries, utc_trunc
 from cortex_usage.tables import rollups, usage_records
@@ -67,15 +69,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
 
 def dimension_conditions(table: Table, filters: UsageFilters) -> list[ColumnElement[bool]]:
     """The filters other than time, on the records or on a rollup (same column names)."""
-    c = table.c
-    chosen = (
-        (c.model, filters.model),
-        (c.user_id, filters.user_id),
-        (c.org_id, filters.org_id),
-        (c.source, filters.source),
-        (c.status, filters.status),
-    )
-    return [column == value for column, value in chosen if value is not None]
+    chosen = {
+        "model": filters.model,
+        "user_id": filters.user_id,
+        "org_id": filters.org_id,
+        "source": filters.source,
+        "status": filters.status,
+    }
+    return [table.c[name] == value for name, value in chosen.items() if value is not None]
 
 
 def filter_conditions(filters: UsageFilters) -> list[ColumnElement[bool]]:
@@ -94,27 +95,40 @@ def group_key(group_by: GroupBy, table: Table, time_column: str) -> ColumnElemen
     return table.c[{"model": "model", "user": "user_id", "org": "org_id"}[group_by]]
 
 
+def hourly_table(query: UsageQuery) -> Table:
+    """The totals when the answer needs no model, user or org: far fewer rows per hour."""
+    per_time = query.group_by in ("hour", "day")
+    if per_time and query.model is None and query.user_id is None and query.org_id is None:
+        return rollups.hourly_totals
+    return rollups.hourly
+
+
+def within(moment: ColumnElement[datetime], spans: list[Span]) -> ColumnElement[bool]:
+    return or_(*(and_(moment >= start, moment < end) for start, end in spans))
+
+
 def aggregate_statement(query: UsageQuery, parts: Plan) -> Select[Any]:
     """Summaries of the plan's days, hours and raw intervals, merged per group key."""
     assert query.group_by is not None
     group_by = query.group_by
     selects: list[Select[Any]] = []
-    for table, time_column, moments in (
+    for table, time_column, spans in (
         (rollups.daily, "day", parts.days),
-        (rollups.hourly, "hour", parts.hours),
+        (hourly_table(query), "hour", parts.hours),
     ):
-        if moments:
+        if spans:
             selects.append(
                 select(
                     group_key(group_by, table, time_column).label("key0"),
                     *(table.c[name] for name in SUMMARY_COLUMNS),
-                ).where(table.c[time_column].in_(moments), *dimension_conditions(table, query))
+                ).where(within(table.c[time_column], spans), *dimension_conditions(table, query))
             )
     if parts.raw:
-        r = usage_records.c
-        within = or_(*(and_(r.occurred_at >= a, r.occurred_at < b) for a, b in parts.raw))
         key = group_key(group_by, usage_records, "occurred_at")
-        conditions = [within, *dimension_conditions(usage_records, query)]
+        conditions = [
+            within(usage_records.c.occurred_at, parts.raw),
+            *dimension_conditions(usage_records, query),
+        ]
         selects.append(record_summaries(usage_records, [key], conditions))
     merged = union_all(*selects).subquery("parts")
     m = merged.c
@@ -137,6 +151,17 @@ def _group_key_text(value: Any) -> str | None:
     if isinstance(value, datetime):
         return as_utc(value).isoformat().replace("+00:00", "Z")
     return str(value)
+
+
+async def fetch_binary(conn: AsyncConnection, statement: Select[Any]) -> list[dict[str, Any]]:
+    """Rows in PostgreSQL's binary format: histograms arrive as their bytes, not as hex text
+    twice their size (a month by hour is megabytes of them). Same connection and transaction."""
+    compiled = statement.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert isinstance(driver, psycopg.AsyncConnection)
+    async with driver.cursor(binary=True, row_factory=dict_row) as cursor:
+        await cursor.execute(str(compiled), compiled.params)
+        return await cursor.fetchall()
 
 
 class UsageQueries:
@@ -246,7 +271,7 @@ class UsageQueries:
             set(dirty_days.scalars()),
             use_days=query.group_by != "hour",
         )
-        return (await conn.execute(aggregate_statement(query, parts))).mappings().all()
+        return await fetch_binary(conn, aggregate_statement(query, parts))
 
     async def _limit_statement(self, conn: AsyncConnection) -> None:
         """A runaway query is cancelled (and answered) before the gateway gives up on it."""

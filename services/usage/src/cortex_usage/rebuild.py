@@ -31,7 +31,7 @@ FETCH_TIMEOUT_SEC = 1.0
 SWAP_LOCK_TIMEOUT = "30s"
 LIVE_TABLES = (
     "usage_records", "usage_position",
-    "usage_hourly", "usage_daily", "usage_dirty_hours", "usage_dirty_days",
+    "usage_hourly", "usage_hourly_totals", "usage_daily", "usage_dirty_hours", "usage_dirty_days",
 )  # fmt: skip
 
 

@@ -1,4 +1,5 @@
-"""Rolls records up into `usage_hourly` and `usage_daily`, so that long ranges answer quickly.
+"""Rolls records up into `usage_hourly` (and its totals) and `usage_daily`, so that long ranges
+answer quickly.
 
 The recorder marks the hours it writes in (`usage_dirty_hours`, same transaction as the records).
 Here, an hour no record arrived in for `settle_sec` is summarised again from its records and its
@@ -16,12 +17,23 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, delete, exists, func, insert, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    Text,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cortex_usage.plan import DAY, HOUR
-from cortex_usage.summaries import DIMENSIONS, record_summaries, utc_trunc
+from cortex_usage.summaries import record_summaries, utc_trunc
 from cortex_usage.tables import RollupTables
 
 log = logging.getLogger(__name__)
@@ -61,7 +73,7 @@ class Rollup:
 
     async def _roll_hours_of(self, day: datetime) -> int:
         marks = self.tables.dirty_hours
-        hourly = self.tables.hourly
+        hourly, totals = self.tables.hourly, self.tables.hourly_totals
         async with self.engine.begin() as conn:
             await self._work_mem(conn)
             taken = await conn.execute(
@@ -74,7 +86,8 @@ class Rollup:
             if not hours:
                 return 0
             await conn.execute(delete(marks).where(marks.c.hour.in_(hours)))
-            await conn.execute(delete(hourly).where(hourly.c.hour.in_(hours)))
+            for table in (hourly, totals):
+                await conn.execute(delete(table).where(table.c.hour.in_(hours)))
             r = self.records.c
             within = [
                 r.occurred_at >= hours[0],
@@ -82,6 +95,7 @@ class Rollup:
                 utc_trunc("hour", r.occurred_at).in_(hours),
             ]
             await self._insert_summaries(conn, hourly, "hour", within)
+            await self._insert_summaries(conn, totals, "hour", within)
             # An update, not "do nothing": it waits for a day rollup that read the day before
             # these hours, so that the day is marked again rather than unmarked after them.
             mark_day = pg_insert(self.tables.dirty_days).values(day=day)
@@ -118,12 +132,14 @@ class Rollup:
     async def _insert_summaries(
         self, conn: AsyncConnection, target: Table, unit: str, within: list[ColumnElement[bool]]
     ) -> None:
+        """Summaries keyed by the target's time column and dimensions (its text columns)."""
+        dimensions = [column.name for column in target.c if isinstance(column.type, Text)]
         r = self.records.c
         keys: list[ColumnElement[Any]] = [utc_trunc(unit, r.occurred_at)]
-        keys += [r[name] for name in DIMENSIONS]
+        keys += [r[name] for name in dimensions]
         summaries = record_summaries(self.records, keys, within)
         await conn.execute(
-            insert(target).from_select([unit, *DIMENSIONS, *SUMMARY_COLUMNS], summaries)
+            insert(target).from_select([unit, *dimensions, *SUMMARY_COLUMNS], summaries)
         )
 
     async def _work_mem(self, conn: AsyncConnection) -> None:

@@ -20,7 +20,6 @@ from sqlalchemy import (
 
 from cortex_usage.histogram import bucket_sql, entry_sql
 
-DIMENSIONS = ("model", "user_id", "org_id", "source", "status")
 EMPTY = literal(b"", LargeBinary)
 
 

@@ -1,4 +1,4 @@
-"""usage_hourly, usage_daily and their dirty markers; existing records get rolled up
+"""Usage rollups (hourly, hourly totals, daily) and their marks; existing records get rolled up
 
 Revision ID: 0002
 Revises: 0001
@@ -26,5 +26,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("usage_dirty_days", "usage_dirty_hours", "usage_daily", "usage_hourly"):
-        op.drop_table(table)
+    meta = MetaData()
+    rollup_tables(meta)
+    meta.drop_all(op.get_bind())
