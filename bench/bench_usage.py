@@ -394,8 +394,9 @@ def main() -> None:
             "(within 1 %) kept in hourly and daily rollups, so a query reads one row per day, "
             "hour and dimension combination instead of every record: whole days from "
             "`usage_daily`, whole hours of cut days from `usage_hourly`, and the ragged ends "
-            "of the range and the hour still being written from the records. Per-hour answers "
-            "cannot use the daily rollup, so a month by hour reads ~100,000 hourly rows.",
+            "of the range and the hour still being written from the records. Per-hour and per-day "
+            "answers without a model, user or org filter read `usage_hourly_totals` (one row "
+            "per hour, source and status) instead of `usage_hourly`.",
         ]
     )
     print(body)

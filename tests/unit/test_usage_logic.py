@@ -4,11 +4,13 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from nats.aio.msg import Msg
 from pydantic import ValidationError
 
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.usage import CompletionRecorded
 from cortex_contracts.messages.usage import UsageQuery
+from cortex_usage.pull import stream_sequence
 from cortex_usage.queries import BadCursor, decode_cursor, encode_cursor
 from cortex_usage.recorder import MAX_ERROR_CHARS, UnreadableEvent, read_row
 
@@ -99,3 +101,17 @@ def test_empty_filters_of_a_form_mean_no_filter() -> None:
     query = UsageQuery.model_validate({"model": "", "start": "", "group_by": "", "cursor": ""})
 
     assert (query.model, query.start, query.group_by, query.cursor) == (None, None, None, None)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "$JS.ACK.USAGE.usage-recorder.1.4711.42.1732428000000000000.7",
+        "$JS.ACK.hub.ACCHASH.USAGE.usage-recorder.2.4711.42.1732428000000000000.7.abc",
+        "$JS.ACK.hub.ACCHASH.USAGE.usage-recorder.2.4711.42.1732428000000000000.7",
+    ],
+)
+def test_the_stream_sequence_is_read_as_nats_reads_it(reply: str) -> None:
+    msg = Msg(_client=None, subject="u", reply=reply, data=b"")  # type: ignore[arg-type]
+
+    assert stream_sequence(msg) == msg.metadata.sequence.stream == 4711

@@ -17,7 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_usage.metrics import BATCH_SIZE, EVENTS
-from cortex_usage.pull import BatchPuller
+from cortex_usage.pull import BatchPuller, stream_sequence
 from cortex_usage.recorder import UnreadableEvent, UsageStore, read_row
 from cortex_usage.settings import Settings
 from cortex_usage.tables import rollups, usage_position, usage_records
@@ -50,7 +50,7 @@ class UsageConsumer:
         readable: list[tuple[Msg, dict[str, Any]]] = []
         for msg in batch:
             try:
-                row = read_row(msg.data, msg.metadata.sequence.stream)
+                row = read_row(msg.data, stream_sequence(msg))
             except UnreadableEvent as error:
                 await self.dead_letter(msg, f"unreadable event: {error}")
                 continue
