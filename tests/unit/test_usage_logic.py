@@ -112,6 +112,6 @@ def test_empty_filters_of_a_form_mean_no_filter() -> None:
     ],
 )
 def test_the_stream_sequence_is_read_as_nats_reads_it(reply: str) -> None:
-    msg = Msg(_client=None, subject="u", reply=reply, data=b"")  # type: ignore[arg-type]
+    msg = Msg(_client=None, subject="u", reply=reply, data=b"")
 
     assert stream_sequence(msg) == msg.metadata.sequence.stream == 4711
