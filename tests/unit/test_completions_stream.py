@@ -11,7 +11,12 @@ from cortex_gateway.completions.errors import CompletionError, upstream_error
 from cortex_gateway.completions.meter import Meter, compute_metrics, percentile
 from cortex_gateway.completions.request import parse_body, upstream_body
 from cortex_gateway.completions.run import CompletionRun
-from cortex_gateway.completions.sse import EventSplitter, data_of, plain_content_delta
+from cortex_gateway.completions.sse import (
+    ContentFrame,
+    EventSplitter,
+    data_of,
+    plain_content_delta,
+)
 from cortex_gateway.models.catalog import constraints_of, derived_max_tokens
 from cortex_gateway.models.engine import api_root, estimate_messages
 
@@ -316,3 +321,38 @@ def test_content_read_without_a_full_parse_matches_the_json(text: str) -> None:
 )
 def test_chunks_with_more_than_a_content_delta_are_parsed_in_full(event: bytes) -> None:
     assert plain_content_delta(event) is None
+
+
+FRAMED = (
+    b'data: {"id":"c1","choices":[{"index":0,"delta":{"content":"%b"},"finish_reason":null}]}\n\n'
+)
+TRICKY_TEXTS = ["plain", 'a "quoted" word', "back\\slash\\", "\\", "line\nbreak", "ünï 😀", "x"]
+
+
+def test_a_learned_frame_reads_every_chunk_of_a_stream_as_the_full_check_does() -> None:
+    frame = ContentFrame()
+    stream = [delta(role="assistant", content=""), *(delta(content=t) for t in TRICKY_TEXTS)]
+    # The same texts once more in another frame (a server that stamps each second anew).
+    stream += [
+        chunk(id="c1", created=2, choices=[{"index": 0, "delta": {"content": t}}])
+        for t in TRICKY_TEXTS
+    ]
+    stream.append(delta(content="x", tool_calls=[]))
+
+    assert [frame.text(event) for event in stream] == [plain_content_delta(e) for e in stream]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        # Malformed, but framed like the learned chunks around what could be the text.
+        FRAMED % b"a\\",
+        FRAMED % b"\xff",
+        FRAMED % b"},",
+    ],
+)
+def test_a_learned_frame_reads_malformed_chunks_as_the_full_check_does(event: bytes) -> None:
+    frame = ContentFrame()
+    assert frame.text(delta(content="learned")) == "learned"
+
+    assert frame.text(event) == plain_content_delta(event)

@@ -1,29 +1,32 @@
 """cortex-gateway [serve] | migrate"""
 
 import argparse
-import logging
 
 import uvicorn
 
 from cortex_contracts.runtime.config import load_settings
+from cortex_gateway.log_setup import configure_logging
 from cortex_gateway.settings import Settings
+
+# uvicorn builds the app in each worker process from this factory (settings come from the env).
+APP_FACTORY = "cortex_gateway.app:app_from_environment"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="cortex-gateway")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
     args = parser.parse_args()
-    settings = load_settings(Settings, "cortex-gateway")
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    settings = load_settings(Settings, "cortex-gateway")  # checked once, before any worker
+    configure_logging(settings.log_level)
     if args.command == "migrate":
         from cortex_gateway.migrate import migrate
 
         migrate(settings.database_url)
         return
-    from cortex_gateway.app import create_app
-
     uvicorn.run(
-        create_app(settings),
+        APP_FACTORY,
+        factory=True,
+        workers=settings.workers,  # 1: served in this process, no supervisor
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import nats
 from fastapi import FastAPI
 
+from cortex_contracts.runtime.config import load_settings
 from cortex_contracts.runtime.jetstream import ensure_streams
 from cortex_gateway import ops, web
 from cortex_gateway.admin import health as admin_health
@@ -20,8 +21,10 @@ from cortex_gateway.auth import routes as auth_routes
 from cortex_gateway.auth.bootstrap import ensure_admin
 from cortex_gateway.chat import routes as chat_routes
 from cortex_gateway.completions import routes as completion_routes
+from cortex_gateway.completions.entry import CompletionsFirst
 from cortex_gateway.db import make_engine
 from cortex_gateway.errors import install_error_handlers
+from cortex_gateway.log_setup import configure_logging
 from cortex_gateway.models import routes as model_routes
 from cortex_gateway.models import running as running_models
 from cortex_gateway.models.catalog import ModelCatalog, read_models_file
@@ -33,6 +36,16 @@ from cortex_gateway.state import AppState
 log = logging.getLogger(__name__)
 
 COMPLETION_RECORDS_DRAIN_SEC = 20.0  # answers and usage of streams that ended at shutdown
+
+
+def app_from_environment() -> CompletionsFirst:
+    """The app of one gateway process (`cortex-gateway` runs it in CORTEX_GATEWAY_WORKERS
+    processes). Every start-up step is safe when workers or replicas start together: streams,
+    buckets and the registry seed tolerate racing writers, and the admin is created under a
+    database lock (auth/bootstrap.py)."""
+    settings = load_settings(Settings, "cortex-gateway")
+    configure_logging(settings.log_level)  # a spawned worker starts with bare logging
+    return CompletionsFirst(create_app(settings))
 
 
 def create_app(settings: Settings) -> FastAPI:

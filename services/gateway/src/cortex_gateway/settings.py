@@ -12,6 +12,9 @@ class Settings(NatsSettings, DatabaseSettings):
 
     host: str = Field(default="0.0.0.0", alias="CORTEX_GATEWAY_HOST")
     port: int = Field(default=8084, alias="CORTEX_GATEWAY_PORT", ge=1, le=65535)
+    # Processes serving the port (uvicorn workers): one event loop relays the streams of one
+    # process, so a node with N cores relays about N times as many with N workers.
+    workers: int = Field(default=1, alias="CORTEX_GATEWAY_WORKERS", ge=1)
     web_dist: Path = Field(default=Path("web/dist"), alias="CORTEX_WEB_DIST")
     models_file: Path | None = Field(default=None, alias="CORTEX_MODELS_FILE")
 

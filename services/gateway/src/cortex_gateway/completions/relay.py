@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import TypeVar
 
 import aiohttp
@@ -22,6 +22,7 @@ from cortex_gateway.completions.errors import CompletionError, error_event, upst
 from cortex_gateway.completions.finish import finish, settle_metrics
 from cortex_gateway.completions.request import upstream_body
 from cortex_gateway.completions.run import CompletionRun, Failure
+from cortex_gateway.completions.silence import SilenceWatch
 from cortex_gateway.completions.sse import DONE, sse_event
 from cortex_gateway.models.engine import auth_headers, chat_completions_url
 from cortex_gateway.state import AppState
@@ -60,7 +61,7 @@ async def open_upstream(
         chat_completions_url(upstream), data=upstream_body(run.client, upstream), headers=headers
     )
     try:
-        response = await unless_client_leaves(request, sending, discard=_close)
+        response = await unless_client_leaves(request, sending)
     except TimeoutError:
         raise _unreachable(state, run, "did not answer in time") from None
     except aiohttp.ClientError as error:
@@ -88,30 +89,38 @@ def _unreachable(state: AppState, run: CompletionRun, why: str) -> CompletionErr
     )
 
 
-def _close(response: aiohttp.ClientResponse) -> None:
-    response.close()
+async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T | None:
+    """Await `work`, or give up (cancelling it) as soon as the client disconnects: None.
 
+    `work` runs in the calling task, not in one of its own: a busy event loop then takes one pass
+    less before the request leaves for the model server. A watcher task cancels this task when
+    the client leaves; the work's own clean-up runs (aiohttp closes a half-received response).
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    waiting = True
+    left = False
 
-async def unless_client_leaves(
-    request: Request, work: Awaitable[T], discard: Callable[[T], None] | None = None
-) -> T | None:
-    """Await `work`, or give up (cancelling it) as soon as the client disconnects: None."""
-    job = asyncio.ensure_future(work)
-    watch = asyncio.ensure_future(_client_disconnect(request.receive))
+    def client_left(watch: asyncio.Task[None]) -> None:
+        nonlocal left
+        if watch.cancelled():
+            return
+        watch.exception()  # seen: a receive channel that fails counts as the client gone
+        if waiting:
+            left = True
+            task.cancel()
+
+    watch = asyncio.get_running_loop().create_task(_client_disconnect(request.receive))
+    watch.add_done_callback(client_left)
     try:
-        done, _ = await asyncio.wait((job, watch), return_when=asyncio.FIRST_COMPLETED)
+        return await work
     except asyncio.CancelledError:
-        job.cancel()
-        watch.cancel()
+        if left and task.uncancel() == 0:
+            return None  # cancelled by the watcher only, not by anyone else as well
         raise
-    if job in done:
+    finally:
+        waiting = False  # from here on a late watcher must not cancel this task
         watch.cancel()
-        return job.result()
-    job.cancel()
-    await asyncio.wait((job,))  # never raises, so our own cancellation is not swallowed
-    if not job.cancelled() and job.exception() is None and discard is not None:
-        discard(job.result())  # it finished in the instant the client left
-    return None
 
 
 async def _client_disconnect(receive: Receive) -> None:
@@ -152,18 +161,22 @@ class RelayResponse(Response):
 
     async def _relay(self, send: Send) -> Failure | None:
         run = self._run
-        assert run.response is not None
+        response = run.response
+        assert response is not None
+        limit = self._state.settings.upstream_read_timeout_sec
         feed, clock = run.feed, time.perf_counter
+        readany = response.content.readany  # not iter_any(): one wrapper less per read
+        _drop_per_read_timer(response)
+        silence = SilenceWatch(response.content, limit)
         try:
-            async for raw in run.response.content.iter_any():
+            while raw := await readany():
                 forward = feed(raw, clock())
                 if forward:
                     await send({"type": "http.response.body", "body": forward, "more_body": True})
                 if run.stop_requested:
                     break
         except TimeoutError:
-            timeout = self._state.settings.upstream_read_timeout_sec
-            return Failure(f"The model server sent nothing for {timeout:g} s.", "upstream_timeout")
+            return Failure(f"The model server sent nothing for {limit:g} s.", "upstream_timeout")
         except Exception as error:
             # A stop or a departed client closes the upstream under the reader: expected then.
             if not (
@@ -174,6 +187,8 @@ class RelayResponse(Response):
                 f"The model server broke off the stream ({type(error).__name__}).",
                 "upstream_disconnected",
             )
+        finally:
+            silence.stop()
         return None
 
     async def _watch(self, receive: Receive) -> None:
@@ -181,6 +196,13 @@ class RelayResponse(Response):
         self._run.client_gone = True
         if self._run.response is not None:
             self._run.response.close()
+
+
+def _drop_per_read_timer(response: aiohttp.ClientResponse) -> None:
+    """From the headers on, the stream's read timeout is the SilenceWatch's (silence.py)."""
+    connection = response.connection
+    if connection is not None and connection.protocol is not None:
+        connection.protocol.read_timeout = None
 
 
 async def stream_end(state: AppState, run: CompletionRun, failure: Failure | None) -> list[bytes]:

@@ -17,12 +17,7 @@ from cortex_contracts.events.usage import CompletionStatus
 from cortex_gateway.auth.principal import Principal
 from cortex_gateway.completions.meter import Meter
 from cortex_gateway.completions.request import ClientRequest
-from cortex_gateway.completions.sse import (
-    DONE_PAYLOAD,
-    EventSplitter,
-    data_of,
-    plain_content_delta,
-)
+from cortex_gateway.completions.sse import DONE_PAYLOAD, ContentFrame, EventSplitter, data_of
 
 UNKNOWN_ENGINE = "unknown"
 
@@ -70,6 +65,7 @@ class CompletionRun:
         self.stop_subscription: Subscription | None = None
         self.closed = False
         self._splitter = EventSplitter()
+        self._frame = ContentFrame()
 
     @property
     def model(self) -> str:
@@ -93,11 +89,12 @@ class CompletionRun:
         if not self._splitter.pending and raw.find(b"\n\n") == len(raw) - 2:
             return raw if self._observe(raw, now) else b""  # the usual read: exactly one event
         events = self._splitter.feed(raw)
-        return b"".join(event for event in events if self._observe(event, now))
+        observe = self._observe
+        return b"".join([event for event in events if observe(event, now)])
 
     def _observe(self, event: bytes, now: float) -> bool:
         """Measure one event; False when it must not be forwarded."""
-        text = plain_content_delta(event)
+        text = self._frame.text(event)
         if text is not None:  # the common chunk, read without a full JSON parse
             if text:
                 self.meter.token(now)

@@ -1,0 +1,50 @@
+"""The gateway's ASGI entry: POST /v1/chat/completions goes straight to its handler, everything
+else through FastAPI.
+
+The completions route is the hot path (every request of every API client, then every chunk of its
+stream). Through FastAPI, a request is matched against the app's routes in turn and passes its
+middleware stack, and every chunk's `send` goes through each middleware's wrapper: ~10 % of a
+short completion's gateway CPU in a profile (bench/bench_gateway.py). The handler answers its own
+errors (OpenAI-shaped); any other exception gets the app's exception handler as through FastAPI,
+or propagates to the server (a 500, logged). The route stays registered with FastAPI, for the
+OpenAPI document and for the other methods.
+"""
+
+import inspect
+
+from fastapi import FastAPI, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from cortex_gateway.completions.routes import chat_completions
+
+COMPLETIONS_PATH = "/v1/chat/completions"
+
+
+class CompletionsFirst:
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not (
+            scope["type"] == "http"
+            and scope["path"] == COMPLETIONS_PATH
+            and scope["method"] == "POST"
+        ):
+            await self.app(scope, receive, send)
+            return
+        scope["app"] = self.app  # what Starlette sets: handlers reach app.state through it
+        request = Request(scope, receive, send)
+        try:
+            response = await chat_completions(request)
+        except Exception as error:
+            response = await self._handled(request, error)
+        await response(scope, receive, send)
+
+    async def _handled(self, request: Request, error: Exception) -> Response:
+        for kind in type(error).__mro__:
+            handler = self.app.exception_handlers.get(kind)
+            if handler is not None:
+                answer = handler(request, error)
+                return await answer if inspect.isawaitable(answer) else answer
+        raise error
