@@ -41,7 +41,7 @@ from cortex_devstack.ports import free_port
 from cortex_usage.migrate import migrate
 from cortex_usage.rollup import Rollup
 from cortex_usage.settings import Settings
-from cortex_usage.tables import rollups, usage_records
+from cortex_usage.tables import mark_every_recorded_hour, rollups, usage_records
 
 INGEST_EVENTS = 50_000
 QUERY_RECORDS = 1_000_000
@@ -246,10 +246,7 @@ def load_records(database_url: str, population: Population) -> float:
 def roll_up(database_url: str) -> float:
     """Marks every hour as the recorder would have, and times the rollup of all of them."""
     with psycopg.connect(libpq(database_url)) as conn:
-        conn.execute(
-            "INSERT INTO usage_dirty_hours (hour, marked_at) SELECT DISTINCT"
-            " date_trunc('hour', occurred_at, 'UTC'), now() FROM usage_records"
-        )
+        conn.execute(mark_every_recorded_hour())
     started = time.perf_counter()
     asyncio.run(_roll_up(database_url))
     elapsed = time.perf_counter() - started

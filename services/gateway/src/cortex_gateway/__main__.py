@@ -4,8 +4,7 @@ import argparse
 
 import uvicorn
 
-from cortex_contracts.runtime.config import load_settings
-from cortex_gateway.log_setup import configure_logging
+from cortex_contracts.runtime.config import configure_logging, load_settings
 from cortex_gateway.settings import Settings
 
 # uvicorn builds the app in each worker process from this factory (settings come from the env).

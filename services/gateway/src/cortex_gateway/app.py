@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import nats
 from fastapi import FastAPI
 
-from cortex_contracts.runtime.config import load_settings
+from cortex_contracts.runtime.config import configure_logging, load_settings
 from cortex_contracts.runtime.jetstream import ensure_streams
 from cortex_gateway import ops, web
 from cortex_gateway.admin import health as admin_health
@@ -24,7 +24,6 @@ from cortex_gateway.completions import routes as completion_routes
 from cortex_gateway.completions.entry import CompletionsFirst
 from cortex_gateway.db import make_engine
 from cortex_gateway.errors import install_error_handlers
-from cortex_gateway.log_setup import configure_logging
 from cortex_gateway.models import routes as model_routes
 from cortex_gateway.models import running as running_models
 from cortex_gateway.models.catalog import ModelCatalog, read_models_file

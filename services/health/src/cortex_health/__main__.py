@@ -1,16 +1,14 @@
 """cortex-health: polls model servers and publishes health."""
 
-import logging
-
 import uvicorn
 
-from cortex_contracts.runtime.config import load_settings
+from cortex_contracts.runtime.config import configure_logging, load_settings
 from cortex_health.settings import Settings
 
 
 def main() -> None:
     settings = load_settings(Settings, "cortex-health")
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     from cortex_health.app import create_app
 
     uvicorn.run(

@@ -1,11 +1,10 @@
 """cortex-sessions [serve] | migrate | rebuild"""
 
 import argparse
-import logging
 
 import uvicorn
 
-from cortex_contracts.runtime.config import load_settings
+from cortex_contracts.runtime.config import configure_logging, load_settings
 from cortex_sessions.settings import Settings
 
 
@@ -16,7 +15,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     settings = load_settings(Settings, "cortex-sessions")
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     if args.command == "migrate":
         from cortex_sessions.migrate import migrate
 

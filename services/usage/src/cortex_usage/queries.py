@@ -38,9 +38,8 @@ from cortex_contracts.messages.usage import (
 from cortex_usage.histogram import percentiles
 from cortex_usage.metrics import QUERY_SECONDS
 from cortex_usage.plan import DAY, Plan, Span, floor_hour, plan
-from cortex_usage.rollup import SUMMARY_COLUMNS
 from cortex_usage.summaries import EMPTY, record_summaries, utc_trunc
-from cortex_usage.tables import rollups, usage_records
+from cortex_usage.tables import SUMMARY_COLUMNS, rollups, usage_records
 
 QUERY_CANCELED = "57014"  # PostgreSQL: statement timeout
 PAGE_BUDGET_BYTES = 512 * 1024  # half of NATS's default max payload

@@ -20,7 +20,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Table,
-    Text,
     and_,
     delete,
     exists,
@@ -34,13 +33,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cortex_usage.plan import DAY, HOUR
 from cortex_usage.summaries import record_summaries, utc_trunc
-from cortex_usage.tables import RollupTables
+from cortex_usage.tables import SUMMARY_COLUMNS, RollupTables, dimensions_of
 
 log = logging.getLogger(__name__)
-SUMMARY_COLUMNS = (
-    "requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens",
-    "ttft_histogram", "latency_histogram",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -132,8 +127,7 @@ class Rollup:
     async def _insert_summaries(
         self, conn: AsyncConnection, target: Table, unit: str, within: list[ColumnElement[bool]]
     ) -> None:
-        """Summaries keyed by the target's time column and dimensions (its text columns)."""
-        dimensions = [column.name for column in target.c if isinstance(column.type, Text)]
+        dimensions = dimensions_of(target)
         r = self.records.c
         keys: list[ColumnElement[Any]] = [utc_trunc(unit, r.occurred_at)]
         keys += [r[name] for name in dimensions]

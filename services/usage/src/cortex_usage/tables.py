@@ -73,6 +73,24 @@ def usage_tables(meta: MetaData, suffix: str = "") -> tuple[Table, Table]:
 
 SUMMARY_DIMENSIONS = ("model", "user_id", "org_id", "source", "status")
 TOTALS_DIMENSIONS = ("source", "status")
+SUMMARY_COLUMNS = (
+    "requests", "errors", "prompt_tokens", "completion_tokens", "total_tokens",
+    "ttft_histogram", "latency_histogram",
+)  # fmt: skip
+
+
+def dimensions_of(summary: Table) -> list[str]:
+    return [name for name in SUMMARY_DIMENSIONS if name in summary.c]
+
+
+def mark_every_recorded_hour(dirty_hours: str = "usage_dirty_hours") -> str:
+    """SQL that marks each hour holding records, so the rollup summarises it (after a load that
+    bypassed the recorder, or when the rollups first appear)."""
+    return (
+        f"INSERT INTO {dirty_hours} (hour, marked_at)"
+        " SELECT DISTINCT date_trunc('hour', occurred_at, 'UTC'), now() FROM usage_records"
+        " ON CONFLICT (hour) DO NOTHING"
+    )
 
 
 def _summary_table(

@@ -1,5 +1,6 @@
-"""Load a service's settings, or exit with one clear line naming what is wrong."""
+"""Load a service's settings, or exit with one clear line naming what is wrong; set up its logs."""
 
+import logging
 import sys
 from typing import NoReturn, TypeVar
 
@@ -22,6 +23,11 @@ def load_settings(settings_class: type[S], service: str) -> S:
         return settings_class()
     except ValidationError as error:
         exit_with_config_error(service, describe_validation_error(error))
+
+
+def configure_logging(level: str) -> None:
+    """The same log format in every service (and every worker process of one)."""
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
 def exit_with_config_error(service: str, message: str) -> NoReturn:

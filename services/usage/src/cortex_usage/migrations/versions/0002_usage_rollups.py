@@ -7,7 +7,7 @@ Revises: 0001
 from alembic import op
 from sqlalchemy import MetaData
 
-from cortex_usage.tables import rollup_tables
+from cortex_usage.tables import mark_every_recorded_hour, rollup_tables
 
 revision = "0002"
 down_revision = "0001"
@@ -19,10 +19,7 @@ def upgrade() -> None:
     meta = MetaData()
     tables = rollup_tables(meta)
     meta.create_all(op.get_bind())
-    op.execute(
-        f"INSERT INTO {tables.dirty_hours.name} (hour, marked_at)"
-        " SELECT DISTINCT date_trunc('hour', occurred_at, 'UTC'), now() FROM usage_records"
-    )
+    op.execute(mark_every_recorded_hour(tables.dirty_hours.name))
 
 
 def downgrade() -> None:
