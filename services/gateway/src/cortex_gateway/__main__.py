@@ -25,6 +25,7 @@ def main() -> None:
     uvicorn.run(
         APP_FACTORY,
         factory=True,
+        http="httptools",  # completions write streams straight to its sockets (client_wire.py)
         workers=settings.workers,  # 1: served in this process, no supervisor
         host=settings.host,
         port=settings.port,

@@ -22,6 +22,8 @@ from cortex_gateway.auth.bootstrap import ensure_admin
 from cortex_gateway.chat import routes as chat_routes
 from cortex_gateway.completions import routes as completion_routes
 from cortex_gateway.completions.entry import CompletionsFirst
+from cortex_gateway.completions.runtime import CompletionRuntime
+from cortex_gateway.completions.upstream import UpstreamPool
 from cortex_gateway.db import make_engine
 from cortex_gateway.errors import install_error_handlers
 from cortex_gateway.models import routes as model_routes
@@ -68,6 +70,12 @@ def create_app(settings: Settings) -> FastAPI:
             catalog=catalog,
             health=health,
             engines=EngineClient.from_settings(settings),
+            completions=CompletionRuntime(
+                UpstreamPool(
+                    connect_timeout_sec=settings.upstream_connect_timeout_sec,
+                    max_exchanges=settings.upstream_max_connections,
+                )
+            ),
         )
         await state.completions.start(nc, settings.topology)
         app.state.cortex = state

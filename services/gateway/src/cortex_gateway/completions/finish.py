@@ -63,8 +63,8 @@ async def token_totals(state: AppState, run: CompletionRun) -> tuple[int, int]:
 
 
 async def finish(state: AppState, run: CompletionRun) -> None:
-    if run.response is not None:
-        run.response.close()  # a stopped or abandoned stream: the engine stops generating
+    if run.exchange is not None:
+        run.exchange.close()  # a stopped or abandoned stream: the engine stops generating
     if run.stop_subscription is not None:
         with contextlib.suppress(Exception):  # the connection may be closing
             await run.stop_subscription.unsubscribe()

@@ -1,9 +1,10 @@
 """Relaying a completion between the client and the model server.
 
-Streams are forwarded read by read (no buffering), with the original bytes. The stream to the
-client always ends cleanly: the upstream's failure becomes an SSE error event, then (if asked)
-the `cortex.metrics` event, then `data: [DONE]`. When the client goes away, the upstream request
-is closed at once (the engine stops generating) and the answer so far is still recorded.
+Streams are forwarded read by read (no buffering), with the original bytes, from the callback
+that reads them (upstream.py, client_wire.py). The stream to the client always ends cleanly: the
+upstream's failure becomes an SSE error event, then (if asked) the `cortex.metrics` event, then
+`data: [DONE]`. When the client goes away, the upstream exchange is closed at once (the engine
+stops generating) and the answer so far is still recorded.
 """
 
 import asyncio
@@ -13,34 +14,36 @@ import time
 from collections.abc import Awaitable
 from typing import TypeVar
 
-import aiohttp
 from fastapi import Request
 from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from cortex_gateway.completions.client_wire import ClientWire, client_wire
 from cortex_gateway.completions.errors import CompletionError, error_event, upstream_error
 from cortex_gateway.completions.finish import finish, settle_metrics
 from cortex_gateway.completions.request import upstream_body
 from cortex_gateway.completions.run import CompletionRun, Failure
 from cortex_gateway.completions.silence import SilenceWatch
 from cortex_gateway.completions.sse import DONE, sse_event
+from cortex_gateway.completions.upstream import Collected, Exchange, UpstreamError
 from cortex_gateway.models.engine import auth_headers, chat_completions_url
 from cortex_gateway.state import AppState
 
 T = TypeVar("T")
 
 COMPLETION_ID_HEADER = "X-Cortex-Completion-Id"
+ERROR_BODY_TIMEOUT_SEC = 10.0
 METRICS_EVENT = "cortex.metrics"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def close_run(state: AppState, run: CompletionRun) -> None:
+def close_run(state: AppState, run: CompletionRun) -> asyncio.Task[None] | None:
     """End of the request, however it ended: record it off the request (exactly once)."""
     if run.closed:
-        return
+        return None
     run.closed = True
     run.abandon(time.perf_counter())
-    state.completions.spawn(finish(state, run))
+    return state.completions.spawn(finish(state, run))
 
 
 class ClientGone(Exception):
@@ -48,38 +51,44 @@ class ClientGone(Exception):
 
 
 # --- opening ---------------------------------------------------------------------------------
-async def open_upstream(
-    state: AppState, run: CompletionRun, request: Request
-) -> aiohttp.ClientResponse:
-    """Send the request; return the upstream response once its headers are in (status 2xx)."""
+async def open_upstream(state: AppState, run: CompletionRun, request: Request) -> Exchange:
+    """Send the request; return the upstream exchange once its head is in (status 2xx)."""
     upstream = run.upstream
     assert upstream is not None
     headers = {"Content-Type": "application/json", **auth_headers(upstream)}
     if run.client.stream:
         headers["Accept"] = "text/event-stream"
-    sending = state.engines.http.post(
-        chat_completions_url(upstream), data=upstream_body(run.client, upstream), headers=headers
+    sending = state.completions.upstreams.request(
+        chat_completions_url(upstream), headers, upstream_body(run.client, upstream)
     )
     try:
-        response = await unless_client_leaves(request, sending)
+        async with asyncio.timeout(state.settings.upstream_read_timeout_sec):
+            exchange = await unless_client_leaves(request, sending)
     except TimeoutError:
         raise _unreachable(state, run, "did not answer in time") from None
-    except aiohttp.ClientError as error:
-        raise _unreachable(state, run, f"could not be reached ({type(error).__name__})") from None
-    if response is None:
+    except (OSError, UpstreamError) as error:
+        raise _unreachable(state, run, f"could not be reached ({_reason(error)})") from None
+    if exchange is None:
         raise ClientGone
-    if response.status >= 400:
-        try:
-            body = await response.read()
-        except (aiohttp.ClientError, TimeoutError):
-            body = b""
-        response.close()
-        if response.status >= 500:
+    status = exchange.head.result().status
+    if status >= 400:
+        body = b""
+        collected = Collected()
+        exchange.attach(collected)
+        with contextlib.suppress(OSError, UpstreamError, TimeoutError):
+            async with asyncio.timeout(ERROR_BODY_TIMEOUT_SEC):
+                body = await collected.done
+        exchange.close()
+        if status >= 500:
             state.health.record_failure(upstream.served_model_name)
-        raise upstream_error(response.status, body)
-    run.response = response
+        raise upstream_error(status, body)
+    run.exchange = exchange
     run.upstream_accepted = True
-    return response
+    return exchange
+
+
+def _reason(error: BaseException) -> str:
+    return str(error) if isinstance(error, UpstreamError) else type(error).__name__
 
 
 def _unreachable(state: AppState, run: CompletionRun, why: str) -> CompletionError:
@@ -94,7 +103,7 @@ async def unless_client_leaves(request: Request, work: Awaitable[T]) -> T | None
 
     `work` runs in the calling task, not in one of its own: a busy event loop then takes one pass
     less before the request leaves for the model server. A watcher task cancels this task when
-    the client leaves; the work's own clean-up runs (aiohttp closes a half-received response).
+    the client leaves; the work's own clean-up runs (a half-received exchange is closed).
     """
     task = asyncio.current_task()
     assert task is not None
@@ -128,13 +137,11 @@ async def _client_disconnect(receive: Receive) -> None:
         pass
 
 
-# --- streaming -------------------------------------------------------------------------------
+# --- streaming ---------------------------------------------------------------------------------
 class RelayResponse(Response):
-    """Sends the relayed stream with one ASGI `send` per upstream read, nothing in between (the
-    loop is written out here rather than through an async generator: it runs for every chunk).
-
-    A watcher notices the client leaving and closes the upstream response: the relay loop then
-    ends on its own (the engine is told at once), and the run is recorded as abandoned.
+    """Sends the relayed stream: the head, every upstream read as it comes (StreamRelay), then
+    the closing events. A watcher notices the client leaving and closes the upstream exchange:
+    the engine is told at once, and the run is recorded as abandoned.
     """
 
     media_type = "text/event-stream"
@@ -148,61 +155,74 @@ class RelayResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         run = self._run
+        exchange = run.exchange
+        assert exchange is not None
         watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+        wire: ClientWire | None = None
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-            failure = await self._relay(send)
+            wire = client_wire(send, exchange)
+            relay = StreamRelay(run, exchange, wire)
+            failure = await relay.finished(self._state.settings.upstream_read_timeout_sec)
+            await wire.flush()
             for tail in await stream_end(self._state, run, failure):
                 await send({"type": "http.response.body", "body": tail, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             watcher.cancel()
+            if wire is not None:
+                wire.close()
             close_run(self._state, run)
-
-    async def _relay(self, send: Send) -> Failure | None:
-        run = self._run
-        response = run.response
-        assert response is not None
-        limit = self._state.settings.upstream_read_timeout_sec
-        feed, clock = run.feed, time.perf_counter
-        readany = response.content.readany  # not iter_any(): one wrapper less per read
-        _drop_per_read_timer(response)
-        silence = SilenceWatch(response.content, limit)
-        try:
-            while raw := await readany():
-                forward = feed(raw, clock())
-                if forward:
-                    await send({"type": "http.response.body", "body": forward, "more_body": True})
-                if run.stop_requested:
-                    break
-        except TimeoutError:
-            return Failure(f"The model server sent nothing for {limit:g} s.", "upstream_timeout")
-        except Exception as error:
-            # A stop or a departed client closes the upstream under the reader: expected then.
-            if not (
-                run.stop_requested or run.client_gone or isinstance(error, aiohttp.ClientError)
-            ):
-                raise
-            return Failure(
-                f"The model server broke off the stream ({type(error).__name__}).",
-                "upstream_disconnected",
-            )
-        finally:
-            silence.stop()
-        return None
 
     async def _watch(self, receive: Receive) -> None:
         await _client_disconnect(receive)
         self._run.client_gone = True
-        if self._run.response is not None:
-            self._run.response.close()
+        if self._run.exchange is not None:
+            self._run.exchange.close()
 
 
-def _drop_per_read_timer(response: aiohttp.ClientResponse) -> None:
-    """From the headers on, the stream's read timeout is the SilenceWatch's (silence.py)."""
-    connection = response.connection
-    if connection is not None and connection.protocol is not None:
-        connection.protocol.read_timeout = None
+class StreamRelay:
+    """The upstream body's sink: measures each read and writes what the client gets, in the
+    upstream socket's read callback (the hot path: it runs for every chunk of every stream)."""
+
+    def __init__(self, run: CompletionRun, exchange: Exchange, wire: ClientWire) -> None:
+        self._feed = run.feed
+        self._write = wire.write
+        self._run = run
+        self._exchange = exchange
+        self._ended: asyncio.Future[BaseException | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        exchange.attach(self)
+
+    def body(self, data: bytes) -> None:
+        forward = self._feed(data, time.perf_counter())
+        if forward:
+            self._write(forward)
+
+    def end(self, error: BaseException | None) -> None:
+        if not self._ended.done():
+            self._ended.set_result(error)
+
+    async def finished(self, silence_limit_sec: float) -> Failure | None:
+        silence = SilenceWatch(self._exchange, silence_limit_sec)
+        try:
+            error = await self._ended
+        finally:
+            silence.stop()
+        run = self._run
+        if error is None:
+            return None
+        if isinstance(error, TimeoutError):
+            return Failure(
+                f"The model server sent nothing for {silence_limit_sec:g} s.", "upstream_timeout"
+            )
+        # A stop or a departed client closes the upstream under the relay: expected then.
+        if not (run.stop_requested or run.client_gone or isinstance(error, UpstreamError)):
+            raise error
+        return Failure(
+            f"The model server broke off the stream ({_reason(error)}).", "upstream_disconnected"
+        )
 
 
 async def stream_end(state: AppState, run: CompletionRun, failure: Failure | None) -> list[bytes]:
@@ -224,18 +244,24 @@ async def stream_end(state: AppState, run: CompletionRun, failure: Failure | Non
 
 # --- whole answers ---------------------------------------------------------------------------
 async def relay_whole(state: AppState, run: CompletionRun, request: Request) -> Response:
-    response = run.response
-    assert response is not None
+    exchange = run.exchange
+    assert exchange is not None
+    collected = Collected()
+    exchange.attach(collected)
+    silence = SilenceWatch(exchange, state.settings.upstream_read_timeout_sec)
     try:
-        body = await unless_client_leaves(request, response.read())
-    except (aiohttp.ClientError, TimeoutError) as error:
+        body = await unless_client_leaves(request, collected.done)
+    except (OSError, UpstreamError, TimeoutError) as error:
         state.health.record_failure(run.model)
         raise CompletionError(
             502,
-            f"The model server broke off its answer ({type(error).__name__}).",
+            f"The model server broke off its answer ({_reason(error)}).",
             code="upstream_disconnected",
         ) from None
+    finally:
+        silence.stop()
     if body is None:
+        exchange.close()
         raise ClientGone
     now = time.perf_counter()
     with contextlib.suppress(ValueError):  # passed on as it came; measured as far as possible
@@ -243,8 +269,9 @@ async def relay_whole(state: AppState, run: CompletionRun, request: Request) -> 
     run.saw_done = True  # the whole answer arrived
     run.end(now)
     state.health.record_success(run.model)
+    head = exchange.head.result()
     return Response(
         content=body,
-        media_type=response.headers.get("Content-Type", "application/json"),
+        media_type=head.headers.get("content-type", "application/json"),
         headers={COMPLETION_ID_HEADER: run.id},
     )

@@ -4,6 +4,7 @@ Auth: session cookie with CSRF, or API key. Every answer from here, errors inclu
 OpenAI-shaped. Playground extensions (headers, all optional) are described in docs/api.md.
 """
 
+import asyncio
 import time
 import uuid
 
@@ -85,7 +86,10 @@ async def chat_completions(request: Request) -> Response:
         return await start(state, run, request)
     except CompletionError as failed:
         run.end(time.perf_counter(), Failure(failed.message, failed.code or "error", failed.status))
-        close_run(state, run)
+        recording = close_run(state, run)
+        if recording is not None and run.session_id is not None:
+            # The chat reloads when its request fails: the failed answer must be there by then.
+            await asyncio.shield(recording)
         return failed.response({COMPLETION_ID_HEADER: run.id})
     except ClientGone:
         close_run(state, run)

@@ -9,7 +9,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import aiohttp
 from nats.aio.subscription import Subscription
 
 from cortex_contracts.events.models import Upstream
@@ -18,6 +17,7 @@ from cortex_gateway.auth.principal import Principal
 from cortex_gateway.completions.meter import Meter
 from cortex_gateway.completions.request import ClientRequest
 from cortex_gateway.completions.sse import DONE_PAYLOAD, ContentFrame, EventSplitter, data_of
+from cortex_gateway.completions.upstream import Exchange
 
 UNKNOWN_ENGINE = "unknown"
 
@@ -46,7 +46,7 @@ class CompletionRun:
         self.wants_metrics = wants_metrics
         self.meter = Meter(received)
         self.session_id: str | None = None  # set once the user's turn is recorded
-        self.response: aiohttp.ClientResponse | None = None
+        self.exchange: Exchange | None = None
         self.upstream_accepted = False
         # What came back.
         self.content: list[str] = []

@@ -1,11 +1,11 @@
 """Stopping a running completion on the user's request (the playground's Stop button).
 
 The replica that relays the stream listens on the completion's own NATS subject, so a stop sent
-to any replica reaches it. The stream then ends cleanly with status `stopped` (the text so far is
-kept), instead of `abandoned` as when the client merely disconnects.
+to any replica reaches it. It closes the upstream exchange at once (the engine stops generating),
+and the stream to the client ends cleanly with status `stopped` (the text so far is kept),
+instead of `abandoned` as when the client merely disconnects.
 """
 
-import asyncio
 import contextlib
 
 import nats.errors
@@ -17,8 +17,6 @@ from cortex_gateway.state import AppState
 
 STOPPED = b"stopped"
 NOT_FOUND = b"not-found"
-# A silent upstream gives the relay no chunk to notice the stop at: close it after this long.
-SILENT_UPSTREAM_GRACE_SEC = 0.5
 REQUEST_TIMEOUT_SEC = 2.0
 
 
@@ -28,10 +26,9 @@ async def listen_for_stop(state: AppState, run: CompletionRun) -> Subscription:
             await msg.respond(NOT_FOUND)
             return
         run.stop_requested = True
+        if run.exchange is not None:
+            run.exchange.close()
         await msg.respond(STOPPED)
-        await asyncio.sleep(SILENT_UPSTREAM_GRACE_SEC)
-        if run.status is None and run.response is not None:
-            run.response.close()
 
     subject = state.topology.completion_stop_subject(run.id)
     return await state.nats.subscribe(subject, cb=on_stop)

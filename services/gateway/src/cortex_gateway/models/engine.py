@@ -92,8 +92,8 @@ class EngineClient:
         max_connections: int = 2000,
         info_ttl_sec: float = 300.0,
     ) -> None:
-        # Completions: no overall limit (answers may be long), but a bound on connecting and on
-        # silence between two reads (a hung server ends the stream with an error, not a hang).
+        # Engine info and tokenizers (completions go through completions/upstream.py): a bound
+        # on connecting and on silence between two reads.
         self.completion_timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout_sec, sock_read=read_timeout_sec
         )
