@@ -8,8 +8,10 @@ one with two worker processes (CORTEX_GATEWAY_WORKERS=2, both cores of this mach
 turn against the same simulator. The client authenticates with an API key.
 
 Each level runs `concurrency` workers that each send ROUNDS streamed requests in a row, starting
-at spread-out moments (the same seeded schedule for every path). The client is a lean raw-socket
-HTTP/1.1 reader, so that the measuring costs little CPU on the shared 2-core machine.
+at spread-out moments (the same seeded schedule for every path). The paths take turns, REPEATS
+times (direct, 1 worker, 2 workers, direct, ...), and each path's streams are pooled, so a drift
+in the machine's load weighs on every path alike. The client is a lean raw-socket HTTP/1.1
+reader, so that the measuring costs little CPU on the shared 2-core machine.
 
 Reported per level: TTFT p50/p99 (request sent -> first content token received) for both paths and
 the gateway's overhead (difference of the percentiles), token throughput (completion tokens of
@@ -47,6 +49,7 @@ COMMAND = "make bench  (or: .venv/bin/python -m bench gateway)"
 LEVELS = (10, 50, 200)
 GATEWAY_WORKERS = (1, 2)  # CORTEX_GATEWAY_WORKERS of the two gateways compared
 ROUNDS = 3
+REPEATS = 3
 MODEL = "bench-vllm"
 MODEL_SPEC = {
     "name": MODEL,
@@ -78,7 +81,22 @@ class LevelResult:
     streams: list[Stream] = field(default_factory=list)
     wall: float = 0.0
     rss_delta_kib: float = 0.0
-    cpu_us_per_chunk: float = 0.0  # the gateway's CPU time per relayed chunk
+    gateway_cpu_sec: float = 0.0
+    chunks: int = 0  # relayed by the gateway
+
+    @classmethod
+    def pooled(cls, runs: list["LevelResult"]) -> "LevelResult":
+        return cls(
+            streams=[stream for run in runs for stream in run.streams],
+            wall=sum(run.wall for run in runs),
+            rss_delta_kib=max(run.rss_delta_kib for run in runs),
+            gateway_cpu_sec=sum(run.gateway_cpu_sec for run in runs),
+            chunks=sum(run.chunks for run in runs),
+        )
+
+    @property
+    def cpu_us_per_chunk(self) -> float:
+        return self.gateway_cpu_sec / self.chunks * 1e6 if self.chunks else 0.0
 
     def ttft_ms(self, q: float) -> float:
         values = sorted(s.ttft for s in self.streams)
@@ -339,9 +357,8 @@ async def measure_gateway(gateway: Gateway, key: str, concurrency: int, seed: in
     finally:
         done.set()
         await sampler
-    chunks = sum(s.tokens + 2 for s in result.streams)  # + role and finish chunks
-    cpu = sum(cpu_sec(member) for member in members) - cpu_before
-    result.cpu_us_per_chunk = cpu / chunks * 1e6
+    result.chunks = sum(s.tokens + 2 for s in result.streams)  # + role and finish chunks
+    result.gateway_cpu_sec = sum(cpu_sec(member) for member in members) - cpu_before
     result.rss_delta_kib = (peak - before) / concurrency
     return result
 
@@ -351,7 +368,8 @@ class Comparison:
     concurrency: int
     load: str  # load average (1 min) before/after the level
     direct: LevelResult
-    through: dict[int, LevelResult]  # by gateway workers
+    through: dict[int, LevelResult]  # by gateway workers, pooled over the repeats
+    repeat_overheads: dict[int, list[float]]  # TTFT p50 overhead (ms) of each repeat, by workers
 
 
 async def benchmark(services: Services) -> tuple[list[Comparison], Comparison]:
@@ -373,29 +391,38 @@ async def benchmark(services: Services) -> tuple[list[Comparison], Comparison]:
 
 async def compare(services: Services, key: str, direct_url: str, concurrency: int) -> Comparison:
     load_before = os.getloadavg()[0]
-    direct = await run_level(direct_url, None, concurrency, seed=concurrency)
-    through = {}
-    for gateway in services.gateways:
-        through[gateway.workers] = await measure_gateway(
-            gateway, key, concurrency, seed=concurrency
-        )
+    directs: list[LevelResult] = []
+    throughs: dict[int, list[LevelResult]] = {g.workers: [] for g in services.gateways}
+    overheads: dict[int, list[float]] = {g.workers: [] for g in services.gateways}
+    for repeat in range(REPEATS):
+        seed = concurrency * 100 + repeat
+        direct = await run_level(direct_url, None, concurrency, seed=seed)
+        directs.append(direct)
+        for gateway in services.gateways:
+            through = await measure_gateway(gateway, key, concurrency, seed=seed)
+            throughs[gateway.workers].append(through)
+            overheads[gateway.workers].append(through.ttft_ms(0.5) - direct.ttft_ms(0.5))
     load = f"{load_before:.1f}/{os.getloadavg()[0]:.1f}"
-    for workers, result in through.items():
+    pooled = {workers: LevelResult.pooled(runs) for workers, runs in throughs.items()}
+    direct = LevelResult.pooled(directs)
+    for workers, result in pooled.items():
         print(
             f"  {concurrency:>3} streams, {workers} worker(s): TTFT p50 direct "
-            f"{direct.ttft_ms(0.5):.1f} ms, gateway {result.ttft_ms(0.5):.1f} ms; throughput "
-            f"ratio {result.tokens_per_s / direct.tokens_per_s:.3f}; load {load}",
+            f"{direct.ttft_ms(0.5):.1f} ms, gateway {result.ttft_ms(0.5):.1f} ms (repeats "
+            f"{', '.join(f'{o:+.1f}' for o in overheads[workers])}); throughput ratio "
+            f"{result.tokens_per_s / direct.tokens_per_s:.3f}; load {load}",
             flush=True,
         )
-    return Comparison(concurrency, load, direct, through)
+    return Comparison(concurrency, load, direct, pooled, overheads)
 
 
 def table(results: list[Comparison]) -> list[str]:
     rows = [
         "| streams | gateway workers | TTFT p50 direct / gateway (overhead) | TTFT p99 direct / "
         "gateway (overhead) | tokens/s direct | tokens/s gateway | ratio | gateway memory per "
-        "stream | gateway CPU per chunk | load 1 min before/after |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "stream | gateway CPU per chunk | TTFT p50 overhead of each repeat | load 1 min "
+        "before/after |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for level in results:
         direct = level.direct
@@ -409,6 +436,7 @@ def table(results: list[Comparison]) -> list[str]:
                 f"| {direct.tokens_per_s:.0f} | {through.tokens_per_s:.0f} "
                 f"| **{through.tokens_per_s / direct.tokens_per_s:.3f}** "
                 f"| {through.rss_delta_kib:.0f} KiB | {through.cpu_us_per_chunk:.0f} µs "
+                f"| {' / '.join(f'{o:+.1f}' for o in level.repeat_overheads[workers])} ms "
                 f"| {level.load} |"
             )
     return rows
@@ -430,29 +458,26 @@ def verdict(level: Comparison, workers: int) -> str:
 
 
 FINDINGS = (
-    "Findings (py-spy on the gateway at 200 streams, shares turned into µs of the measured CPU "
-    "per chunk). Before: ~70-85 µs per relayed chunk: ~15 µs the event loop itself (epoll, "
-    "socket reads, task switches), ~15 µs writing to the client (uvicorn's `send`, one syscall "
-    "per chunk), ~17 µs aiohttp reading the upstream (parser, StreamReader, its read timer "
-    "re-armed on every read), ~6 µs FastAPI's middleware wrappers around each `send`, ~14 µs "
-    "the gateway's own relay loop and measuring; a short completion's request path ~1.2 ms, a "
-    "tenth of it FastAPI matching the request against every route, a tenth publishing the usage "
-    "event. Changed: POST /v1/chat/completions enters below FastAPI (no route matching, no "
-    "middleware per chunk); a stream's read timeout is one coarse timer per stream instead of a "
-    "timer re-armed per read; a stream's content chunks are recognised by the frame learned from "
-    "its first one (two comparisons instead of several scans of the chunk); the upstream request "
-    "is sent from the request's own task (one loop pass less before it leaves). After: ~60-65 "
-    "µs per chunk (loop ~18, client write ~13, aiohttp ~12, relay loop ~4, measuring ~3) and "
-    "~0.95 ms per request, in A/B runs against the previous code in one stack. What is left is "
-    "the server's and the client library's per-read work. TTFT overhead under load is "
-    "queueing: the ~5 loop passes between a client's request and its first token each wait "
-    "behind every other ready stream, so it grows steeply as the loop nears full use. On this "
-    "2-core machine the simulator and the client already use about one core at 200 streams "
-    "(measured from /proc/stat), and the gateway needs most of the other one, so a second "
-    "worker spreads the gateway's work but finds no free core (compare the two rows at 200 "
-    "streams, and runs differ). Where the gateway has cores to itself (not measurable on this "
-    "machine), each worker's loop carries 1/N of the streams. "
-    "Figures move by tens of percent between runs with the machine's load."
+    "Findings (py-spy on the gateway at 200 streams). Earlier code: ~70-85 µs of gateway CPU "
+    "per relayed chunk, then ~60-65 µs after trimming FastAPI's routing and middleware, "
+    "aiohttp's per-read timer and the chunk parsing off the hot path; TTFT overhead at 200 "
+    "streams +19 to +72 ms between runs. The overhead was loop passes, not the work itself: a "
+    "chunk went from aiohttp's parser into its stream reader, woke the relay task one loop pass "
+    "later, and was written through uvicorn's `send`; under load each pass waits behind every "
+    "other ready stream, and the way from a request to its first token took ~7 of them. Now "
+    "(completions/upstream.py, client_wire.py) the upstream socket's protocol parses the "
+    "response with httptools and, in the same read callback, measures the chunk and writes it "
+    "to the client's socket (chunked framing as uvicorn's own; uvicorn's flow control pauses "
+    "the upstream for a slow client): no task switch and no extra pass per chunk, and the first "
+    "token leaves in the pass that reads it. Gateway CPU per chunk at 200 streams is now ~37-43 "
+    "µs, of which ~60 % is the kernel's socket reads, writes and epoll (the floor for one read "
+    "and one write per chunk), ~10 % the gateway's own Python. What is left of the TTFT "
+    "overhead: the extra hop (the gateway's accept, request parsing and auth, its request to "
+    "the model server on a kept-alive connection, the head's pass back), each pass a little "
+    "longer the busier the loop. The p99 overhead at 200 streams (tens of ms) is the moments "
+    "when the simulator, the client and the gateway all want one of the two cores: the "
+    "direct path has one process less in that contest. "
+    "Figures move between runs with the machine's load (see each repeat's overhead)."
 )
 
 
@@ -468,10 +493,12 @@ def report(results: list[Comparison], busy: Comparison, load: str) -> str:
         f"Simulated vLLM model: TTFT {MODEL_SPEC['ttft_ms']} ms, ITL {MODEL_SPEC['itl_ms']} ms, "
         f"{MODEL_SPEC['output_tokens']} tokens per answer (one token per chunk); {ROUNDS} streams "
         "per client worker, usage requested by the client in both paths; API key auth through "
-        "the gateway; health and usage services running. Each level runs the direct path, then "
-        "the gateway with 1 process, then the gateway with 2 worker processes "
-        "(`CORTEX_GATEWAY_WORKERS=2`: the gateway using both cores, as a deployment on a 2-core "
-        "node would). Overheads are differences of percentiles. Machine load average "
+        "the gateway; health and usage services running; every request on a new connection. At "
+        "each level the direct path, the gateway with 1 process and the gateway with 2 worker "
+        "processes (`CORTEX_GATEWAY_WORKERS=2`: the gateway using both cores, as a deployment on "
+        f"a 2-core node would) take turns, {REPEATS} times, and each path's streams are pooled. "
+        "Overheads are differences of percentiles; the overhead of each repeat on its own shows "
+        "the spread. Machine load average "
         f"(1/5/15 min) when the run began: {load} on {os.cpu_count()} CPUs (other work on the "
         "machine competes with every path)."
     )
