@@ -151,8 +151,9 @@ class Exchange:
         if not self.head.done():
             self.head.set_exception(error or UpstreamError("ended before its headers"))
             self.head.exception()  # seen: nobody may be waiting any more
-        if self._sink is not None:
-            self._sink.end(error)
+        sink, self._sink = self._sink, None  # no cycle left for the garbage collector
+        if sink is not None:
+            sink.end(error)
 
 
 class UpstreamConnection(asyncio.Protocol):
