@@ -474,9 +474,13 @@ FINDINGS = (
     "and one write per chunk), ~10 % the gateway's own Python. What is left of the TTFT "
     "overhead: the extra hop (the gateway's accept, request parsing and auth, its request to "
     "the model server on a kept-alive connection, the head's pass back), each pass a little "
-    "longer the busier the loop. The p99 overhead at 200 streams (tens of ms) is the moments "
-    "when the simulator, the client and the gateway all want one of the two cores: the "
-    "direct path has one process less in that contest. "
+    "longer the busier the loop. The p99 overhead at 200 streams (tens of ms) comes from "
+    "moments that hold up many streams at once (traced with timestamps per request): a burst "
+    "of API-key lookups whenever a cached key expired (now refreshed ahead, one lookup per "
+    "key), the garbage collector's full passes in the simulator (now out of them) and in the "
+    "gateway (40-60 ms, freeing tens of thousands of objects: not yet traced to their "
+    "cycles), and moments when the simulator, the client and the gateway all want one of the "
+    "two cores (the direct path has one process less in that contest). "
     "Figures move between runs with the machine's load (see each repeat's overhead)."
 )
 
