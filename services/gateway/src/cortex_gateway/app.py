@@ -73,6 +73,7 @@ def create_app(settings: Settings) -> FastAPI:
             completions=CompletionRuntime(
                 UpstreamPool(
                     connect_timeout_sec=settings.upstream_connect_timeout_sec,
+                    read_timeout_sec=settings.upstream_read_timeout_sec,
                     max_exchanges=settings.upstream_max_connections,
                 )
             ),

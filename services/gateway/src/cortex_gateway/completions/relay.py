@@ -23,7 +23,6 @@ from cortex_gateway.completions.errors import CompletionError, error_event, upst
 from cortex_gateway.completions.finish import finish, settle_metrics
 from cortex_gateway.completions.request import upstream_body
 from cortex_gateway.completions.run import CompletionRun, Failure
-from cortex_gateway.completions.silence import SilenceWatch
 from cortex_gateway.completions.sse import DONE, sse_event
 from cortex_gateway.completions.upstream import Collected, Exchange, UpstreamError
 from cortex_gateway.models.engine import auth_headers, chat_completions_url
@@ -32,7 +31,6 @@ from cortex_gateway.state import AppState
 T = TypeVar("T")
 
 COMPLETION_ID_HEADER = "X-Cortex-Completion-Id"
-ERROR_BODY_TIMEOUT_SEC = 10.0
 METRICS_EVENT = "cortex.metrics"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -62,8 +60,7 @@ async def open_upstream(state: AppState, run: CompletionRun, request: Request) -
         chat_completions_url(upstream), headers, upstream_body(run.client, upstream)
     )
     try:
-        async with asyncio.timeout(state.settings.upstream_read_timeout_sec):
-            exchange = await unless_client_leaves(request, sending)
+        exchange = await unless_client_leaves(request, sending)
     except TimeoutError:
         raise _unreachable(state, run, "did not answer in time") from None
     except (OSError, UpstreamError) as error:
@@ -76,8 +73,7 @@ async def open_upstream(state: AppState, run: CompletionRun, request: Request) -
         collected = Collected()
         exchange.attach(collected)
         with contextlib.suppress(OSError, UpstreamError, TimeoutError):
-            async with asyncio.timeout(ERROR_BODY_TIMEOUT_SEC):
-                body = await collected.done
+            body = await collected.done
         exchange.close()
         if status >= 500:
             state.health.record_failure(upstream.served_model_name)
@@ -189,7 +185,6 @@ class StreamRelay:
         self._feed = run.feed
         self._write = wire.write
         self._run = run
-        self._exchange = exchange
         self._ended: asyncio.Future[BaseException | None] = (
             asyncio.get_running_loop().create_future()
         )
@@ -204,18 +199,14 @@ class StreamRelay:
         if not self._ended.done():
             self._ended.set_result(error)
 
-    async def finished(self, silence_limit_sec: float) -> Failure | None:
-        silence = SilenceWatch(self._exchange, silence_limit_sec)
-        try:
-            error = await self._ended
-        finally:
-            silence.stop()
+    async def finished(self, read_timeout_sec: float) -> Failure | None:
+        error = await self._ended
         run = self._run
         if error is None:
             return None
         if isinstance(error, TimeoutError):
             return Failure(
-                f"The model server sent nothing for {silence_limit_sec:g} s.", "upstream_timeout"
+                f"The model server sent nothing for {read_timeout_sec:g} s.", "upstream_timeout"
             )
         # A stop or a departed client closes the upstream under the relay: expected then.
         if not (run.stop_requested or run.client_gone or isinstance(error, UpstreamError)):
@@ -248,7 +239,6 @@ async def relay_whole(state: AppState, run: CompletionRun, request: Request) -> 
     assert exchange is not None
     collected = Collected()
     exchange.attach(collected)
-    silence = SilenceWatch(exchange, state.settings.upstream_read_timeout_sec)
     try:
         body = await unless_client_leaves(request, collected.done)
     except (OSError, UpstreamError, TimeoutError) as error:
@@ -258,8 +248,6 @@ async def relay_whole(state: AppState, run: CompletionRun, request: Request) -> 
             f"The model server broke off its answer ({_reason(error)}).",
             code="upstream_disconnected",
         ) from None
-    finally:
-        silence.stop()
     if body is None:
         exchange.close()
         raise ClientGone

@@ -8,14 +8,20 @@ exchange fails with TimeoutError. So a silent upstream is given up after 1 to
 """
 
 import asyncio
-
-from cortex_gateway.completions.upstream import Exchange
+from typing import Protocol
 
 CHECKS_PER_LIMIT = 4
 
 
+class Watched(Protocol):
+    @property
+    def received_bytes(self) -> int: ...
+
+    def fail(self, error: BaseException) -> None: ...
+
+
 class SilenceWatch:
-    def __init__(self, exchange: Exchange, limit_sec: float) -> None:
+    def __init__(self, exchange: Watched, limit_sec: float) -> None:
         self._exchange = exchange
         self._interval = limit_sec / CHECKS_PER_LIMIT
         self._seen_bytes = exchange.received_bytes

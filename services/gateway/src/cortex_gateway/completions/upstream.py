@@ -16,12 +16,14 @@ before any byte came back is sent once more on a new one (the server closed it w
 
 import asyncio
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 import httptools
+
+from cortex_gateway.completions.silence import SilenceWatch
 
 IDLE_KEEP_SEC = 60.0
 MAX_IDLE_PER_ORIGIN = 1024
@@ -85,9 +87,12 @@ class Collected:
 
 
 class Exchange:
-    """One request's response on a connection: its head, then its body for a sink."""
+    """One request's response on a connection: its head, then its body for a sink. It fails
+    with TimeoutError once the server has sent nothing for `read_timeout_sec` (silence.py)."""
 
-    def __init__(self, connection: "UpstreamConnection", on_end: Callable[[], None]) -> None:
+    def __init__(
+        self, connection: "UpstreamConnection", read_timeout_sec: float, on_end: Callable[[], None]
+    ) -> None:
         self._connection = connection
         self._on_end = on_end
         self.head: asyncio.Future[Head] = asyncio.get_running_loop().create_future()
@@ -96,6 +101,7 @@ class Exchange:
         self._sink: BodySink | None = None
         self._early: list[bytes] = []  # body that came before a sink was attached
         self._ended: tuple[BaseException | None] | None = None
+        self._silence = SilenceWatch(self, read_timeout_sec)
 
     @property
     def ended(self) -> bool:
@@ -147,6 +153,7 @@ class Exchange:
         if self._ended is not None:
             return
         self._ended = (error,)
+        self._silence.stop()
         self._on_end()
         if not self.head.done():
             self.head.set_exception(error or UpstreamError("ended before its headers"))
@@ -170,13 +177,12 @@ class UpstreamConnection(asyncio.Protocol):
     def open(self) -> bool:
         return self.transport is not None and not self.transport.is_closing()
 
-    def start(self, request: bytes, on_end: Callable[[], None]) -> Exchange:
+    def start(self, exchange: Exchange, request: bytes) -> None:
         assert self.transport is not None
         self._parser = httptools.HttpResponseParser(self)
         self._headers = {}
-        self.exchange = Exchange(self, on_end)
+        self.exchange = exchange
         self.transport.write(request)
-        return self.exchange
 
     def abort(self) -> None:
         if self.transport is not None:
@@ -248,8 +254,15 @@ class UpstreamPool:
     """Connections to model servers, kept alive between exchanges, per origin. At most
     `max_exchanges` run at once; more wait for one to end."""
 
-    def __init__(self, *, connect_timeout_sec: float = 5.0, max_exchanges: int = 2000) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout_sec: float = 5.0,
+        read_timeout_sec: float = 300.0,
+        max_exchanges: int = 2000,
+    ) -> None:
         self._connect_timeout_sec = connect_timeout_sec
+        self._read_timeout_sec = read_timeout_sec
         self._slots = asyncio.Semaphore(max_exchanges)
         self._idle: dict[Origin, list[UpstreamConnection]] = {}
         self._expiry: dict[UpstreamConnection, asyncio.TimerHandle] = {}
@@ -257,7 +270,8 @@ class UpstreamPool:
 
     async def request(self, url: str, headers: dict[str, str], body: bytes) -> Exchange:
         """POST `body`; the exchange once the response head arrived (`exchange.head`). The
-        caller attaches a sink for the body, or closes the exchange."""
+        caller attaches a sink for the body, or closes the exchange. TimeoutError when the
+        server does not connect or answer in time."""
         origin, target = split_url(url)
         lines = [f"POST {target} HTTP/1.1", f"Host: {origin.netloc}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
@@ -270,7 +284,8 @@ class UpstreamPool:
             except BaseException:
                 self._slots.release()
                 raise
-            exchange = connection.start(request, self._slots.release)
+            exchange = Exchange(connection, self._read_timeout_sec, self._slots.release)
+            connection.start(exchange, request)
             try:
                 await exchange.head
             except UpstreamError:
@@ -300,12 +315,8 @@ class UpstreamPool:
             timer.cancel()
 
     def close(self) -> None:
-        for connection in list(self._all_idle()):
+        for connection in [c for idle in self._idle.values() for c in idle]:
             connection.abort()
-
-    def _all_idle(self) -> Iterator[UpstreamConnection]:
-        for idle in self._idle.values():
-            yield from idle
 
     def _take_idle(self, origin: Origin) -> UpstreamConnection | None:
         idle = self._idle.get(origin)

@@ -94,7 +94,7 @@ class EngineClient:
     ) -> None:
         # Engine info and tokenizers (completions go through completions/upstream.py): a bound
         # on connecting and on silence between two reads.
-        self.completion_timeout = aiohttp.ClientTimeout(
+        self._timeout = aiohttp.ClientTimeout(
             total=None, connect=connect_timeout_sec, sock_read=read_timeout_sec
         )
         self._max_connections = max_connections
@@ -110,7 +110,7 @@ class EngineClient:
                 connector=aiohttp.TCPConnector(
                     limit=self._max_connections, limit_per_host=0, keepalive_timeout=60.0
                 ),
-                timeout=self.completion_timeout,
+                timeout=self._timeout,
                 trust_env=False,  # model servers are reached directly, never through env proxies
                 auto_decompress=True,
             )
