@@ -77,7 +77,7 @@ bench: setup web
 schemas: setup
 	rm -rf docs/schemas
 	$(RUN) cortex-contracts schemas docs/schemas
-	$(RUN) cortex-contracts asyncapi docs/asyncapi.yaml
+	$(RUN) cortex-runtime asyncapi docs/asyncapi.yaml
 
 clean:
 	rm -rf .venv $(TOOLS) web/node_modules web/dist test-artifacts

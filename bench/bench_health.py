@@ -21,12 +21,12 @@ import nats
 
 from cortex_contracts.envelope import utcnow
 from cortex_contracts.events.models import Upstream
-from cortex_contracts.runtime.kv import KvEntry, ensure_bucket
 from cortex_contracts.topology import Topology, model_key
 from cortex_devstack.embedded import EmbeddedNats
 from cortex_devstack.ports import free_port, wait_for_port
 from cortex_health.poller import HealthPoller
 from cortex_health.settings import Settings
+from cortex_runtime.kv import KvEntry, ensure_bucket
 
 NAME = "health"
 COMMAND = "python -m bench health"

@@ -34,10 +34,10 @@ from bench.report import write_section
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.usage import CompletionRecorded
 from cortex_contracts.messages.usage import UsageQuery
-from cortex_contracts.runtime.jetstream import ensure_streams, publish_event
 from cortex_contracts.topology import Topology
 from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from cortex_devstack.ports import free_port
+from cortex_runtime.jetstream import ensure_streams, publish_event
 from cortex_usage.migrate import migrate
 from cortex_usage.rollup import Rollup
 from cortex_usage.settings import Settings

@@ -11,9 +11,9 @@ import pytest
 from nats.js import JetStreamContext
 
 from cortex_contracts.events.models import ModelHealth
-from cortex_contracts.runtime.kv import KvEntry, ensure_bucket, follow_bucket
 from cortex_contracts.topology import Topology, model_key
 from cortex_gateway.models.health_view import HealthView
+from cortex_runtime.kv import KvEntry, ensure_bucket, follow_bucket
 from tests.support.backends import Backends
 from tests.support.health import wait_until
 

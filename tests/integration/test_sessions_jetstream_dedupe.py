@@ -9,8 +9,8 @@ import pytest
 from nats.js import JetStreamContext
 from nats.js.errors import BadRequestError
 
-from cortex_contracts.runtime.jetstream import WRONG_LAST_SEQUENCE, ensure_streams
 from cortex_contracts.topology import Topology
+from cortex_runtime.jetstream import WRONG_LAST_SEQUENCE, ensure_streams
 from tests.support.backends import Backends
 
 pytestmark = pytest.mark.integration

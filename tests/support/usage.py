@@ -16,8 +16,8 @@ from nats.js import JetStreamContext
 
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.usage import CompletionRecorded
-from cortex_contracts.runtime.jetstream import publish_event
 from cortex_contracts.topology import Topology
+from cortex_runtime.jetstream import publish_event
 from tests.support.stack import Stack
 
 PUBLISH_CONCURRENCY = 200

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cortex_contracts.asyncapi import build_asyncapi
 from cortex_contracts.schema import contract_models
+from cortex_runtime.asyncapi import build_asyncapi
 
 pytestmark = pytest.mark.unit
 DOCS = Path(__file__).resolve().parents[2] / "docs"

@@ -5,12 +5,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from cortex_contracts.events.models import ModelHealth, Upstream
-from cortex_contracts.runtime.kv import KvEntry
 from cortex_contracts.topology import Topology, model_key
 from cortex_gateway.models.circuit_breaker import CircuitBreaker
 from cortex_gateway.models.health_view import HealthView
 from cortex_health.ledger import HISTORY_LENGTH, HealthLedger
 from cortex_health.probes import ProbeResult
+from cortex_runtime.kv import KvEntry
 
 pytestmark = pytest.mark.unit
 

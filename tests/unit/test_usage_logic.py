@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.usage import CompletionRecorded
 from cortex_contracts.messages.usage import UsageQuery
-from cortex_usage.pull import stream_sequence
+from cortex_runtime.pull import stream_sequence
 from cortex_usage.queries import BadCursor, decode_cursor, encode_cursor
 from cortex_usage.recorder import MAX_ERROR_CHARS, UnreadableEvent, read_row
 

@@ -1,4 +1,4 @@
-"""`cortex-contracts schemas DIR` | `cortex-contracts asyncapi FILE`: generated documentation."""
+"""`cortex-contracts schemas DIR`: the JSON schema of every event and message."""
 
 import argparse
 from pathlib import Path
@@ -11,17 +11,9 @@ def main() -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     schemas = commands.add_parser("schemas", help="export JSON schemas")
     schemas.add_argument("directory", type=Path)
-    asyncapi = commands.add_parser("asyncapi", help="write the AsyncAPI document")
-    asyncapi.add_argument("file", type=Path)
     args = parser.parse_args()
-    if args.command == "schemas":
-        for path in write_json_schemas(args.directory):
-            print(path)
-    elif args.command == "asyncapi":
-        from cortex_contracts.asyncapi import build_asyncapi
-
-        args.file.write_text(build_asyncapi())
-        print(args.file)
+    for path in write_json_schemas(args.directory):
+        print(path)
 
 
 if __name__ == "__main__":

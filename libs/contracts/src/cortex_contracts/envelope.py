@@ -3,7 +3,9 @@
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1  # the newest event schema this build reads; a newer event is parked
 
 
 def utcnow() -> datetime:
@@ -30,6 +32,15 @@ class Event(BaseModel):
     occurred_at: datetime = Field(default_factory=utcnow)
     actor: Actor = Field(default_factory=Actor)
     aggregate_id: str
+
+    @field_validator("schema_version")
+    @classmethod
+    def _known_version(cls, version: int) -> int:
+        if not 1 <= version <= SCHEMA_VERSION:
+            raise ValueError(
+                f"unsupported schema_version {version} (this build reads 1 to {SCHEMA_VERSION})"
+            )
+        return version
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

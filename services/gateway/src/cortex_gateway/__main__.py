@@ -4,8 +4,8 @@ import argparse
 
 import uvicorn
 
-from cortex_contracts.runtime.config import configure_logging, load_settings
 from cortex_gateway.settings import Settings
+from cortex_runtime.config import configure_logging, load_settings
 
 # uvicorn builds the app in each worker process from this factory (settings come from the env).
 APP_FACTORY = "cortex_gateway.app:app_from_environment"

@@ -5,11 +5,8 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import nats
 from fastapi import FastAPI
 
-from cortex_contracts.runtime.config import configure_logging, load_settings
-from cortex_contracts.runtime.jetstream import ensure_streams
 from cortex_gateway import ops, web
 from cortex_gateway.admin import health as admin_health
 from cortex_gateway.admin import keys as admin_keys
@@ -33,6 +30,10 @@ from cortex_gateway.models.engine import EngineClient
 from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.settings import Settings
 from cortex_gateway.state import AppState
+from cortex_runtime.config import configure_logging, load_settings
+from cortex_runtime.connection import connect
+from cortex_runtime.jetstream import ensure_streams
+from cortex_runtime.query import QueryClient
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, settings.db_pool_size)
-        nc = await nats.connect(settings.nats_url, name="cortex-gateway", max_reconnect_attempts=-1)
+        nc = await connect(settings.nats_url, "cortex-gateway")
         js = nc.jetstream()
         await ensure_streams(js, settings.topology)
         await ensure_admin(engine, settings)
@@ -69,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
             js=js,
             catalog=catalog,
             health=health,
+            queries=QueryClient(nc),
             engines=EngineClient.from_settings(settings),
             completions=CompletionRuntime(
                 UpstreamPool(

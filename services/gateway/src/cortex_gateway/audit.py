@@ -11,9 +11,9 @@ from fastapi import Request
 
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.audit import AuditAction, AuditRecorded
-from cortex_contracts.runtime.jetstream import publish_event
 from cortex_gateway.auth.principal import Principal
 from cortex_gateway.state import AppState
+from cortex_runtime.jetstream import publish_event
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from cortex_gateway.chat.commands import (
     SessionNotFound,
     TooManyConflicts,
 )
-from cortex_gateway.nats_request import QueryFailed
+from cortex_runtime.query import QueryFailed
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -12,6 +12,7 @@ from cortex_gateway.models.catalog import ModelCatalog
 from cortex_gateway.models.engine import EngineClient
 from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.settings import Settings
+from cortex_runtime.query import QueryClient
 
 
 @dataclass
@@ -22,6 +23,7 @@ class AppState:
     js: JetStreamContext
     catalog: ModelCatalog
     health: HealthView
+    queries: QueryClient  # asks the services over NATS (one inbox for every query)
     extras: dict[str, object] = field(default_factory=dict)
     # Model servers: the shared HTTP client, context discovery, tokenizers (models/engine.py).
     engines: EngineClient = field(default_factory=EngineClient)

@@ -13,9 +13,9 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from cortex_contracts.events.models import ModelHealth, Upstream
-from cortex_contracts.runtime.kv import KvEntry
 from cortex_contracts.topology import model_name_from_key
 from cortex_health.probes import ProbeResult
+from cortex_runtime.kv import KvEntry
 
 log = logging.getLogger(__name__)
 

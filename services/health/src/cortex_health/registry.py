@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from cortex_contracts.events.models import Upstream
-from cortex_contracts.runtime.kv import KvEntry
 from cortex_contracts.topology import model_name_from_key
+from cortex_runtime.kv import KvEntry
 
 log = logging.getLogger(__name__)
 

@@ -1,29 +1,29 @@
-"""The live projection: a durable pull consumer shared by every replica of this service.
+"""The live projection: the batch handler of the durable consumer every replica shares (pulled
+by `cortex_runtime.consumer`).
 
-nats-py directly rather than a FastStream subscriber: the projection needs each message's stream
-sequence and delivery count, and acks, delayed naks and terms of its own choosing.
+The projection needs each message's stream sequence and delivery count, and acks, delayed naks
+and terms of its own choosing; its position is stored in the same transaction as the rows.
 """
 
-import asyncio
 import logging
 import time
 from dataclasses import replace
 
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_contracts.events.chat import AnyChatEvent, parse_chat_event
 from cortex_contracts.topology import Topology
+from cortex_runtime.consumer import DurableConsumer
+from cortex_runtime.parking import FAILING, OVERSIZED, REJECTED, Parking, unreadable_kind
+from cortex_runtime.pull import deliveries, stream_sequence
 from cortex_sessions.fold import Unreadable, session_key
 from cortex_sessions.metrics import EVENTS_APPLIED
 from cortex_sessions.projector import CreatedConcurrently, Outcome, Pending, Projector
-from cortex_sessions.pull import PullFeed
 from cortex_sessions.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,17 +31,33 @@ log = logging.getLogger(__name__)
 EARLY_HOLD_SEC = 2.0  # then nak it: its predecessor may be with a replica that died
 EARLY_RETRY_SEC = 0.01  # how soon held events are tried again when nothing new arrives
 MAX_REDELIVERY_DELAY_SEC = 2.0
+MAX_ACK_PENDING = 10_000
 
 
-def redelivery_delay(deliveries: int) -> float:
-    return float(min(MAX_REDELIVERY_DELAY_SEC, 0.05 * 2 ** min(deliveries, 8)))
+def durable_consumer(settings: Settings) -> DurableConsumer:
+    topology = settings.topology
+    return DurableConsumer(
+        stream=topology.chat_stream,
+        name=topology.sessions_consumer,
+        filter_subject=topology.chat_all_subjects,
+        ack_wait_sec=settings.ack_wait_sec,
+        max_ack_pending=MAX_ACK_PENDING,
+        batch=settings.fetch_batch,
+    )
 
 
-def read_event(data: bytes) -> AnyChatEvent | Unreadable:
+def redelivery_delay(count: int) -> float:
+    return float(min(MAX_REDELIVERY_DELAY_SEC, 0.05 * 2 ** min(count, 8)))
+
+
+def read_event(data: bytes, max_bytes: int | None = None) -> AnyChatEvent | Unreadable:
+    if max_bytes is not None and len(data) > max_bytes:
+        return Unreadable(f"oversized event: {len(data)} bytes, more than {max_bytes}", OVERSIZED)
     try:
         return parse_chat_event(data)
     except ValidationError as error:
-        return Unreadable(f"not a chat event: {error.errors()[0]['msg']}"[:300])
+        reason = f"not a chat event: {error.errors()[0]['msg']}"[:300]
+        return Unreadable(reason, unreadable_kind(error))
 
 
 def _checked(msg: Msg, event: AnyChatEvent | Unreadable) -> bool:
@@ -51,10 +67,13 @@ def _checked(msg: Msg, event: AnyChatEvent | Unreadable) -> bool:
 
 
 class ChatEventConsumer:
-    def __init__(self, engine: AsyncEngine, js: JetStreamContext, settings: Settings) -> None:
+    def __init__(
+        self, engine: AsyncEngine, js: JetStreamContext, settings: Settings, parking: Parking
+    ) -> None:
         self.engine = engine
         self.js = js
         self.settings = settings
+        self.parking = parking
         self.topology: Topology = settings.topology
         self.projector = Projector()
         # Early events kept here and retried with the next batches: their predecessor is
@@ -63,9 +82,9 @@ class ChatEventConsumer:
         self._waiting: dict[int, tuple[Msg, Pending]] = {}
         self._held_since: dict[int, float] = {}
 
-    @property
-    def waiting(self) -> bool:
-        return bool(self._waiting)
+    def wake_after(self) -> float | None:
+        """Held events are retried soon even when nothing new arrives."""
+        return EARLY_RETRY_SEC if self._waiting else None
 
     async def handle(self, batch: list[Msg]) -> list[Outcome]:
         """Apply, then acknowledge (or park, or keep for a retry) every message of the batch,
@@ -74,15 +93,16 @@ class ChatEventConsumer:
         pending: list[Pending] = []
         handled: list[Outcome] = []
         for msg in batch:
-            seq = msg.metadata.sequence.stream
+            seq = stream_sequence(msg)
             key = session_key(msg.subject)
             if key is None:  # nothing to keep a position for: park it and move on
-                await self.dead_letter(msg, "the subject does not name a chat session")
+                reason = "the subject does not name a chat session"
+                await self.parking.park(msg, reason, REJECTED)
                 await msg.term()
                 handled.append(self._count(Outcome.REJECTED))
                 continue
             messages[seq] = msg
-            event = read_event(msg.data)
+            event = read_event(msg.data, self.settings.max_event_bytes)
             pending.append(Pending(seq, msg.subject, key, event, trusted=_checked(msg, event)))
         for seq, (msg, held) in self._waiting.items():
             messages[seq] = msg
@@ -127,10 +147,10 @@ class ChatEventConsumer:
     async def _failed_alone(self, pending: Pending, messages: dict[int, Msg]) -> dict[int, Outcome]:
         """This event breaks something: retry it later, then park it."""
         log.exception("applying chat event seq=%s failed", pending.seq)
-        deliveries = messages[pending.seq].metadata.num_delivered
-        if deliveries < self.settings.max_deliveries:
+        tries = deliveries(messages[pending.seq])
+        if tries < self.settings.max_deliveries:
             return {pending.seq: Outcome.FAILED}
-        reason = f"applying it failed {deliveries} times"
+        reason = f"applying it failed {tries} times"
         try:
             return await self._transaction([replace(pending, give_up=reason)], messages)
         except Exception:
@@ -141,7 +161,7 @@ class ChatEventConsumer:
         self, pending: list[Pending], messages: dict[int, Msg]
     ) -> dict[int, Outcome]:
         async def dead_letter(event: Pending, reason: str) -> None:
-            await self.dead_letter(messages[event.seq], reason)
+            await self.parking.park(messages[event.seq], reason, _kind(event))
 
         async with self.engine.begin() as conn:
             outcomes = await self.projector.apply(
@@ -151,7 +171,7 @@ class ChatEventConsumer:
 
     async def _settle(self, msg: Msg, outcome: Outcome) -> None:
         if outcome in (Outcome.EARLY, Outcome.FAILED):
-            await msg.nak(delay=redelivery_delay(msg.metadata.num_delivered))
+            await msg.nak(delay=redelivery_delay(deliveries(msg)))
         elif outcome is Outcome.REJECTED:
             await msg.term()
         else:
@@ -166,75 +186,13 @@ class ChatEventConsumer:
             return False
         return found.seq == seq
 
-    async def dead_letter(self, msg: Msg, reason: str) -> None:
-        """Park the event on the dead-letter subject; its msg id makes a repeat a no-op."""
-        seq = msg.metadata.sequence.stream
-        log.error("dead-lettering chat event seq=%s subject=%s: %s", seq, msg.subject, reason)
-        await self.js.publish(
-            self.topology.dead_letter_subject(self.topology.sessions_consumer),
-            msg.data,
-            headers={
-                "Nats-Msg-Id": f"{self.topology.chat_stream}-{seq}",
-                "Cortex-Reason": reason[:500],
-                "Cortex-Stream": self.topology.chat_stream,
-                "Cortex-Stream-Seq": str(seq),
-                "Cortex-Subject": msg.subject,
-            },
-            stream=self.topology.dead_letter_stream,
-        )
-
     @staticmethod
     def _count(outcome: Outcome) -> Outcome:
         EVENTS_APPLIED.labels(outcome.value).inc()
         return outcome
 
 
-async def ensure_consumer(js: JetStreamContext, settings: Settings) -> None:
-    """The durable consumer every replica pulls from (created by the first one to start)."""
-    topology = settings.topology
-    try:
-        await js.consumer_info(topology.chat_stream, topology.sessions_consumer)
-        return
-    except NotFoundError:
-        pass
-    try:
-        await js.add_consumer(
-            topology.chat_stream,
-            ConsumerConfig(
-                durable_name=topology.sessions_consumer,
-                filter_subject=topology.chat_all_subjects,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=settings.ack_wait_sec,
-                max_ack_pending=10_000,
-            ),
-        )
-    except BadRequestError:
-        log.debug("consumer %s created by another replica", topology.sessions_consumer)
-
-
-async def run(consumer: ChatEventConsumer, nats: NatsClient, stopping: asyncio.Event) -> None:
-    """Apply events as they arrive until `stopping` is set."""
-    topology = consumer.topology
-    while not stopping.is_set():
-        try:
-            await ensure_consumer(consumer.js, consumer.settings)
-            feed = PullFeed(
-                nats,
-                topology.chat_stream,
-                topology.sessions_consumer,
-                consumer.settings.fetch_batch,
-            )
-            await feed.start()
-            try:
-                while not stopping.is_set():
-                    batch = await feed.take(EARLY_RETRY_SEC if consumer.waiting else None)
-                    try:
-                        await consumer.handle(batch)
-                    except Exception:  # e.g. NATS away while acking: redelivered after ack_wait
-                        log.exception("handling %s chat events failed", len(batch))
-            finally:
-                await feed.stop()
-        except Exception:  # connection trouble: nats-py reconnects, we wait and pull again
-            log.exception("pulling chat events failed")
-            await asyncio.sleep(1)
+def _kind(event: Pending) -> str:
+    if isinstance(event.event, Unreadable):
+        return event.event.kind
+    return FAILING if event.give_up else REJECTED

@@ -93,9 +93,11 @@ def session_key(subject: str) -> SessionKey | None:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A message of a chat subject that is not a chat event."""
+    """A message of a chat subject that is not a chat event (a parking kind, see
+    `cortex_runtime.parking`: malformed, oversized or wrong-version)."""
 
     reason: str
+    kind: str = "malformed"
 
 
 def position(stored: Stored) -> int:

@@ -16,10 +16,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import nats
-from nats.aio.msg import Msg
-from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
 from psycopg import AsyncConnection, sql
 from psycopg.errors import LockNotAvailable
 from sqlalchemy import MetaData, Table
@@ -27,8 +23,9 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 from tqdm import tqdm
 
-from cortex_contracts.runtime.jetstream import ensure_streams
-from cortex_contracts.topology import Topology
+from cortex_runtime.connection import connect
+from cortex_runtime.jetstream import ensure_streams
+from cortex_runtime.reader import StreamReader
 from cortex_sessions.fold import SessionRow
 from cortex_sessions.replay import Replay
 from cortex_sessions.settings import Settings
@@ -46,7 +43,6 @@ REBUILD_LOCK_ID = 7_041_958_212  # pg advisory lock: one rebuild at a time
 LIVE_TABLES = (chat_sessions, chat_messages, chat_session_tombstones)  # the order readers lock
 SWAP_LOCK_TIMEOUT = "10s"
 SWAP_ATTEMPTS = 5
-READER_BUFFER = 20_000
 
 
 @dataclass(frozen=True)
@@ -63,59 +59,10 @@ class RebuildReport:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-class StreamReader:
-    """Every message of the chat stream in order (an ordered push consumer), in batches."""
-
-    def __init__(self, js: JetStreamContext, topology: Topology) -> None:
-        self.js = js
-        self.topology = topology
-        self._buffer: list[tuple[int, str, bytes]] = []
-        self._arrived = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
-        self._subscription: Any = None
-        self.at_end = False  # the last message delivered was the stream's last at the time
-
-    async def start(self) -> None:
-        self._subscription = await self.js.subscribe(
-            self.topology.chat_all_subjects,
-            stream=self.topology.chat_stream,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            cb=self._on_message,
-            pending_msgs_limit=READER_BUFFER * 2,
-            pending_bytes_limit=256 * 1024 * 1024,
-        )
-
-    async def _on_message(self, msg: Msg) -> None:
-        while len(self._buffer) >= READER_BUFFER:  # slow down delivery (flow control) meanwhile
-            self._room.clear()
-            await self._room.wait()
-        metadata = msg.metadata
-        self._buffer.append((metadata.sequence.stream, msg.subject, msg.data))
-        self.at_end = metadata.num_pending == 0
-        self._arrived.set()
-
-    async def take(self, timeout: float = 5.0) -> list[tuple[int, str, bytes]]:
-        """What arrived since the last call (waits for something, at most `timeout`)."""
-        try:
-            await asyncio.wait_for(self._arrived.wait(), timeout)
-        except TimeoutError:
-            return []
-        batch, self._buffer = self._buffer, []
-        self._arrived.clear()
-        self._room.set()
-        return batch
-
-    async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-
-
 async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport:
     started = time.perf_counter()
     topology = settings.topology
-    client = await nats.connect(settings.nats_url, name="cortex-sessions-rebuild")
+    client = await connect(settings.nats_url, "cortex-sessions-rebuild")
     try:
         js = client.jetstream()
         await ensure_streams(js, topology)
@@ -126,8 +73,8 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport
             await conn.commit()
             fresh = chat_tables(MetaData(), SUFFIX)
             await _create_fresh_tables(conn, fresh)
-            replay = Replay(*fresh)
-            reader = StreamReader(js, topology)
+            replay = Replay(*fresh, max_event_bytes=settings.max_event_bytes)
+            reader = StreamReader(js, topology.chat_stream, topology.chat_all_subjects)
             await reader.start()
             try:
                 with tqdm(
@@ -138,11 +85,11 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport
                     file=sys.stderr,
                     mininterval=0.5,
                 ) as bar:
-                    await _catch_up(js, topology, reader, replay, conn, settings, bar)
+                    await _catch_up(reader, replay, conn, settings, bar)
                     for table in fresh:  # statistics, so that queries get good plans at once
                         await conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(table.name)))
                     await conn.commit()
-                    await _swap_in(js, topology, reader, replay, conn, settings, bar, fresh)
+                    await _swap_in(reader, replay, conn, settings, bar, fresh)
             finally:
                 await reader.stop()
     finally:
@@ -159,8 +106,6 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport
 
 
 async def _catch_up(
-    js: JetStreamContext,
-    topology: Topology,
     reader: StreamReader,
     replay: Replay,
     conn: AsyncConnection[Any],
@@ -169,7 +114,7 @@ async def _catch_up(
 ) -> None:
     """Replay up to the end of the stream, again while much arrived in the meantime."""
     while True:
-        target = await _last_seq(js, topology)
+        target = await reader.last_seq()
         if replay.applied_through and target - replay.applied_through < settings.rebuild_batch:
             return
         await _follow(reader, replay, conn, target, settings.rebuild_batch, bar, commit=True)
@@ -178,8 +123,6 @@ async def _catch_up(
 
 
 async def _swap_in(
-    js: JetStreamContext,
-    topology: Topology,
     reader: StreamReader,
     replay: Replay,
     conn: AsyncConnection[Any],
@@ -195,7 +138,7 @@ async def _swap_in(
                 await conn.execute(_lock_statement("EXCLUSIVE"))
                 locked = True
                 # Nothing in the live tables changes from here until the commit.
-                target = await _last_seq(js, topology)
+                target = await reader.last_seq()
                 await _follow(
                     reader, replay, conn, target, settings.rebuild_batch, bar, commit=False
                 )
@@ -254,10 +197,6 @@ async def _follow(
     await replay.flush(conn)
     if commit:
         await conn.commit()
-
-
-async def _last_seq(js: JetStreamContext, topology: Topology) -> int:
-    return int((await js.stream_info(topology.chat_stream)).state.last_seq or 0)
 
 
 def _lock_statement(mode: str) -> str:

@@ -27,8 +27,15 @@ from cortex_sessions.fold import (
 
 
 class Replay:
-    def __init__(self, sessions: Table, messages: Table, tombstones: Table) -> None:
+    def __init__(
+        self,
+        sessions: Table,
+        messages: Table,
+        tombstones: Table,
+        max_event_bytes: int | None = None,  # as the live projection: larger ones are skipped
+    ) -> None:
         self.sessions, self.messages, self.tombstones = sessions, messages, tombstones
+        self.max_event_bytes = max_event_bytes
         self.state: dict[UUID, SessionRow | Tombstone] = {}
         self.applied_through = 0
         self.events = 0
@@ -50,7 +57,7 @@ class Replay:
         if seq <= position(stored):
             return
         self.events += 1
-        result = evolve(stored, key, seq, read_event(data))
+        result = evolve(stored, key, seq, read_event(data, self.max_event_bytes))
         if isinstance(result, Applied):
             after: SessionRow | Tombstone | None = result.row or result.tombstone
             if result.message is not None:

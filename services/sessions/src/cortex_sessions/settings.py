@@ -28,6 +28,13 @@ class Settings(NatsSettings, DatabaseSettings):
         ge=2,
         description="an event that still fails after this many tries is dead-lettered",
     )
+    max_event_bytes: int = Field(
+        default=7 * 1024 * 1024,
+        alias="SESSIONS_MAX_EVENT_BYTES",
+        ge=1024,
+        description="a larger chat event is parked as oversized (the gateway's largest message, "
+        "CORTEX_MAX_MESSAGE_BYTES, fits with room to spare)",
+    )
     rebuild_batch: int = Field(
         default=5000, alias="SESSIONS_REBUILD_BATCH", ge=100, description="rows per COPY"
     )

@@ -1,41 +1,10 @@
 """cortex-usage [serve] | migrate | rebuild"""
 
-import argparse
-
-import uvicorn
-
-from cortex_contracts.runtime.config import configure_logging, load_settings
-from cortex_usage.settings import Settings
+from cortex_usage.service import service
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="cortex-usage")
-    parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "migrate", "rebuild"]
-    )
-    args = parser.parse_args()
-    settings = load_settings(Settings, "cortex-usage")
-    configure_logging(settings.log_level)
-    if args.command == "migrate":
-        from cortex_usage.migrate import migrate
-
-        migrate(settings.database_url)
-    elif args.command == "rebuild":
-        import asyncio
-
-        from cortex_usage.rebuild import rebuild
-
-        asyncio.run(rebuild(settings))
-    else:
-        from cortex_usage.app import create_app
-
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level.lower(),
-            timeout_graceful_shutdown=5,
-        )
+    service.main()
 
 
 if __name__ == "__main__":

@@ -1,23 +1,22 @@
-"""The recorder: a durable pull consumer shared by every replica of this service.
+"""The recorder: the batch handler of the durable consumer every replica shares (pulled by
+`cortex_runtime.consumer`, the next batch while others are being stored).
 
-Each fetched batch is inserted in one transaction (rows and position together) and acknowledged
-after the commit. A crash before the acks means a redelivery, which the event-id key makes a
-no-op; an event that can never be stored is dead-lettered instead of stalling the others.
+Each batch is inserted in one transaction (rows and position together) and acknowledged after
+the commit. A crash before the acks means a redelivery, which the event-id key makes a no-op; an
+event that can never be stored is parked (dead-lettered) instead of stalling the others.
 """
 
-import asyncio
 import logging
 from typing import Any
 
-from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cortex_runtime.consumer import DurableConsumer
+from cortex_runtime.parking import FAILING, OVERSIZED, Parking, oversized
+from cortex_runtime.pull import deliveries, stream_sequence
 from cortex_usage.metrics import BATCH_SIZE, EVENTS
-from cortex_usage.pull import BatchPuller, stream_sequence
 from cortex_usage.recorder import UnreadableEvent, UsageStore, read_row
 from cortex_usage.settings import Settings
 from cortex_usage.tables import rollups, usage_position, usage_records
@@ -25,7 +24,22 @@ from cortex_usage.tables import rollups, usage_position, usage_records
 log = logging.getLogger(__name__)
 
 REDELIVERY_DELAY_SEC = 1.0
-FETCH_WAIT_SEC = 1.0
+FILL_SEC = 0.1  # a batch waits this long to fill up: fewer, larger transactions
+MAX_ACK_PENDING = 20_000
+
+
+def durable_consumer(settings: Settings) -> DurableConsumer:
+    topology = settings.topology
+    return DurableConsumer(
+        stream=topology.usage_stream,
+        name=topology.usage_consumer,
+        filter_subject=topology.usage_all_subjects,
+        ack_wait_sec=settings.ack_wait_sec,
+        max_ack_pending=MAX_ACK_PENDING,
+        batch=settings.fetch_batch,
+        batches_in_flight=settings.batches_in_flight,
+        fill_sec=FILL_SEC,
+    )
 
 
 def _database_unreachable(error: Exception) -> bool:
@@ -36,23 +50,25 @@ def _database_unreachable(error: Exception) -> bool:
 
 
 class UsageConsumer:
-    def __init__(self, engine: AsyncEngine, nc: NatsClient, settings: Settings) -> None:
+    def __init__(self, engine: AsyncEngine, settings: Settings, parking: Parking) -> None:
         self.engine = engine
-        self.nc = nc
-        self.js = nc.jetstream()
         self.settings = settings
-        self.topology = settings.topology
+        self.parking = parking
         self.store = UsageStore(
-            usage_records, usage_position, rollups.dirty_hours, self.topology.usage_consumer
+            usage_records, usage_position, rollups.dirty_hours, settings.topology.usage_consumer
         )
 
     async def handle_batch(self, batch: list[Msg]) -> None:
         readable: list[tuple[Msg, dict[str, Any]]] = []
         for msg in batch:
+            too_big = oversized(msg, self.settings.max_event_bytes)
+            if too_big:
+                await self.dead_letter(msg, too_big, OVERSIZED)
+                continue
             try:
                 row = read_row(msg.data, stream_sequence(msg))
             except UnreadableEvent as error:
-                await self.dead_letter(msg, f"unreadable event: {error}")
+                await self.dead_letter(msg, f"unreadable event: {error}", error.kind)
                 continue
             readable.append((msg, row))
         if not readable:
@@ -82,114 +98,20 @@ class UsageConsumer:
                 async with self.engine.begin() as conn:
                     new_rows = await self.store.insert(conn, [row])
             except Exception as error:
-                if _database_unreachable(error) or (
-                    msg.metadata.num_delivered < self.settings.max_deliveries
-                ):
+                if _database_unreachable(error) or deliveries(msg) < self.settings.max_deliveries:
                     await msg.nak(delay=REDELIVERY_DELAY_SEC)
                 else:
-                    await self.dead_letter(msg, f"the database rejects it: {error!r}")
+                    await self.dead_letter(msg, f"the database rejects it: {error!r}", FAILING)
                 continue
             EVENTS.labels("recorded" if new_rows else "duplicate").inc()
             await msg.ack()
 
-    async def dead_letter(self, msg: Msg, reason: str) -> None:
-        seq = msg.metadata.sequence.stream
-        log.error("dead-lettering usage event seq=%s subject=%s: %s", seq, msg.subject, reason)
-        consumer = self.topology.usage_consumer
+    async def dead_letter(self, msg: Msg, reason: str, kind: str) -> None:
         try:
-            await self.js.publish(
-                self.topology.dead_letter_subject(consumer),
-                msg.data,
-                stream=self.topology.dead_letter_stream,
-                headers={
-                    "Nats-Msg-Id": f"{consumer}:{seq}",
-                    "Cortex-Reason": reason[:500],
-                    "Cortex-Stream-Seq": str(seq),
-                    "Cortex-Subject": msg.subject,
-                },
-            )
+            await self.parking.park(msg, reason, kind)
         except Exception:  # keep the event: it will come back and be dead-lettered then
-            log.exception("dead-lettering seq=%s failed", seq)
+            log.exception("dead-lettering seq=%s failed", stream_sequence(msg))
             await msg.nak(delay=REDELIVERY_DELAY_SEC)
             return
         EVENTS.labels("dead_lettered").inc()
         await msg.term()
-
-
-async def run(consumer: UsageConsumer, stopping: asyncio.Event) -> None:
-    """Pull batches from the durable consumer until `stopping` is set.
-
-    nats-py rather than a FastStream subscriber: batches, each message's stream sequence and
-    delivery count, and acks, delayed naks and terms of our choosing.
-    """
-    while not stopping.is_set():
-        try:
-            await _ensure_durable(consumer)
-            break
-        except Exception:  # NATS not reachable yet or the stream is being created
-            log.exception("creating the usage consumer failed; retrying")
-            await asyncio.sleep(1)
-    topology = consumer.topology
-    puller = BatchPuller(consumer.nc, topology.usage_stream, topology.usage_consumer)
-    await puller.start()
-    try:
-        await _pull_until_stopped(consumer, puller, stopping)
-    finally:
-        await puller.stop()
-
-
-async def _pull_until_stopped(
-    consumer: UsageConsumer, puller: BatchPuller, stopping: asyncio.Event
-) -> None:
-    """Fetching the next batch overlaps with storing the previous ones (up to a bound)."""
-    settings = consumer.settings
-    slots = asyncio.Semaphore(settings.batches_in_flight)
-    in_flight: set[asyncio.Task[None]] = set()
-
-    async def store(batch: list[Msg]) -> None:
-        try:
-            await consumer.handle_batch(batch)
-        except Exception:  # unacknowledged events come back after the ack wait
-            log.exception("handling a batch of %d usage events failed", len(batch))
-        finally:
-            slots.release()
-
-    try:
-        while not stopping.is_set():
-            await slots.acquire()
-            try:
-                batch = await puller.fetch(settings.fetch_batch, FETCH_WAIT_SEC)
-            except Exception:  # connection trouble: nats-py reconnects, we wait and pull again
-                slots.release()
-                log.exception("fetching usage events failed")
-                await asyncio.sleep(1)
-                continue
-            if not batch:
-                slots.release()
-                continue
-            task = asyncio.create_task(store(batch))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
-    finally:
-        await asyncio.gather(*in_flight, return_exceptions=True)
-
-
-async def _ensure_durable(consumer: UsageConsumer) -> None:
-    """Every replica asks for the same consumer: the first creates it, the others find it."""
-    settings = consumer.settings
-    topology = consumer.topology
-    try:
-        await consumer.js.consumer_info(topology.usage_stream, topology.usage_consumer)
-    except NotFoundError:
-        await consumer.js.add_consumer(
-            topology.usage_stream,
-            ConsumerConfig(
-                name=topology.usage_consumer,
-                durable_name=topology.usage_consumer,
-                filter_subject=topology.usage_all_subjects,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=settings.ack_wait_sec,
-                max_ack_pending=20_000,
-            ),
-        )

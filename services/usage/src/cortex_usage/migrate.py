@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from cortex_contracts.runtime.migrations import upgrade_to_head
+from cortex_runtime.migrations import upgrade_to_head
 
 
 def migrate(database_url: str) -> None:

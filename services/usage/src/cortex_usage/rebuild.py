@@ -10,15 +10,14 @@ import logging
 import sys
 from dataclasses import dataclass, field
 
-import nats
-from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import MetaData, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from tqdm import tqdm
 
-from cortex_contracts.runtime.jetstream import ensure_streams
+from cortex_runtime.connection import connect
+from cortex_runtime.jetstream import ensure_streams
+from cortex_runtime.reader import StreamReader
 from cortex_usage.recorder import UnreadableEvent, UsageStore, read_row
 from cortex_usage.settings import Settings
 from cortex_usage.tables import rollup_tables, usage_tables
@@ -26,8 +25,7 @@ from cortex_usage.tables import rollup_tables, usage_tables
 log = logging.getLogger(__name__)
 
 SUFFIX = "_rebuild"
-REPLAY_BATCH = 1000
-FETCH_TIMEOUT_SEC = 1.0
+TAKE_TIMEOUT_SEC = 1.0
 SWAP_LOCK_TIMEOUT = "30s"
 LIVE_TABLES = (
     "usage_records", "usage_position",
@@ -50,36 +48,27 @@ class Replay:
 
     async def open(self) -> None:
         topology = self.settings.topology
-        self.subscription = await self.js.pull_subscribe(
-            topology.usage_all_subjects,
-            stream=topology.usage_stream,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.ALL,
-                ack_policy=AckPolicy.NONE,
-                inactive_threshold=600.0,  # outlives the swap's wait for the lock
-            ),
-        )
+        self.reader = StreamReader(self.js, topology.usage_stream, topology.usage_all_subjects)
+        await self.reader.start()
 
     async def close(self) -> None:
-        info = await self.subscription.consumer_info()
-        await self.subscription.unsubscribe()
-        await self.js.delete_consumer(self.settings.topology.usage_stream, info.name)
+        await self.reader.stop()
 
     async def until(self, target_seq: int, conn: AsyncConnection | None = None) -> None:
         """Store every event up to `target_seq` (in `conn`'s transaction when given)."""
         while self.last_seq < target_seq:
-            try:
-                batch = await self.subscription.fetch(REPLAY_BATCH, timeout=FETCH_TIMEOUT_SEC)
-            except NatsTimeoutError:
-                if (await self.subscription.consumer_info()).num_pending == 0:
+            batch = await self.reader.take(TAKE_TIMEOUT_SEC)
+            if not batch:
+                if self.reader.at_end:
                     return  # the rest of the range was deleted from the stream
                 continue
             rows = []
-            for msg in batch:
-                seq = msg.metadata.sequence.stream
+            for seq, _, data in batch:
                 self.last_seq = max(self.last_seq, seq)
                 try:
-                    rows.append(read_row(msg.data, seq))
+                    if len(data) > self.settings.max_event_bytes:  # parked by the live recorder
+                        raise UnreadableEvent("oversized")
+                    rows.append(read_row(data, seq))
                 except UnreadableEvent:
                     self.unreadable += 1  # the live recorder dead-lettered it already
             if conn is not None:
@@ -122,7 +111,7 @@ async def _swap_in(conn: AsyncConnection, meta: MetaData) -> None:
 async def rebuild(settings: Settings) -> None:
     topology = settings.topology
     engine = create_async_engine(settings.database_url)
-    nc = await nats.connect(settings.nats_url, name="cortex-usage-rebuild")
+    nc = await connect(settings.nats_url, "cortex-usage-rebuild")
     try:
         js = nc.jetstream()
         await ensure_streams(js, topology)

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cortex_contracts.events.usage import CompletionRecorded
 from cortex_contracts.messages.usage import as_utc
+from cortex_runtime.parking import MALFORMED, unreadable_kind
 
 MAX_ERROR_CHARS = 4000
 
@@ -25,12 +26,16 @@ MAX_ERROR_CHARS = 4000
 class UnreadableEvent(Exception):
     """Not a completion event this service understands: dead-lettered, never retried."""
 
+    def __init__(self, reason: str, kind: str = MALFORMED) -> None:
+        super().__init__(reason)
+        self.kind = kind  # a parking kind: malformed or wrong-version
+
 
 def parse_event(data: bytes) -> CompletionRecorded:
     try:
         return CompletionRecorded.model_validate_json(data)
     except ValidationError as error:
-        raise UnreadableEvent(str(error)) from error
+        raise UnreadableEvent(str(error), unreadable_kind(error)) from error
 
 
 def _text(value: str | None) -> str | None:

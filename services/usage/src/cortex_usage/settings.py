@@ -35,6 +35,12 @@ class Settings(NatsSettings, DatabaseSettings):
         ge=2,
         description="an event the database still rejects after this many tries is dead-lettered",
     )
+    max_event_bytes: int = Field(
+        default=1024 * 1024,
+        alias="USAGE_MAX_EVENT_BYTES",
+        ge=1024,
+        description="a larger usage event is parked as oversized (a real one is a few kB)",
+    )
     query_timeout_sec: float = Field(
         default=25.0,
         alias="USAGE_QUERY_TIMEOUT_SEC",

@@ -1,5 +1,5 @@
 """Queries the gateway sends to the sessions service (request-reply; answers of any size are
-sent in chunks, see `cortex_contracts.runtime.replies`)."""
+sent in chunks, see `cortex_runtime.wire`)."""
 
 from datetime import datetime
 from typing import Any

@@ -4,16 +4,14 @@ POST /admin/upstreams/refresh-health (probe now, through a health replica)."""
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from cortex_contracts.events.models import HealthCheck, ModelHealth, Upstream
-from cortex_contracts.messages import ErrorReply
 from cortex_contracts.messages.health import RefreshHealth, RefreshHealthReply
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import State
 from cortex_gateway.models.catalog import public_view
 from cortex_gateway.models.health_view import HealthView
-from cortex_gateway.nats_request import QueryFailed, request_reply
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -48,13 +46,9 @@ async def refresh_health(
     timeout = state.settings.query_timeout_sec
     request = RefreshHealth(models=names, timeout_sec=timeout)
     subject = state.topology.health_refresh_subject
-    answer = await request_reply(state.nats, subject, request, timeout=timeout, service="health")
-    try:
-        reply = RefreshHealthReply.model_validate(answer)
-    except ValidationError as error:
-        raise QueryFailed(
-            ErrorReply(error="The health service answered nonsense.", status=502)
-        ) from error
+    reply = await state.queries.ask_for(
+        subject, request, RefreshHealthReply, timeout=timeout, service="health"
+    )
     for result in reply.results:  # the running list reflects the results before we answer
         state.health.apply_result(result.health, result.revision)
     return {

@@ -8,11 +8,11 @@ import csv
 import io
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,11 +25,11 @@ from cortex_contracts.messages.usage import (
 )
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import State
-from cortex_gateway.nats_request import request_reply
 from cortex_gateway.state import AppState
 from cortex_gateway.tables import orgs, users
 
 router = APIRouter(prefix="/admin", tags=["admin"])
+T = TypeVar("T", bound=BaseModel)
 
 RECORD_CSV_COLUMNS = (
     "occurred_at", "event_id", "completion_id", "user_id", "username", "org_id", "org_name",
@@ -71,18 +71,18 @@ async def get_usage(
     return {"records": page["records"], "next_cursor": page["next_cursor"]}
 
 
-async def _ask(state: AppState, query: UsageQuery) -> dict[str, Any]:
-    return await request_reply(
-        state.nats,
+async def _ask(state: AppState, query: UsageQuery, reply_type: type[T]) -> T:
+    return await state.queries.ask_for(
         state.topology.usage_query_subject,
         query,
+        reply_type,
         timeout=USAGE_REPLY_TIMEOUT_SEC,
         service="usage",
     )
 
 
 async def _page(state: AppState, query: UsageQuery) -> dict[str, Any]:
-    page = UsagePage.model_validate(await _ask(state, query))
+    page = await _ask(state, query, UsagePage)
     records = [record.model_dump(mode="json") for record in page.records]
     user_names, org_names = await _names(
         state.engine,
@@ -96,7 +96,7 @@ async def _page(state: AppState, query: UsageQuery) -> dict[str, Any]:
 
 
 async def _aggregate(state: AppState, query: UsageQuery) -> dict[str, Any]:
-    grouped = UsageGroups.model_validate(await _ask(state, query))
+    grouped = await _ask(state, query, UsageGroups)
     keys = {group.key for group in grouped.groups if group.key}
     user_names, org_names = await _names(
         state.engine,

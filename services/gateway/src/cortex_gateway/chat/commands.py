@@ -35,10 +35,10 @@ from cortex_contracts.events.chat import (
     SessionModelChanged,
     parse_chat_event,
 )
-from cortex_contracts.runtime.jetstream import ConcurrentWriteError, publish_event
 from cortex_contracts.topology import Topology
 from cortex_gateway.auth.principal import Principal
 from cortex_gateway.chat.aggregate import ChatSession, load_session
+from cortex_runtime.jetstream import ConcurrentWriteError, publish_event
 
 MAX_ATTEMPTS = 30
 CONFLICT_BACKOFF_SEC = 0.002

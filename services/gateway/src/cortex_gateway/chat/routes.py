@@ -21,7 +21,6 @@ from cortex_contracts.messages.sessions import (
     SessionPage,
     SessionView,
 )
-from cortex_contracts.runtime.replies import Requester
 from cortex_gateway.auth.dependencies import UserSession
 from cortex_gateway.chat.aggregate import last_seq_of
 from cortex_gateway.chat.commands import ChatCommands
@@ -33,7 +32,6 @@ from cortex_gateway.state import AppState
 router = APIRouter(prefix="/v1/chat/sessions", tags=["chat sessions"])
 
 POSITION_HEADER = "X-Cortex-Position"
-REQUESTER = "chat.sessions.requester"
 JSON = "application/json"
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
@@ -43,11 +41,7 @@ async def get_commands(state: State) -> ChatCommands:
 
 
 async def get_queries(state: State) -> SessionQueries:
-    requester = state.extras.get(REQUESTER)
-    if requester is None:  # one per process: one inbox subscription for every query
-        requester = state.extras[REQUESTER] = Requester(state.nats)
-    assert isinstance(requester, Requester)
-    return SessionQueries(requester, state.topology, state.settings.query_timeout_sec)
+    return SessionQueries(state.queries, state.topology, state.settings.query_timeout_sec)
 
 
 Commands = Annotated[ChatCommands, Depends(get_commands)]

@@ -15,19 +15,18 @@ whenever an entry expires under load (which held up 1-2 % of streams by tens of 
 """
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_contracts.topology import Topology
 from cortex_gateway.auth import store
 from cortex_gateway.auth.principal import Principal
+from cortex_runtime.listen import Listening, listen
 
 log = logging.getLogger(__name__)
 
@@ -44,17 +43,15 @@ class ApiKeyCache:
         self._entries: dict[bytes, tuple[Principal, float]] = {}
         self._no_cache_until = 0.0
         self._lookups: dict[bytes, asyncio.Task[Principal | None]] = {}
-        self._subscriptions: list[Subscription] = []
+        self._listening: Listening | None = None
 
     async def start(self, nc: NatsClient, topology: Topology) -> None:
-        for action in INVALIDATING_ACTIONS:
-            subject = topology.audit_subject(action)
-            self._subscriptions.append(await nc.subscribe(subject, cb=self._on_change))
+        subjects = [topology.audit_subject(action) for action in INVALIDATING_ACTIONS]
+        self._listening = await listen(nc, subjects, self._on_change)
 
     async def stop(self) -> None:
-        for subscription in self._subscriptions:
-            with contextlib.suppress(Exception):
-                await subscription.unsubscribe()
+        if self._listening is not None:
+            await self._listening.stop()
 
     async def _on_change(self, _: Msg) -> None:
         self.invalidate()

@@ -13,11 +13,11 @@ from typing import Any
 
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.usage import CompletionRecorded
-from cortex_contracts.runtime.jetstream import publish_event
 from cortex_gateway.chat.commands import ChatCommands, ModelLocked, SessionNotFound
 from cortex_gateway.completions.meter import compute_metrics
 from cortex_gateway.completions.run import CompletionRun
 from cortex_gateway.state import AppState
+from cortex_runtime.jetstream import publish_event
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ async def finish(state: AppState, run: CompletionRun) -> None:
         run.exchange.close()  # a stopped or abandoned stream: the engine stops generating
     if run.stop_subscription is not None:
         with contextlib.suppress(Exception):  # the connection may be closing
-            await run.stop_subscription.unsubscribe()
+            await run.stop_subscription.stop()
     try:
         metrics = await settle_metrics(state, run)
     except Exception:

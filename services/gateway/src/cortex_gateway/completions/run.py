@@ -9,15 +9,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from nats.aio.subscription import Subscription
-
 from cortex_contracts.events.models import Upstream
 from cortex_contracts.events.usage import CompletionStatus
+from cortex_contracts.messages.completions import StopCompletion
 from cortex_gateway.auth.principal import Principal
 from cortex_gateway.completions.meter import Meter
 from cortex_gateway.completions.request import ClientRequest
 from cortex_gateway.completions.sse import DONE_PAYLOAD, ContentFrame, EventSplitter, data_of
 from cortex_gateway.completions.upstream import Exchange
+from cortex_runtime.responder import Responder
 
 UNKNOWN_ENGINE = "unknown"
 
@@ -62,7 +62,7 @@ class CompletionRun:
         self.stop_requested = False
         self.client_gone = False
         self.metrics: dict[str, Any] | None = None
-        self.stop_subscription: Subscription | None = None
+        self.stop_subscription: Responder[StopCompletion] | None = None
         self.closed = False
         self._splitter = EventSplitter()
         self._frame = ContentFrame()

@@ -18,9 +18,9 @@ from nats.js.kv import KeyValue
 from pydantic import BaseModel
 
 from cortex_contracts.events.models import Upstream
-from cortex_contracts.runtime.kv import KvEntry, ensure_bucket, follow_bucket
 from cortex_contracts.topology import Topology, model_name_from_key
 from cortex_gateway.models import registry
+from cortex_runtime.kv import KvEntry, ensure_bucket, follow_bucket
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class ModelCatalog:
         revision = await registry.remove(self._kv, name)
         self._take(name, None, revision)
 
-    # --- following the bucket (cortex_contracts.runtime.kv.BucketFollower) -------------------
+    # --- following the bucket (cortex_runtime.kv.BucketFollower) -------------------
     def replace_all(self, entries: list[KvEntry]) -> None:
         fresh: dict[str, tuple[Upstream, int]] = {}
         for entry in entries:

@@ -17,9 +17,9 @@ from nats.js import JetStreamContext
 from pydantic import ValidationError
 
 from cortex_contracts.events.models import ModelHealth
-from cortex_contracts.runtime.kv import KvEntry, follow_bucket
 from cortex_contracts.topology import Topology, model_name_from_key
 from cortex_gateway.models.circuit_breaker import CircuitBreaker
+from cortex_runtime.kv import KvEntry, follow_bucket
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-from cortex_contracts.runtime.migrations import run_env
+from cortex_runtime.migrations import run_env
 from cortex_usage.tables import metadata
 
 run_env(metadata, version_table="alembic_version_usage")

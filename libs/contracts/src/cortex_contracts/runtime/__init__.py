@@ -1,1 +1,0 @@
-"""Small runtime helpers every service uses: config loading, stream setup, event publishing."""
