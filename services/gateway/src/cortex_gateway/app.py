@@ -11,6 +11,7 @@ from cortex_gateway import ops, web
 from cortex_gateway.admin import health as admin_health
 from cortex_gateway.admin import keys as admin_keys
 from cortex_gateway.admin import orgs as admin_orgs
+from cortex_gateway.admin import parked as admin_parked
 from cortex_gateway.admin import upstreams as admin_upstreams
 from cortex_gateway.admin import usage as admin_usage
 from cortex_gateway.admin import users as admin_users
@@ -111,6 +112,7 @@ def create_app(settings: Settings) -> FastAPI:
         admin_upstreams,
         admin_health,
         admin_usage,
+        admin_parked,
     ):
         app.include_router(admin_module.router)
     web.mount_web(app, settings.web_dist)
