@@ -40,6 +40,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from cortex_contracts.services import BY_NAME, MIGRATING, SERVICES, Service
+
 DEPLOY_DIR = Path(__file__).resolve().parent
 REPO_ROOT = DEPLOY_DIR.parent
 
@@ -47,8 +49,6 @@ REPO_ROOT = DEPLOY_DIR.parent
 #: version the manifests are meant to run on). Override with --k8s-version.
 KUBERNETES_VERSION = "1.30"
 
-#: Services that have their own image (services/<name>/Dockerfile).
-SERVICES = ("gateway", "sessions", "health", "usage", "simulator")
 
 #: Custom resources allowed in the rendered manifests, each validated by a hand-written
 #: structural schema in deploy/schemas/ instead of the (unavailable offline) CRD schema.
@@ -73,9 +73,8 @@ EGRESS: Mapping[str, frozenset[str]] = {
     "migrate": frozenset({"dns", "postgresql"}),
 }
 
-#: The Cortex services (ops HTTP: /healthz, /readyz, /metrics) and the paths their liveness
-#: and readiness probes must use. The simulator stands in for a model server and has none.
-OPS_SERVICES = ("gateway", "sessions", "health", "usage")
+#: The paths the liveness and readiness probes of a service with ops routes (`Service.ops`)
+#: must use. The simulator stands in for a model server and has none.
 PROBE_PATHS = {"liveness": "/healthz", "readiness": "/readyz"}
 
 NAME_LABEL = "app.kubernetes.io/name"
@@ -224,7 +223,7 @@ def lint_compose(data: Obj, text: str, compose_file: Path) -> list[Finding]:
         found.append(Finding(target, where, message))
 
     services = _as_dict(data.get("services"))
-    expected = {"nats", "postgres", "migrate", *SERVICES}
+    expected = {"nats", "postgres", "migrate", *(s.name for s in SERVICES)}
     for missing in sorted(expected - services.keys()):
         bad("services", f"missing service {missing!r}")
 
@@ -246,6 +245,8 @@ def lint_compose(data: Obj, text: str, compose_file: Path) -> list[Finding]:
             elif dep not in one_shot and cond != "service_healthy":
                 bad(where, f"depends_on {dep!r} should wait for service_healthy")
         build = svc.get("build")
+        if name in BY_NAME:
+            found += _lint_service_build(BY_NAME[name], _as_dict(build), where)
         if isinstance(build, dict):
             context = (base / str(build.get("context", "."))).resolve()
             dockerfile = context / str(build.get("dockerfile", "Dockerfile"))
@@ -262,7 +263,7 @@ def lint_compose(data: Obj, text: str, compose_file: Path) -> list[Finding]:
                 bad(f"{where}.environment.{key}", "secret given inline, use ${VAR:?...}")
             if key == "DATABASE_URL" and "@" in str(value) and "${" not in str(value):
                 bad(f"{where}.environment.{key}", "password given inline, use ${VAR:?...}")
-        for dep in ("migrate",) if name in {"gateway", "sessions", "usage"} else ():
+        for dep in ("migrate",) if name in {s.name for s in MIGRATING} else ():
             if dep not in (deps if isinstance(deps, (dict, list)) else ()):
                 bad(where, "must depend on the migrate one-shot")
 
@@ -305,6 +306,30 @@ def lint_compose(data: Obj, text: str, compose_file: Path) -> list[Finding]:
             local = host in services or host in {"localhost", "127.0.0.1"}
             if not local and "." not in host:
                 bad(f"models.yaml: upstreams.{i}", f"host {host!r} is not a compose service")
+    return found
+
+
+def _lint_service_build(service: Service, build: Obj, where: str) -> list[Finding]:
+    """A service's image is built from the one service Dockerfile with its name and port."""
+    found: list[Finding] = []
+    if build.get("dockerfile") != "deploy/docker/service.Dockerfile":
+        found.append(
+            Finding("compose", f"{where}.build", "must use deploy/docker/service.Dockerfile")
+        )
+    raw_args = build.get("args", {})
+    args = (
+        {str(k): str(v) for k, v in raw_args.items()}
+        if isinstance(raw_args, dict)
+        else dict(str(a).partition("=")[::2] for a in _as_list(raw_args))
+    )
+    wanted = {"SERVICE": service.name, "PORT": str(service.port)}
+    for key, value in wanted.items():
+        if args.get(key) != value:
+            found.append(Finding("compose", f"{where}.build.args", f"{key} must be {value}"))
+    if build.get("target") != image_target(service):
+        found.append(
+            Finding("compose", f"{where}.build", f"target must be {image_target(service)!r}")
+        )
     return found
 
 
@@ -604,7 +629,10 @@ def lint_k8s(objects: Sequence[Obj], profile: Profile, target: str) -> list[Find
                 continue
             if _probe_key(live) == _probe_key(ready):
                 bad(cwhere, "liveness and readiness probes are identical; use different checks")
-            if app in OPS_SERVICES:
+            ports = {_as_dict(p).get("containerPort") for p in _as_list(container.get("ports"))}
+            if app in BY_NAME and BY_NAME[app].port not in ports:
+                bad(cwhere, f"must listen on {app}'s port {BY_NAME[app].port} (services table)")
+            if app in BY_NAME and BY_NAME[app].ops:
                 for kind_, probe in (("liveness", live), ("readiness", ready)):
                     path = _as_dict(probe.get("httpGet")).get("path")
                     if path != PROBE_PATHS[kind_]:
@@ -866,11 +894,24 @@ def parse_dockerfile(text: str) -> list[_Instruction]:
     return instructions
 
 
-def _lint_dockerfile(
-    path: Path, packages: Sequence[str], *, web: bool, healthcheck: bool
-) -> list[Finding]:
+@dataclass(frozen=True)
+class ImageBuild:
+    """One image built from a Dockerfile: its build arguments and target stage."""
+
+    label: str  # names the image in findings
+    dockerfile: Path
+    packages: tuple[str, ...]
+    args: Mapping[str, str]
+    target: str | None = None  # None: the last stage
+    web: bool = False
+    healthcheck: bool = True
+
+
+def _lint_dockerfile(build: ImageBuild, root: Path) -> list[Finding]:
     target = "docker"
-    where = str(path.relative_to(path.parents[2])) if len(path.parents) > 2 else str(path)
+    path = build.dockerfile
+    where = str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+    where = f"{where} ({build.label})"
     found: list[Finding] = []
 
     def bad(message: str) -> None:
@@ -884,6 +925,7 @@ def _lint_dockerfile(
         for i in ins
         if i.keyword == "ARG" and i.stage == -1 and "=" in i.args
     }
+    args.update(build.args)
 
     def expand(value: str) -> str:
         return re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), value)
@@ -892,69 +934,104 @@ def _lint_dockerfile(
     if len(froms) < 2:
         bad("needs a multi-stage build (builder + runtime)")
         return found
-    final = len(froms) - 1
-    final_image = expand(froms[-1].args.split()[0])
+    stage_names = {f.args.split()[-1]: n for n, f in enumerate(froms) if " as " in f.args.lower()}
+    final = stage_names.get(build.target, -2) if build.target else len(froms) - 1
+    if final == -2:
+        bad(f"no stage named {build.target!r}")
+        return found
+    # The target and the stages it is built FROM: what ends up in the image.
+    image_stages = [final]
+    while (base := froms[image_stages[-1]].args.split()[0]) in stage_names:
+        image_stages.append(stage_names[base])
+    final_image = expand(froms[image_stages[-1]].args.split()[0])
     if final_image != "python:3.11-slim":
         bad(f"final stage must be python:3.11-slim, is {final_image}")
-    stage_names = {f.args.split()[-1]: n for n, f in enumerate(froms) if " as " in f.args.lower()}
-    run_text = " ".join(i.args for i in ins if i.keyword == "RUN")
+    image_ins = [i for i in ins if i.stage in image_stages]
+    run_text = expand(" ".join(i.args for i in ins if i.keyword == "RUN"))
     if "uv sync" not in run_text or "--no-dev" not in run_text:
         bad("builder must install with `uv sync --no-dev`")
-    for package in packages:
+    for package in build.packages:
         if f"--package {package}" not in run_text:
             bad(f"builder must install only the needed members (--package {package})")
-    users = [i for i in ins if i.keyword == "USER" and i.stage == final]
+    users = [i for i in image_ins if i.keyword == "USER"]
     if not users or users[-1].args.split(":")[0] in {"root", "0"}:
         bad("final stage must switch to a non-root USER")
-    copies = [i for i in ins if i.keyword == "COPY" and i.stage == final]
+    copies = [i for i in image_ins if i.keyword == "COPY"]
     if not any("/opt/venv" in c.args and "--from=" in c.args for c in copies):
         bad("final stage must copy the venv from the builder")
-    checks = [i for i in ins if i.keyword == "HEALTHCHECK" and i.stage == final]
-    env_text = " ".join(i.args for i in ins if i.keyword == "ENV" and i.stage == final)
-    if healthcheck:
+    checks = [i for i in image_ins if i.keyword == "HEALTHCHECK"]
+    env_text = expand(" ".join(i.args for i in image_ins if i.keyword == "ENV"))
+    if build.healthcheck:
+        check_text = f"{checks[-1].args if checks else ''} {env_text}"
+        port = build.args.get("PORT")
         if not checks or "python" not in checks[-1].args:
             bad("needs a HEALTHCHECK run with python")
-        elif "/healthz" not in checks[-1].args + env_text:
+        elif "/healthz" not in check_text:
             bad("HEALTHCHECK must GET /healthz")
-    if web:
-        web_stage = next(
-            (n for n, f in enumerate(froms) if expand(f.args.split()[0]).startswith("node:20")),
-            None,
-        )
+        elif port and f":{port}/healthz" not in check_text:
+            bad(f"HEALTHCHECK must GET /healthz on port {port}")
+    web_stage = next(
+        (n for n, f in enumerate(froms) if expand(f.args.split()[0]).startswith("node:20")),
+        None,
+    )
+    copies_web = web_stage is not None and any(
+        any(f"--from={name}" in c.args for name in stage_names if stage_names[name] == web_stage)
+        and "/app/web/dist" in c.args
+        for c in copies
+    )
+    if build.web:
         if web_stage is None:
             bad("needs a node:20 stage that builds web/")
         else:
             web_runs = " ".join(i.args for i in ins if i.keyword == "RUN" and i.stage == web_stage)
             if "npm ci" not in web_runs or "npm run build" not in web_runs:
                 bad("web stage must run `npm ci` and `npm run build`")
-            names = {name for name, n in stage_names.items() if n == web_stage} | {str(web_stage)}
-            if not any(
-                any(f"--from={name}" in c.args for name in names) and "/app/web/dist" in c.args
-                for c in copies
-            ):
+            if not copies_web:
                 bad("final stage must copy web/dist to /app/web/dist")
         if "CORTEX_WEB_DIST=/app/web/dist" not in env_text:
             bad("final stage must set CORTEX_WEB_DIST=/app/web/dist")
+    elif copies_web:
+        bad("only the gateway's image carries the web UI")
     return found
 
 
+def image_builds(root: Path) -> list[ImageBuild]:
+    """Every image: one per service of the table, from one Dockerfile; and the migrate image."""
+    dockerfile = root / "deploy" / "docker" / "service.Dockerfile"
+    builds = [
+        ImageBuild(
+            label=s.name,
+            dockerfile=dockerfile,
+            packages=(s.package,),
+            args={"SERVICE": s.name, "PORT": str(s.port)},
+            target=image_target(s),
+            web=s.web,
+        )
+        for s in SERVICES
+    ]
+    builds.append(
+        ImageBuild(
+            label="migrate",
+            dockerfile=root / "deploy" / "docker" / "migrate.Dockerfile",
+            packages=tuple(s.package for s in MIGRATING),
+            args={},
+            healthcheck=False,
+        )
+    )
+    return builds
+
+
+def image_target(service: Service) -> str:
+    """The stage of deploy/docker/service.Dockerfile a service's image is built from."""
+    return "gateway" if service.web else "service"
+
+
 def validate_dockerfiles(repo_root: Path | None = None) -> list[Finding]:
-    """Structural lint of services/*/Dockerfile, the migrate image and .dockerignore."""
+    """Structural lint of the service image (for each service), the migrate image, .dockerignore."""
     root = repo_root or REPO_ROOT
     found: list[Finding] = []
-    for name in SERVICES:
-        found += _lint_dockerfile(
-            root / "services" / name / "Dockerfile",
-            [f"cortex-{name}"],
-            web=name == "gateway",
-            healthcheck=True,
-        )
-    found += _lint_dockerfile(
-        root / "deploy" / "docker" / "migrate.Dockerfile",
-        ["cortex-gateway", "cortex-sessions", "cortex-usage"],
-        web=False,
-        healthcheck=False,
-    )
+    for build in image_builds(root):
+        found += _lint_dockerfile(build, root)
     ignore = root / ".dockerignore"
     if not ignore.is_file():
         found.append(Finding("docker", ".dockerignore", "missing"))

@@ -10,6 +10,7 @@ import psycopg
 import yaml
 from argon2 import PasswordHasher
 
+from cortex_contracts.services import MIGRATING
 from tests.support.backends import libpq_url
 from tests.support.processes import ServiceProcess, run_command
 
@@ -20,7 +21,6 @@ TEST_MODELS = [
     {"name": "sim-llamacpp-large", "personality": "llamacpp", "max_context": 131072,
      "slots": 4, "ttft_ms": 30, "itl_ms": 3, "output_tokens": 50},
 ]  # fmt: skip
-MIGRATING_SERVICES = ("gateway", "sessions", "usage")
 WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"  # served by the gateway
 
 
@@ -42,10 +42,10 @@ def base_env(nats_url: str, database_url: str) -> dict[str, str]:
 
 
 def migrate(env: dict[str, str]) -> None:
-    for service in MIGRATING_SERVICES:
-        result = run_command(service, "migrate", env)
+    for service in MIGRATING:
+        result = run_command(service.name, "migrate", env)
         if result.returncode != 0:
-            raise RuntimeError(f"{service} migrate failed:\n{result.stdout}\n{result.stderr}")
+            raise RuntimeError(f"{service.name} migrate failed:\n{result.stdout}\n{result.stderr}")
 
 
 @dataclass

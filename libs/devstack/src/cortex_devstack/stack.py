@@ -12,18 +12,11 @@ from pathlib import Path
 
 import httpx
 
+from cortex_contracts.services import MIGRATING, SERVICES, service
 from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from cortex_devstack.ports import port_is_free
 from cortex_devstack.supervisor import run_processes
 
-SERVICE_PORTS = {
-    "gateway": 8084,
-    "sessions": 8085,
-    "health": 8086,
-    "usage": 8087,
-    "simulator": 8090,
-}
-MIGRATING_SERVICES = ("gateway", "sessions", "usage")
 DEV_DATABASE = "cortex"
 
 
@@ -85,7 +78,7 @@ def service_env(root: Path, data_dir: Path, found: Backends) -> dict[str, str]:
 
 def announce_when_ready(env: dict[str, str]) -> None:
     """Once the gateway answers, print where to go and how to log in."""
-    url = f"http://127.0.0.1:{SERVICE_PORTS['gateway']}"
+    url = f"http://127.0.0.1:{service('gateway').port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -116,8 +109,8 @@ def run_dev(root: Path) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     with backends(data_dir, log_dir) as found:
         env = service_env(root, data_dir, found)
-        for service in MIGRATING_SERVICES:
-            subprocess.run([bin_path(f"cortex-{service}"), "migrate"], env=env, check=True)
+        for migrating in MIGRATING:
+            subprocess.run([bin_path(migrating.package), "migrate"], env=env, check=True)
         threading.Thread(target=announce_when_ready, args=(env,), daemon=True).start()
-        commands = {name: bin_path(f"cortex-{name}") for name in SERVICE_PORTS}
+        commands = {s.name: bin_path(s.package) for s in SERVICES}
         return run_processes(commands, env=env, log_dir=log_dir, cwd=root)
