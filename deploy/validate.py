@@ -629,8 +629,8 @@ def lint_k8s(objects: Sequence[Obj], profile: Profile, target: str) -> list[Find
                 continue
             if _probe_key(live) == _probe_key(ready):
                 bad(cwhere, "liveness and readiness probes are identical; use different checks")
-            ports = {_as_dict(p).get("containerPort") for p in _as_list(container.get("ports"))}
-            if app in BY_NAME and BY_NAME[app].port not in ports:
+            listens = {_as_dict(p).get("containerPort") for p in _as_list(container.get("ports"))}
+            if app in BY_NAME and BY_NAME[app].port not in listens:
                 bad(cwhere, f"must listen on {app}'s port {BY_NAME[app].port} (services table)")
             if app in BY_NAME and BY_NAME[app].ops:
                 for kind_, probe in (("liveness", live), ("readiness", ready)):
