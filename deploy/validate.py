@@ -261,7 +261,7 @@ def lint_compose(data: Obj, text: str, compose_file: Path) -> list[Finding]:
         for key, value in env_items:
             if _SECRET_KEY.search(str(key)) and "${" not in str(value):
                 bad(f"{where}.environment.{key}", "secret given inline, use ${VAR:?...}")
-            if key == "DATABASE_URL" and "@" in str(value) and "${" not in str(value):
+            if key.endswith("DATABASE_URL") and "@" in str(value) and "${" not in str(value):
                 bad(f"{where}.environment.{key}", "password given inline, use ${VAR:?...}")
         for dep in ("migrate",) if name in {s.name for s in MIGRATING} else ():
             if dep not in (deps if isinstance(deps, (dict, list)) else ()):
@@ -849,13 +849,13 @@ def _lint_nats_and_config(
     if isinstance(replicas, int) and stream_replicas.isdigit() and int(stream_replicas) > replicas:
         bad("ConfigMap/cortex-config", "more stream replicas than NATS servers")
     try:
-        poll = float(settings.get("HEALTH_POLL_SEC", "15"))
-        ttl = float(settings.get("HEALTH_CHECK_TTL_SEC", "20"))
+        poll = float(settings.get("CORTEX_HEALTH_POLL_SEC", "15"))
+        ttl = float(settings.get("CORTEX_HEALTH_CHECK_TTL_SEC", "20"))
     except ValueError:
-        bad("ConfigMap/cortex-config", "HEALTH_POLL_SEC/HEALTH_CHECK_TTL_SEC are not numbers")
+        bad("ConfigMap/cortex-config", "the health poll interval and TTL are not numbers")
     else:
         if ttl <= poll:
-            bad("ConfigMap/cortex-config", "HEALTH_CHECK_TTL_SEC must exceed HEALTH_POLL_SEC")
+            bad("ConfigMap/cortex-config", "the health TTL must exceed the poll interval")
     return found
 
 
@@ -988,8 +988,8 @@ def _lint_dockerfile(build: ImageBuild, root: Path) -> list[Finding]:
                 bad("web stage must run `npm ci` and `npm run build`")
             if not copies_web:
                 bad("final stage must copy web/dist to /app/web/dist")
-        if "CORTEX_WEB_DIST=/app/web/dist" not in env_text:
-            bad("final stage must set CORTEX_WEB_DIST=/app/web/dist")
+        if "CORTEX_GATEWAY_WEB_DIST=/app/web/dist" not in env_text:
+            bad("final stage must set CORTEX_GATEWAY_WEB_DIST=/app/web/dist")
     elif copies_web:
         bad("only the gateway's image carries the web UI")
     return found

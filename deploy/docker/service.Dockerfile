@@ -65,4 +65,4 @@ CMD ["cortex-service"]
 # ---- gateway: the service image plus the web UI ------------------------------------
 FROM service AS gateway
 COPY --from=web /web/dist /app/web/dist
-ENV CORTEX_WEB_DIST=/app/web/dist
+ENV CORTEX_GATEWAY_WEB_DIST=/app/web/dist
