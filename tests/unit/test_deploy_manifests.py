@@ -1,34 +1,19 @@
-"""The deployment files validate (deploy/validate.py), and broken copies are caught."""
+"""The deployment files validate (deploy/validate), and broken copies are caught."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from deploy import validate
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_validate() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "cortex_deploy_validate", ROOT / "deploy" / "validate.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-validate = _load_validate()
 
 
 def _messages(findings: list) -> str:
@@ -88,7 +73,7 @@ def test_models_files_match_the_contract(path: str) -> None:
     data = yaml.safe_load((ROOT / path).read_text())
     for entry in data["upstreams"]:
         Upstream.model_validate(entry)
-    assert validate._load_models((ROOT / path).read_text(), "t", path)[1] == []
+    assert validate.load_models((ROOT / path).read_text(), "t", path)[1] == []
 
 
 # --- broken copies must be reported ------------------------------------------------------
