@@ -53,7 +53,7 @@ lint: setup
 	$(RUN) ruff format --check .
 
 typecheck: setup
-	$(RUN) mypy libs/*/src services/*/src deploy/validate.py
+	$(RUN) mypy libs/*/src services/*/src deploy/validate
 
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }

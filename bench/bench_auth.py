@@ -162,7 +162,9 @@ def main() -> None:
         migrate(env)
         gateway = ServiceProcess("gateway", env).start()
         try:
-            body = asyncio.run(measure(gateway.url, database_url, env["CORTEX_ADMIN_PASSWORD"]))
+            body = asyncio.run(
+                measure(gateway.url, database_url, env["CORTEX_GATEWAY_ADMIN_PASSWORD"])
+            )
         finally:
             gateway.stop()
     print(body)

@@ -89,8 +89,8 @@ async def _rounds(
 async def _measure(simulator_url: str, nats_url: str) -> list[tuple[str, dict[str, list[float]]]]:
     topology = Topology(prefix="bench")
     settings = Settings.model_validate(
-        {"HEALTH_POLL_SEC": 15, "HEALTH_CHECK_TTL_SEC": 20,
-         "HEALTH_PROBE_TIMEOUT_SEC": PROBE_TIMEOUT_SEC, "CORTEX_NATS_PREFIX": "bench"}
+        {"CORTEX_HEALTH_POLL_SEC": 15, "CORTEX_HEALTH_CHECK_TTL_SEC": 20,
+         "CORTEX_HEALTH_PROBE_TIMEOUT_SEC": PROBE_TIMEOUT_SEC, "CORTEX_NATS_PREFIX": "bench"}
     )  # fmt: skip
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
@@ -153,8 +153,9 @@ def main() -> None:
         port = free_port()
         simulator = subprocess.Popen(
             [str(Path(sys.executable).parent / "cortex-simulator")],
-            env={**os.environ, "SIMULATOR_PORT": str(port), "SIMULATOR_LOG_LEVEL": "warning",
-                 "SIMULATOR_MODELS": json.dumps(_models())},
+            env={**os.environ, "CORTEX_SIMULATOR_PORT": str(port),
+                 "CORTEX_SIMULATOR_LOG_LEVEL": "warning",
+                 "CORTEX_SIMULATOR_MODELS": json.dumps(_models())},
         )  # fmt: skip
         try:
             assert wait_for_port(port, timeout=30), "simulator did not start"

@@ -143,7 +143,7 @@ async def latencies(client: httpx.AsyncClient, paths: list[str]) -> tuple[float,
 
 async def measure(stack: Stack) -> str:
     topology = Topology(prefix=stack.env["CORTEX_NATS_PREFIX"])
-    client_nats = await nats.connect(stack.env["NATS_URL"])
+    client_nats = await nats.connect(stack.env["CORTEX_NATS_URL"])
     js = client_nats.jetstream()
     await wait_projected(js, topology, 0)
     lines = []
@@ -219,7 +219,7 @@ def main() -> None:
         work = Path(folder)
         with start_backends(work) as backends, fresh_database(backends.postgres_url) as database:
             env = base_env(backends.nats_url, database)
-            env["LOG_LEVEL"] = "WARNING"
+            env["CORTEX_LOG_LEVEL"] = "WARNING"
             migrate(env)
             stack = Stack(env=dict(env), work_dir=work).start()
             try:

@@ -349,7 +349,7 @@ async def run() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ui-"))
     with start_backends(work) as backends, fresh_database(backends.postgres_url) as database:
         env = base_env(backends.nats_url, database)
-        env["LOG_LEVEL"] = "WARNING"
+        env["CORTEX_LOG_LEVEL"] = "WARNING"
         migrate(env)
         stack = Stack(env=dict(env), work_dir=work).start()
         try:

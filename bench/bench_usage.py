@@ -135,7 +135,12 @@ class UsageService:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = {**os.environ, **self.env, "USAGE_PORT": str(self.port), "USAGE_HOST": "127.0.0.1"}
+        env = {
+            **os.environ,
+            **self.env,
+            "CORTEX_USAGE_PORT": str(self.port),
+            "CORTEX_USAGE_HOST": "127.0.0.1",
+        }
         script = str(Path(sys.executable).parent / "cortex-usage")
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([script], env=env, stdout=log, stderr=log)
@@ -189,8 +194,8 @@ async def wait_stored(database_url: str, count: int) -> tuple[float, float, int]
 
 async def bench_ingest(env: dict[str, str], work: Path, population: Population) -> list[str]:
     topology = Topology(prefix=env["CORTEX_NATS_PREFIX"])
-    database_url = env["DATABASE_URL"]
-    nc = await nats.connect(env["NATS_URL"])
+    database_url = env["CORTEX_DATABASE_URL"]
+    nc = await nats.connect(env["CORTEX_NATS_URL"])
     js = nc.jetstream()
     await ensure_streams(js, topology)
     lines = []
@@ -297,7 +302,7 @@ def query_cases(population: Population) -> Iterator[tuple[str, UsageQuery]]:
 
 async def bench_queries(env: dict[str, str], population: Population) -> list[str]:
     topology = Topology(prefix=env["CORTEX_NATS_PREFIX"])
-    nc = await nats.connect(env["NATS_URL"])
+    nc = await nats.connect(env["CORTEX_NATS_URL"])
     lines = []
     try:
         for name, query in query_cases(population):
@@ -337,19 +342,23 @@ def main() -> None:
         try:
             postgres.create_database("usage_bench")
             env = {
-                "NATS_URL": nats_server.url,
-                "DATABASE_URL": postgres.url("usage_bench"),
+                "CORTEX_NATS_URL": nats_server.url,
+                "CORTEX_DATABASE_URL": postgres.url("usage_bench"),
                 "CORTEX_NATS_PREFIX": "bench",
-                "LOG_LEVEL": "WARNING",
+                "CORTEX_LOG_LEVEL": "WARNING",
             }
-            migrate(env["DATABASE_URL"])
+            migrate(env["CORTEX_DATABASE_URL"])
             ingest = asyncio.run(bench_ingest(env, work, population))
-            load_sec = load_records(env["DATABASE_URL"], population)
-            rollup_sec = roll_up(env["DATABASE_URL"])
+            load_sec = load_records(env["CORTEX_DATABASE_URL"], population)
+            rollup_sec = roll_up(env["CORTEX_DATABASE_URL"])
             # No statement timeout here: the slowest queries are measured, not cut short. The
             # last hour stays marked (a long settle time), as the hour being written would be.
             service = UsageService(
-                {**env, "USAGE_QUERY_TIMEOUT_SEC": "120", "USAGE_ROLLUP_SETTLE_SEC": "86400"},
+                {
+                    **env,
+                    "CORTEX_USAGE_STATEMENT_TIMEOUT_SEC": "120",
+                    "CORTEX_USAGE_ROLLUP_SETTLE_SEC": "86400",
+                },
                 work / "usage-query.log",
             )
             service.start()

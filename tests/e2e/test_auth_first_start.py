@@ -18,11 +18,11 @@ ANNOUNCEMENT = "Generated password for admin account"
 
 
 def gateway_without_admin_password(stack: Stack, username: str, password_file: Path) -> dict:
-    env = {k: v for k, v in stack.env.items() if k != "CORTEX_ADMIN_PASSWORD"}
+    env = {k: v for k, v in stack.env.items() if k != "CORTEX_GATEWAY_ADMIN_PASSWORD"}
     return {
         **env,
-        "CORTEX_ADMIN_USERNAME": username,
-        "CORTEX_ADMIN_PASSWORD_FILE": str(password_file),
+        "CORTEX_GATEWAY_ADMIN_USERNAME": username,
+        "CORTEX_GATEWAY_ADMIN_PASSWORD_FILE": str(password_file),
     }
 
 
@@ -56,14 +56,16 @@ async def test_without_a_configured_password_one_is_generated_shown_once_and_kep
 
 
 def test_a_short_admin_password_is_refused_with_one_clear_line(stack: Stack) -> None:
-    result = run_command("gateway", "migrate", {**stack.env, "CORTEX_ADMIN_PASSWORD": "hunter2"})
+    result = run_command(
+        "gateway", "migrate", {**stack.env, "CORTEX_GATEWAY_ADMIN_PASSWORD": "hunter2"}
+    )
     assert result.returncode == 2
-    assert "CORTEX_ADMIN_PASSWORD" in result.stderr
+    assert "CORTEX_GATEWAY_ADMIN_PASSWORD" in result.stderr
     assert "at least 12 characters" in result.stderr
 
 
 async def test_cookies_are_secure_when_the_gateway_is_behind_https(stack: Stack) -> None:
-    gateway = stack.start_extra("gateway", CORTEX_COOKIE_SECURE="true")
+    gateway = stack.start_extra("gateway", CORTEX_GATEWAY_COOKIE_SECURE="true")
     username, password = stack.create_user()
     async with httpx.AsyncClient(base_url=gateway.url) as client:
         response = await client.post(

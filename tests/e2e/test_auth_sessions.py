@@ -88,7 +88,7 @@ async def test_forged_session_cookies_are_rejected(stack: Stack, cookie: str) ->
 
 
 async def test_idle_session_expires(stack: Stack) -> None:
-    gateway = stack.start_extra("gateway", CORTEX_SESSION_IDLE_SEC="3")
+    gateway = stack.start_extra("gateway", CORTEX_GATEWAY_SESSION_IDLE_SEC="3")
     username, password = stack.create_user()
     async with logged_in(gateway.url, username, password) as client:
         token = session_token(client)
@@ -103,7 +103,9 @@ async def test_idle_session_expires(stack: Stack) -> None:
 async def test_active_session_outlives_the_idle_limit_but_not_its_absolute_lifetime(
     stack: Stack,
 ) -> None:
-    gateway = stack.start_extra("gateway", CORTEX_SESSION_IDLE_SEC="6", CORTEX_SESSION_MAX_SEC="12")
+    gateway = stack.start_extra(
+        "gateway", CORTEX_GATEWAY_SESSION_IDLE_SEC="6", CORTEX_GATEWAY_SESSION_MAX_SEC="12"
+    )
     username, password = stack.create_user()
     async with logged_in(gateway.url, username, password) as client:
         token = session_token(client)

@@ -283,7 +283,7 @@ async def test_a_hung_upstream_ends_the_stream_with_an_error(
     """A gateway replica with a short read timeout: the model stops sending mid-answer."""
     name = faulty["hang"]
     await sim.control(name, output_tokens=LONG, itl_ms=5)
-    gateway = stack.start_extra("gateway", CORTEX_UPSTREAM_READ_TIMEOUT_SEC="1")
+    gateway = stack.start_extra("gateway", CORTEX_GATEWAY_UPSTREAM_READ_TIMEOUT_SEC="1")
     try:
         username, password = stack.create_user()
         user = await login(gateway.url, username, password)

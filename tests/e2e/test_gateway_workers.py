@@ -50,14 +50,14 @@ async def test_two_workers_share_the_port_create_the_admin_once_and_all_see_revo
 ) -> None:
     username = f"root-{secrets.token_hex(4)}"
     password_file = tmp_path / "admin-password"
-    env = {k: v for k, v in stack.env.items() if k != "CORTEX_ADMIN_PASSWORD"}
+    env = {k: v for k, v in stack.env.items() if k != "CORTEX_GATEWAY_ADMIN_PASSWORD"}
     gateway = ServiceProcess(
         "gateway",
         {
             **env,
             "CORTEX_GATEWAY_WORKERS": str(WORKERS),
-            "CORTEX_ADMIN_USERNAME": username,
-            "CORTEX_ADMIN_PASSWORD_FILE": str(password_file),
+            "CORTEX_GATEWAY_ADMIN_USERNAME": username,
+            "CORTEX_GATEWAY_ADMIN_PASSWORD_FILE": str(password_file),
         },
     ).start()
     assert gateway.process is not None

@@ -51,7 +51,9 @@ async def test_refresh_health_updates_the_running_list_at_once(
 ) -> None:
     admin = await login_as("admin")
     # Polls 30 s apart: only the refresh can explain a change seen right after it.
-    with health_service_replaced(stack, HEALTH_POLL_SEC="30", HEALTH_CHECK_TTL_SEC="90"):
+    with health_service_replaced(
+        stack, CORTEX_HEALTH_POLL_SEC="30", CORTEX_HEALTH_CHECK_TTL_SEC="90"
+    ):
         await wait_running(admin, set(MODEL_NAMES))
         await set_fault(stack, VLLM, down=True)
 
@@ -79,7 +81,9 @@ async def test_a_registered_model_appears_within_one_poll_and_leaves_when_remove
 ) -> None:
     admin = await login_as("admin")
     alias = f"sim-alias-{uuid.uuid4().hex[:8]}"
-    with health_service_replaced(stack, HEALTH_POLL_SEC="60", HEALTH_CHECK_TTL_SEC="180"):
+    with health_service_replaced(
+        stack, CORTEX_HEALTH_POLL_SEC="60", CORTEX_HEALTH_CHECK_TTL_SEC="180"
+    ):
         await wait_running(admin, set(MODEL_NAMES))
         registered = await admin.post(
             "/admin/upstreams",

@@ -119,7 +119,7 @@ async def test_a_hung_upstream_does_not_delay_the_others_results(stack: Stack) -
     """In every round all models are checked together; the healthy model's result is published
     while the hung model's probe is still waiting for its timeout."""
     topology = topology_of(stack)
-    nc = await nats.connect(stack.env["NATS_URL"])
+    nc = await nats.connect(stack.env["CORTEX_NATS_URL"])
     try:
         kv = await nc.jetstream().key_value(topology.health_bucket)
         watcher = await kv.watchall()

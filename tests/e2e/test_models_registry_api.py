@@ -228,7 +228,7 @@ async def test_every_replica_sees_a_registration_at_once(
 
 async def audit_actions(stack: Stack, subject_id: str) -> list[str]:
     topology = Topology(prefix=stack.env["CORTEX_NATS_PREFIX"])
-    nc = await nats.connect(stack.env["NATS_URL"])
+    nc = await nats.connect(stack.env["CORTEX_NATS_URL"])
     try:
         js = nc.jetstream()
         sub = await js.subscribe(topology.audit_all_subjects, ordered_consumer=True)

@@ -33,7 +33,7 @@ async def test_no_models_running_when_health_is_gone_and_back_by_itself(
     await expect(page.get_by_test_id("model-select")).to_be_visible()
     await message_box(page).fill("Is anyone there?")
 
-    stack.processes["health"].kill()  # its entries expire after HEALTH_CHECK_TTL_SEC
+    stack.processes["health"].kill()  # its entries expire after CORTEX_HEALTH_CHECK_TTL_SEC
     try:
 
         async def none_running() -> bool:

@@ -61,9 +61,9 @@ async def nats_client(backends: Backends) -> AsyncIterator[NatsClient]:
 
 def env(backends: Backends, database_url: str, prefix: str) -> dict[str, Any]:
     return {
-        "NATS_URL": backends.nats_url,
+        "CORTEX_NATS_URL": backends.nats_url,
         "CORTEX_NATS_PREFIX": prefix,
-        "DATABASE_URL": database_url,
+        "CORTEX_DATABASE_URL": database_url,
     }
 
 
@@ -103,7 +103,7 @@ async def test_the_sessions_projection_parks_bad_events_and_applies_the_rest(
 ) -> None:
     prefix = f"park{uuid.uuid4().hex[:10]}"
     settings = SessionsSettings(
-        **env(backends, own_database, prefix), SESSIONS_MAX_EVENT_BYTES=LIMIT
+        **env(backends, own_database, prefix), CORTEX_SESSIONS_MAX_EVENT_BYTES=LIMIT
     )
     topology = settings.topology
     consumer = topology.sessions_consumer
@@ -173,7 +173,7 @@ async def test_the_usage_recorder_parks_bad_events_and_records_the_rest(
     backends: Backends, own_database: str, nats_client: NatsClient
 ) -> None:
     prefix = f"park{uuid.uuid4().hex[:10]}"
-    settings = UsageSettings(**env(backends, own_database, prefix), USAGE_MAX_EVENT_BYTES=LIMIT)
+    settings = UsageSettings(**env(backends, own_database, prefix), CORTEX_USAGE_MAX_EVENT_BYTES=LIMIT)
     topology = settings.topology
     consumer = topology.usage_consumer
     before = {

@@ -136,7 +136,7 @@ async def test_every_service_answers_bad_input_with_a_400(stack: Stack) -> None:
         topology.usage_query_subject,
         topology.health_refresh_subject,
     ]
-    nats = await connect(stack.env["NATS_URL"], "runtime-test")
+    nats = await connect(stack.env["CORTEX_NATS_URL"], "runtime-test")
     client = QueryClient(nats)
     try:
         for subject in subjects:

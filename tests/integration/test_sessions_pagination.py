@@ -33,7 +33,7 @@ def crowded_database(backends: Backends) -> Iterator[tuple[str, str]]:
     statistics were taken when that user had 3 (autovacuum had no time yet): planned on them
     alone, PostgreSQL would fetch all 10,000 and sort them for every page."""
     with fresh_database(backends.postgres_url) as url:
-        migrated = run_command("sessions", "migrate", {"DATABASE_URL": url})
+        migrated = run_command("sessions", "migrate", {"CORTEX_DATABASE_URL": url})
         assert migrated.returncode == 0, migrated.stderr
         heavy = str(uuid.uuid4())
         others = [str(uuid.uuid4()) for _ in range(OTHER_USERS) for _ in range(SESSIONS_EACH)]

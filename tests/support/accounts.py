@@ -96,7 +96,7 @@ async def audit_events(stack: Stack, action: str | None = None) -> list[dict[str
     prefix = stack.env["CORTEX_NATS_PREFIX"]
     subject = f"{prefix}.audit.{action}" if action else f"{prefix}.audit.>"
     stream = f"{prefix.upper()}_AUDIT"
-    nc = await nats.connect(stack.env["NATS_URL"])
+    nc = await nats.connect(stack.env["CORTEX_NATS_URL"])
     events = []
     try:
         js = nc.jetstream()

@@ -1,7 +1,7 @@
 """Real NATS JetStream and PostgreSQL for the tests.
 
-From NATS_URL / DATABASE_URL when set, else testcontainers when a Docker engine answers, else the
-embedded binaries that the dev dependencies install. Never a fake, and never a skip.
+From CORTEX_NATS_URL / CORTEX_DATABASE_URL when set, else testcontainers when a Docker engine
+answers, else the embedded binaries that the dev dependencies install. Never a fake, never a skip.
 """
 
 import os
@@ -37,8 +37,9 @@ def docker_engine_answers() -> bool:
 @contextmanager
 def start_backends(tmp_dir: Path) -> Iterator[Backends]:
     with ExitStack() as stack:
-        nats_url = os.environ.get("NATS_URL")
-        postgres_url = os.environ.get("DATABASE_URL")
+        # The old names are still accepted, as the services accept them.
+        nats_url = os.environ.get("CORTEX_NATS_URL") or os.environ.get("NATS_URL")
+        postgres_url = os.environ.get("CORTEX_DATABASE_URL") or os.environ.get("DATABASE_URL")
         source = "environment"
         use_docker = (not nats_url or not postgres_url) and docker_engine_answers()
         if not nats_url:

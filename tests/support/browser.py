@@ -101,7 +101,7 @@ def require_web_build(gateway_url: str) -> None:
     if page.status_code != 200 or '<div id="root">' not in page.text:
         pytest.fail(
             f"the gateway does not serve the built UI at /chat ({page.status_code}); "
-            "check CORTEX_WEB_DIST",
+            "check CORTEX_GATEWAY_WEB_DIST",
             pytrace=False,
         )
 

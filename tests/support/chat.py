@@ -64,7 +64,7 @@ def topology_of(stack: Stack) -> Topology:
 
 @asynccontextmanager
 async def nats_of(stack: Stack) -> AsyncIterator[NatsClient]:
-    client = await nats.connect(stack.env["NATS_URL"])
+    client = await nats.connect(stack.env["CORTEX_NATS_URL"])
     try:
         yield client
     finally:

@@ -73,7 +73,9 @@ async def private_models(
 ) -> AsyncIterator[PrivateModels]:
     """Start a simulator with `models`, register each (engine = personality), wait until they are
     healthy; unregister and stop everything afterwards (the stack is shared)."""
-    simulator = ServiceProcess("simulator", {**stack.env, "SIMULATOR_MODELS": json.dumps(models)})
+    simulator = ServiceProcess(
+        "simulator", {**stack.env, "CORTEX_SIMULATOR_MODELS": json.dumps(models)}
+    )
     simulator.start()
     names = [model["name"] for model in models]
     private = PrivateModels(simulator, names)
@@ -195,7 +197,7 @@ def chat_body(model: str, content: str = "Tell me about caching", **extra: Any) 
 async def usage_event(stack: Stack, model: str, completion_id: str) -> CompletionRecorded:
     """The usage event of one completion, read back from the usage stream."""
     topology = Topology(prefix=stack.env["CORTEX_NATS_PREFIX"])
-    nc = await nats.connect(stack.env["NATS_URL"])
+    nc = await nats.connect(stack.env["CORTEX_NATS_URL"])
     try:
         js = nc.jetstream()
 

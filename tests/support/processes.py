@@ -10,23 +10,10 @@ from pathlib import Path
 
 import httpx
 
+from cortex_contracts.services import service as service_spec
 from cortex_devstack.ports import free_port
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-PORT_VARIABLE = {
-    "gateway": "CORTEX_GATEWAY_PORT",
-    "sessions": "SESSIONS_PORT",
-    "health": "HEALTH_PORT",
-    "usage": "USAGE_PORT",
-    "simulator": "SIMULATOR_PORT",
-}
-HOST_VARIABLE = {
-    "gateway": "CORTEX_GATEWAY_HOST",
-    "sessions": "SESSIONS_HOST",
-    "health": "HEALTH_HOST",
-    "usage": "USAGE_HOST",
-    "simulator": "SIMULATOR_HOST",
-}
 
 
 def console_script(name: str) -> str:
@@ -50,11 +37,12 @@ class ServiceProcess:
 
     def start(self, wait: bool = True) -> "ServiceProcess":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        spec = service_spec(self.service)
         env = {
             **os.environ,
             **self.env,
-            PORT_VARIABLE[self.service]: str(self.port),
-            HOST_VARIABLE[self.service]: "127.0.0.1",
+            spec.port_variable: str(self.port),
+            spec.host_variable: "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
         }
         log_file = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
@@ -69,7 +57,7 @@ class ServiceProcess:
         return self
 
     def wait_ready(self, timeout: float = 60) -> None:
-        path = "/healthz" if self.service == "simulator" else "/readyz"
+        path = service_spec(self.service).ready_path
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:

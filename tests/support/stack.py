@@ -10,6 +10,7 @@ import psycopg
 import yaml
 from argon2 import PasswordHasher
 
+from cortex_contracts.services import MIGRATING
 from tests.support.backends import libpq_url
 from tests.support.processes import ServiceProcess, run_command
 
@@ -20,32 +21,31 @@ TEST_MODELS = [
     {"name": "sim-llamacpp-large", "personality": "llamacpp", "max_context": 131072,
      "slots": 4, "ttft_ms": 30, "itl_ms": 3, "output_tokens": 50},
 ]  # fmt: skip
-MIGRATING_SERVICES = ("gateway", "sessions", "usage")
 WEB_DIST = Path(__file__).resolve().parents[2] / "web" / "dist"  # served by the gateway
 
 
 def base_env(nats_url: str, database_url: str) -> dict[str, str]:
     return {
-        "NATS_URL": nats_url,
-        "DATABASE_URL": database_url,
+        "CORTEX_NATS_URL": nats_url,
+        "CORTEX_DATABASE_URL": database_url,
         "CORTEX_NATS_PREFIX": f"t{uuid.uuid4().hex[:10]}",
-        "CORTEX_ADMIN_USERNAME": "admin",
-        "CORTEX_ADMIN_PASSWORD": secrets.token_urlsafe(16),
-        "HEALTH_POLL_SEC": "1",
-        "HEALTH_CHECK_TTL_SEC": "3",
-        "HEALTH_PROBE_TIMEOUT_SEC": "0.5",
-        "USAGE_ROLLUP_INTERVAL_SEC": "0.5",
-        "USAGE_ROLLUP_SETTLE_SEC": "1",
-        "LOG_LEVEL": "INFO",
-        "CORTEX_WEB_DIST": str(WEB_DIST),
+        "CORTEX_GATEWAY_ADMIN_USERNAME": "admin",
+        "CORTEX_GATEWAY_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+        "CORTEX_HEALTH_POLL_SEC": "1",
+        "CORTEX_HEALTH_CHECK_TTL_SEC": "3",
+        "CORTEX_HEALTH_PROBE_TIMEOUT_SEC": "0.5",
+        "CORTEX_USAGE_ROLLUP_INTERVAL_SEC": "0.5",
+        "CORTEX_USAGE_ROLLUP_SETTLE_SEC": "1",
+        "CORTEX_LOG_LEVEL": "INFO",
+        "CORTEX_GATEWAY_WEB_DIST": str(WEB_DIST),
     }
 
 
 def migrate(env: dict[str, str]) -> None:
-    for service in MIGRATING_SERVICES:
-        result = run_command(service, "migrate", env)
+    for service in MIGRATING:
+        result = run_command(service.name, "migrate", env)
         if result.returncode != 0:
-            raise RuntimeError(f"{service} migrate failed:\n{result.stdout}\n{result.stderr}")
+            raise RuntimeError(f"{service.name} migrate failed:\n{result.stdout}\n{result.stderr}")
 
 
 @dataclass
@@ -65,15 +65,15 @@ class Stack:
 
     @property
     def admin_password(self) -> str:
-        return self.env["CORTEX_ADMIN_PASSWORD"]
+        return self.env["CORTEX_GATEWAY_ADMIN_PASSWORD"]
 
     @property
     def database_url(self) -> str:
-        return self.env["DATABASE_URL"]
+        return self.env["CORTEX_DATABASE_URL"]
 
     def start(self) -> "Stack":
         simulator = ServiceProcess(
-            "simulator", {**self.env, "SIMULATOR_MODELS": json.dumps(TEST_MODELS)}
+            "simulator", {**self.env, "CORTEX_SIMULATOR_MODELS": json.dumps(TEST_MODELS)}
         ).start()
         self.processes["simulator"] = simulator
         models_file = self.work_dir / "models.yaml"
@@ -83,7 +83,7 @@ class Stack:
              "engine_type": model["personality"]}
             for model in TEST_MODELS
         ]}))  # fmt: skip
-        self.env["CORTEX_MODELS_FILE"] = str(models_file)
+        self.env["CORTEX_GATEWAY_MODELS_FILE"] = str(models_file)
         for service in ("sessions", "usage", "health", "gateway"):
             self.processes[service] = ServiceProcess(service, self.env).start()
         return self

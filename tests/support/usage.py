@@ -29,7 +29,7 @@ def topology_of(stack: Stack) -> Topology:
 
 @asynccontextmanager
 async def jetstream(stack: Stack) -> AsyncIterator[JetStreamContext]:
-    nc = await nats.connect(stack.env["NATS_URL"])
+    nc = await nats.connect(stack.env["CORTEX_NATS_URL"])
     try:
         yield nc.jetstream()
     finally:

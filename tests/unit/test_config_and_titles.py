@@ -26,7 +26,11 @@ def test_empty_message_keeps_placeholder_title() -> None:
 def test_health_refuses_ttl_not_longer_than_poll_interval() -> None:
     result = subprocess.run(
         [console_script("cortex-health")],
-        env={"HEALTH_POLL_SEC": "15", "HEALTH_CHECK_TTL_SEC": "15", "PATH": "/usr/bin:/bin"},
+        env={
+            "CORTEX_HEALTH_POLL_SEC": "15",
+            "CORTEX_HEALTH_CHECK_TTL_SEC": "15",
+            "PATH": "/usr/bin:/bin",
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -34,7 +38,10 @@ def test_health_refuses_ttl_not_longer_than_poll_interval() -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert "HEALTH_CHECK_TTL_SEC (15) must be greater than HEALTH_POLL_SEC (15)" in lines[0]
+    assert (
+        "CORTEX_HEALTH_CHECK_TTL_SEC (15) must be greater than CORTEX_HEALTH_POLL_SEC (15)"
+        in lines[0]
+    )
 
 
 def test_gateway_refuses_a_non_postgres_database_url() -> None:

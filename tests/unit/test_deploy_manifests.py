@@ -1,34 +1,19 @@
-"""The deployment files validate (deploy/validate.py), and broken copies are caught."""
+"""The deployment files validate (deploy/validate), and broken copies are caught."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+
+from deploy import validate
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_validate() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "cortex_deploy_validate", ROOT / "deploy" / "validate.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-validate = _load_validate()
 
 
 def _messages(findings: list) -> str:
@@ -88,7 +73,7 @@ def test_models_files_match_the_contract(path: str) -> None:
     data = yaml.safe_load((ROOT / path).read_text())
     for entry in data["upstreams"]:
         Upstream.model_validate(entry)
-    assert validate._load_models((ROOT / path).read_text(), "t", path)[1] == []
+    assert validate.load_models((ROOT / path).read_text(), "t", path)[1] == []
 
 
 # --- broken copies must be reported ------------------------------------------------------
@@ -311,11 +296,14 @@ def test_unknown_custom_resource_is_reported(repo_copy: Path) -> None:
     assert "Couldn't find schema for kind Widget" in _messages(_k8s(repo_copy))
 
 
+SERVICE_DOCKERFILE = "deploy/docker/service.Dockerfile"
 DOCKER_MUTATIONS: list[tuple[str, str, str, str]] = [
-    ("services/sessions/Dockerfile", "USER 10001:10001", "USER root", "non-root USER"),
-    ("services/usage/Dockerfile", "HEALTHCHECK --", "# HEALTHCHECK --", "HEALTHCHECK"),
-    ("services/gateway/Dockerfile", "RUN npm run build", "RUN npm run lint", "npm run build"),
-    ("services/health/Dockerfile", "--package cortex-health", "--all-packages", "--package"),
+    (SERVICE_DOCKERFILE, "USER 10001:10001", "USER root", "non-root USER"),
+    (SERVICE_DOCKERFILE, "HEALTHCHECK --", "# HEALTHCHECK --", "HEALTHCHECK"),
+    (SERVICE_DOCKERFILE, "RUN npm run build", "RUN npm run lint", "npm run build"),
+    (SERVICE_DOCKERFILE, "--package cortex-${SERVICE}", "--all-packages", "--package"),
+    (SERVICE_DOCKERFILE, "FROM service AS gateway", "FROM service AS gw", "'gateway'"),
+    ("deploy/docker/migrate.Dockerfile", "USER 10001:10001", "USER 0", "non-root USER"),
 ]
 
 
@@ -323,14 +311,19 @@ DOCKER_MUTATIONS: list[tuple[str, str, str, str]] = [
 def test_broken_dockerfile_is_reported(
     repo_copy: Path, file: str, old: str, new: str, expected: str
 ) -> None:
-    services = repo_copy / "services"
-    services.unlink()
-    for name in validate.SERVICES:
-        (services / name).mkdir(parents=True)
-        shutil.copy(ROOT / "services" / name / "Dockerfile", services / name / "Dockerfile")
     _edit(repo_copy / file, old, new)
     findings = validate.validate_dockerfiles(repo_copy)
     assert any(expected in str(f) and file in str(f) for f in findings), _messages(findings)
+
+
+def test_compose_builds_each_service_from_the_table(repo_copy: Path) -> None:
+    compose = repo_copy / "deploy/compose/compose.yaml"
+    _edit(
+        compose, 'args: { SERVICE: usage, PORT: "8087" }', 'args: { SERVICE: usage, PORT: "8088" }'
+    )
+    assert "services.usage.build.args: PORT must be 8087" in _messages(
+        validate.validate_compose(compose)
+    )
 
 
 def test_cli_exit_status(repo_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -310,7 +310,7 @@ def test_main_exits_with_one_line(
 ) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("models: [{name: a, max_context: 1}]")
-    monkeypatch.setenv("SIMULATOR_MODELS_FILE", str(path))
+    monkeypatch.setenv("CORTEX_SIMULATOR_MODELS_FILE", str(path))
     with pytest.raises(SystemExit) as exc:
         main([])
     assert exc.value.code == 2

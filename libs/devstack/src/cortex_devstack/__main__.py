@@ -7,15 +7,16 @@ from pathlib import Path
 
 import httpx
 
-from cortex_devstack.stack import SERVICE_PORTS, run_dev
+from cortex_contracts.services import SERVICES
+from cortex_devstack.stack import run_dev
 
 
 def status() -> int:
     worst = 0
-    for name, port in SERVICE_PORTS.items():
-        path = "/healthz" if name == "simulator" else "/readyz"
+    for service in SERVICES:
+        name, port = service.name, service.port
         try:
-            response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2)
+            response = httpx.get(f"http://127.0.0.1:{port}{service.ready_path}", timeout=2)
             state = "ready" if response.status_code == 200 else f"not ready ({response.text})"
             worst = max(worst, 0 if response.status_code == 200 else 1)
         except httpx.HTTPError as error:

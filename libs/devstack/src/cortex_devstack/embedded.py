@@ -47,7 +47,7 @@ class EmbeddedNats:
     def start(self, log_file: Path | None = None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "nats.conf"
-        # A chat message may hold up to CORTEX_MAX_MESSAGE_BYTES (1 MiB) plus its JSON envelope.
+        # A chat message may hold up to CORTEX_GATEWAY_MAX_MESSAGE_BYTES (1 MiB) plus its envelope.
         config.write_text("max_payload: 8MB\n")
         command = [
             nats_server_binary(),

@@ -1,4 +1,5 @@
-"""`make dev`: embedded servers (unless NATS_URL / DATABASE_URL are given), migrations, services."""
+"""`make dev`: embedded servers (unless CORTEX_NATS_URL / CORTEX_DATABASE_URL are given),
+migrations, services."""
 
 import os
 import subprocess
@@ -12,18 +13,11 @@ from pathlib import Path
 
 import httpx
 
+from cortex_contracts.services import MIGRATING, SERVICES, service
 from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from cortex_devstack.ports import port_is_free
 from cortex_devstack.supervisor import run_processes
 
-SERVICE_PORTS = {
-    "gateway": 8084,
-    "sessions": 8085,
-    "health": 8086,
-    "usage": 8087,
-    "simulator": 8090,
-}
-MIGRATING_SERVICES = ("gateway", "sessions", "usage")
 DEV_DATABASE = "cortex"
 
 
@@ -41,14 +35,14 @@ def bin_path(name: str) -> str:
 def backends(data_dir: Path, log_dir: Path) -> Iterator[Backends]:
     """The user's NATS/PostgreSQL when their URLs are set, else embedded ones under `data_dir`."""
     with ExitStack() as stack:
-        nats_url = os.environ.get("NATS_URL")
+        nats_url = _given("CORTEX_NATS_URL", "NATS_URL")
         if not nats_url:
             nats = EmbeddedNats(data_dir / "nats", _dev_port("CORTEX_DEV_NATS_PORT", 14222))
             nats.start(log_file=log_dir / "nats.log")
             stack.callback(nats.stop)
             nats_url = nats.url
             print(f"devstack | embedded NATS JetStream at {nats_url}", flush=True)
-        database_url = os.environ.get("DATABASE_URL")
+        database_url = _given("CORTEX_DATABASE_URL", "DATABASE_URL")
         if not database_url:
             postgres = EmbeddedPostgres(
                 data_dir / "postgres", _dev_port("CORTEX_DEV_PG_PORT", 15432)
@@ -59,6 +53,15 @@ def backends(data_dir: Path, log_dir: Path) -> Iterator[Backends]:
             database_url = postgres.url(DEV_DATABASE)
             print(f"devstack | embedded PostgreSQL at {database_url}", flush=True)
         yield Backends(nats_url=nats_url, database_url=database_url)
+
+
+def _given(variable: str, old_name: str) -> str | None:
+    """A URL the user set, under its name or its old name (still read for one release)."""
+    value = os.environ.get(variable)
+    if not value and os.environ.get(old_name):
+        print(f"devstack | {old_name} is renamed {variable}", flush=True)
+        value = os.environ[old_name]
+    return value or None
 
 
 def _dev_port(variable: str, default: int) -> int:
@@ -73,11 +76,13 @@ def _dev_port(variable: str, default: int) -> int:
 def service_env(root: Path, data_dir: Path, found: Backends) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
-        NATS_URL=found.nats_url,
-        DATABASE_URL=found.database_url,
-        CORTEX_MODELS_FILE=env.get("CORTEX_MODELS_FILE", str(root / "deploy/local/models.yaml")),
-        CORTEX_ADMIN_PASSWORD_FILE=str(data_dir / "admin-password"),
-        CORTEX_WEB_DIST=env.get("CORTEX_WEB_DIST", str(root / "web/dist")),
+        CORTEX_NATS_URL=found.nats_url,
+        CORTEX_DATABASE_URL=found.database_url,
+        CORTEX_GATEWAY_MODELS_FILE=env.get(
+            "CORTEX_GATEWAY_MODELS_FILE", str(root / "deploy/local/models.yaml")
+        ),
+        CORTEX_GATEWAY_ADMIN_PASSWORD_FILE=str(data_dir / "admin-password"),
+        CORTEX_GATEWAY_WEB_DIST=env.get("CORTEX_GATEWAY_WEB_DIST", str(root / "web/dist")),
         PYTHONUNBUFFERED="1",
     )
     return env
@@ -85,7 +90,7 @@ def service_env(root: Path, data_dir: Path, found: Backends) -> dict[str, str]:
 
 def announce_when_ready(env: dict[str, str]) -> None:
     """Once the gateway answers, print where to go and how to log in."""
-    url = f"http://127.0.0.1:{SERVICE_PORTS['gateway']}"
+    url = f"http://127.0.0.1:{service('gateway').port}"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         try:
@@ -96,16 +101,16 @@ def announce_when_ready(env: dict[str, str]) -> None:
         time.sleep(0.5)
     else:
         return
-    password_file = Path(env["CORTEX_ADMIN_PASSWORD_FILE"])
-    if "CORTEX_ADMIN_PASSWORD" in env:
-        password = "(your CORTEX_ADMIN_PASSWORD)"
+    password_file = Path(env["CORTEX_GATEWAY_ADMIN_PASSWORD_FILE"])
+    if "CORTEX_GATEWAY_ADMIN_PASSWORD" in env:
+        password = "(your CORTEX_GATEWAY_ADMIN_PASSWORD)"
     elif password_file.exists():
         password = password_file.read_text().strip()
     else:
         password = "(set before the data folder existed; reset it with the admin API)"
     print(
         f"\n  Chat Playground ready: {url}/chat\n"
-        f"  login: {env.get('CORTEX_ADMIN_USERNAME', 'admin')} / {password}\n",
+        f"  login: {env.get('CORTEX_GATEWAY_ADMIN_USERNAME', 'admin')} / {password}\n",
         flush=True,
     )
 
@@ -116,8 +121,8 @@ def run_dev(root: Path) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     with backends(data_dir, log_dir) as found:
         env = service_env(root, data_dir, found)
-        for service in MIGRATING_SERVICES:
-            subprocess.run([bin_path(f"cortex-{service}"), "migrate"], env=env, check=True)
+        for migrating in MIGRATING:
+            subprocess.run([bin_path(migrating.package), "migrate"], env=env, check=True)
         threading.Thread(target=announce_when_ready, args=(env,), daemon=True).start()
-        commands = {name: bin_path(f"cortex-{name}") for name in SERVICE_PORTS}
+        commands = {s.name: bin_path(s.package) for s in SERVICES}
         return run_processes(commands, env=env, log_dir=log_dir, cwd=root)

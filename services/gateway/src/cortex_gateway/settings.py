@@ -1,53 +1,82 @@
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import SettingsConfigDict
 
-from cortex_contracts.settings import DatabaseSettings, NatsSettings
+from cortex_contracts.services import service
+from cortex_contracts.settings import DatabaseSettings, NatsSettings, ReadYourWritesSettings
 from cortex_gateway.auth.policy import password_problem, username_problem
 
+#: Gateway variables that had no service in their name (CORTEX_<NAME> -> CORTEX_GATEWAY_<NAME>).
+_RENAMED = (
+    "WEB_DIST",
+    "MODELS_FILE",
+    "ADMIN_USERNAME",
+    "ADMIN_PASSWORD",
+    "ADMIN_PASSWORD_FILE",
+    "COOKIE_SECURE",
+    "SESSION_IDLE_SEC",
+    "SESSION_MAX_SEC",
+    "MAX_MESSAGE_BYTES",
+    "QUERY_TIMEOUT_SEC",
+    "UPSTREAM_CONNECT_TIMEOUT_SEC",
+    "UPSTREAM_READ_TIMEOUT_SEC",
+    "UPSTREAM_MAX_CONNECTIONS",
+    "ENGINE_INFO_TTL_SEC",
+    "MAX_COMPLETION_REQUEST_BYTES",
+)
 
-class Settings(NatsSettings, DatabaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
 
+class Settings(NatsSettings, DatabaseSettings, ReadYourWritesSettings):
     host: str = Field(default="0.0.0.0", alias="CORTEX_GATEWAY_HOST")
-    port: int = Field(default=8084, alias="CORTEX_GATEWAY_PORT", ge=1, le=65535)
+    port: int = Field(default=service("gateway").port, alias="CORTEX_GATEWAY_PORT", ge=1, le=65535)
     # Processes serving the port (uvicorn workers): one event loop relays the streams of one
     # process, so a node with N cores relays about N times as many with N workers.
     workers: int = Field(default=1, alias="CORTEX_GATEWAY_WORKERS", ge=1)
-    web_dist: Path = Field(default=Path("web/dist"), alias="CORTEX_WEB_DIST")
-    models_file: Path | None = Field(default=None, alias="CORTEX_MODELS_FILE")
+    web_dist: Path = Field(default=Path("web/dist"), alias="CORTEX_GATEWAY_WEB_DIST")
+    models_file: Path | None = Field(default=None, alias="CORTEX_GATEWAY_MODELS_FILE")
 
-    admin_username: str = Field(default="admin", alias="CORTEX_ADMIN_USERNAME", min_length=1)
-    admin_password: SecretStr | None = Field(default=None, alias="CORTEX_ADMIN_PASSWORD")
-    admin_password_file: Path | None = Field(default=None, alias="CORTEX_ADMIN_PASSWORD_FILE")
-
-    cookie_secure: bool = Field(default=False, alias="CORTEX_COOKIE_SECURE")
-    session_idle_sec: int = Field(default=8 * 3600, alias="CORTEX_SESSION_IDLE_SEC", gt=0)
-    session_max_sec: int = Field(default=7 * 86400, alias="CORTEX_SESSION_MAX_SEC", gt=0)
-
-    max_message_bytes: int = Field(default=1024 * 1024, alias="CORTEX_MAX_MESSAGE_BYTES", gt=0)
-    read_your_writes_timeout_sec: float = Field(
-        default=2.0, alias="CORTEX_READ_YOUR_WRITES_TIMEOUT_SEC", gt=0
+    admin_username: str = Field(
+        default="admin", alias="CORTEX_GATEWAY_ADMIN_USERNAME", min_length=1
     )
-    query_timeout_sec: float = Field(default=5.0, alias="CORTEX_QUERY_TIMEOUT_SEC", gt=0)
+    admin_password: SecretStr | None = Field(default=None, alias="CORTEX_GATEWAY_ADMIN_PASSWORD")
+    admin_password_file: Path | None = Field(
+        default=None, alias="CORTEX_GATEWAY_ADMIN_PASSWORD_FILE"
+    )
+
+    cookie_secure: bool = Field(default=False, alias="CORTEX_GATEWAY_COOKIE_SECURE")
+    session_idle_sec: int = Field(default=8 * 3600, alias="CORTEX_GATEWAY_SESSION_IDLE_SEC", gt=0)
+    session_max_sec: int = Field(default=7 * 86400, alias="CORTEX_GATEWAY_SESSION_MAX_SEC", gt=0)
+
+    max_message_bytes: int = Field(
+        default=1024 * 1024, alias="CORTEX_GATEWAY_MAX_MESSAGE_BYTES", gt=0
+    )
+    # How long the gateway waits for another service's answer to a query over NATS.
+    query_timeout_sec: float = Field(default=5.0, alias="CORTEX_GATEWAY_QUERY_TIMEOUT_SEC", gt=0)
 
     # Completions proxy (completions/, models/engine.py).
     upstream_connect_timeout_sec: float = Field(
-        default=5.0, alias="CORTEX_UPSTREAM_CONNECT_TIMEOUT_SEC", gt=0
+        default=5.0, alias="CORTEX_GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SEC", gt=0
     )
     # Longest silence accepted from a model server (before the first token and between chunks).
     upstream_read_timeout_sec: float = Field(
-        default=300.0, alias="CORTEX_UPSTREAM_READ_TIMEOUT_SEC", gt=0
+        default=300.0, alias="CORTEX_GATEWAY_UPSTREAM_READ_TIMEOUT_SEC", gt=0
     )
     upstream_max_connections: int = Field(
-        default=2000, alias="CORTEX_UPSTREAM_MAX_CONNECTIONS", ge=1
+        default=2000, alias="CORTEX_GATEWAY_UPSTREAM_MAX_CONNECTIONS", ge=1
     )
     # Context sizes discovered from the engines are cached this long.
-    engine_info_ttl_sec: float = Field(default=300.0, alias="CORTEX_ENGINE_INFO_TTL_SEC", gt=0)
-    max_completion_request_bytes: int = Field(
-        default=16 * 1024 * 1024, alias="CORTEX_MAX_COMPLETION_REQUEST_BYTES", gt=0
+    engine_info_ttl_sec: float = Field(
+        default=300.0, alias="CORTEX_GATEWAY_ENGINE_INFO_TTL_SEC", gt=0
     )
+    max_completion_request_bytes: int = Field(
+        default=16 * 1024 * 1024, alias="CORTEX_GATEWAY_MAX_COMPLETION_REQUEST_BYTES", gt=0
+    )
+
+    renamed: ClassVar[Mapping[str, str]] = {
+        f"CORTEX_{name}": f"CORTEX_GATEWAY_{name}" for name in _RENAMED
+    }
 
     @field_validator("admin_username")
     @classmethod

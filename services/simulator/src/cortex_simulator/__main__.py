@@ -16,11 +16,11 @@ from cortex_simulator.settings import ConfigError, load_settings
 def _parse_args(argv: list[str] | None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(
         prog="cortex-simulator",
-        description="OpenAI-compatible simulated model server (settings: SIMULATOR_* env vars).",
+        description="OpenAI-compatible simulated model server (settings: CORTEX_SIMULATOR_*).",
     )
-    parser.add_argument("--host", help="bind address (SIMULATOR_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (SIMULATOR_PORT, default 8090)")
-    parser.add_argument("--models-file", help="YAML model list (SIMULATOR_MODELS_FILE)")
+    parser.add_argument("--host", help="bind address (CORTEX_SIMULATOR_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (CORTEX_SIMULATOR_PORT, default 8090)")
+    parser.add_argument("--models-file", help="YAML model list (CORTEX_SIMULATOR_MODELS_FILE)")
     args = parser.parse_args(argv)
     return {k: v for k, v in vars(args).items() if v is not None}
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import Field, TypeAdapter, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
+from cortex_contracts.services import service
+from cortex_contracts.settings import CortexSettings
 from cortex_simulator.models import DEFAULT_MODELS, ModelConfig
 
 
@@ -16,26 +19,31 @@ class ConfigError(Exception):
     """Invalid configuration; the message is one human-readable line."""
 
 
-class Settings(BaseSettings):
+class Settings(CortexSettings):
     """Simulator settings.
 
-    - ``SIMULATOR_HOST`` (default ``127.0.0.1``)
-    - ``SIMULATOR_PORT`` (default ``8090``)
-    - ``SIMULATOR_MODELS_FILE``: YAML file ``models: [{name, personality, ...}]``; default: none,
-      which serves the two built-in models.
-    - ``SIMULATOR_MODELS``: the same list inline as JSON (wins over the file); default: none.
-    - ``SIMULATOR_LOG_LEVEL`` (default ``info``)
-    - ``SIMULATOR_ACCESS_LOG`` (default ``false``: keeps the benchmark baseline lean)
+    - ``CORTEX_SIMULATOR_HOST`` (default ``127.0.0.1``)
+    - ``CORTEX_SIMULATOR_PORT`` (default ``8090``)
+    - ``CORTEX_SIMULATOR_MODELS_FILE``: YAML file ``models: [{name, personality, ...}]``;
+      default: none, which serves the two built-in models.
+    - ``CORTEX_SIMULATOR_MODELS``: the same list inline as JSON (wins over the file); default: none.
+    - ``CORTEX_SIMULATOR_LOG_LEVEL`` (default ``info``)
+    - ``CORTEX_SIMULATOR_ACCESS_LOG`` (default ``false``: keeps the benchmark baseline lean)
     """
 
-    model_config = SettingsConfigDict(env_prefix="SIMULATOR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CORTEX_SIMULATOR_")
 
     host: str = "127.0.0.1"
-    port: int = Field(default=8090, ge=0, le=65535)
+    port: int = Field(default=service("simulator").port, ge=0, le=65535)
     models_file: Path | None = None
     models: list[ModelConfig] | None = None
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     access_log: bool = False
+
+    renamed: ClassVar[Mapping[str, str]] = {
+        f"SIMULATOR_{name}": f"CORTEX_SIMULATOR_{name}"
+        for name in ("HOST", "PORT", "MODELS_FILE", "MODELS", "LOG_LEVEL", "ACCESS_LOG")
+    }
 
 
 _MODEL_LIST = TypeAdapter(list[ModelConfig])
@@ -51,15 +59,19 @@ def _read_models_file(path: Path) -> list[ModelConfig]:
     try:
         raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read SIMULATOR_MODELS_FILE {path}: {exc.strerror}") from exc
+        raise ConfigError(
+            f"cannot read CORTEX_SIMULATOR_MODELS_FILE {path}: {exc.strerror}"
+        ) from exc
     except yaml.YAMLError as exc:
-        raise ConfigError(f"SIMULATOR_MODELS_FILE {path} is not valid YAML") from exc
+        raise ConfigError(f"CORTEX_SIMULATOR_MODELS_FILE {path} is not valid YAML") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("models"), list):
-        raise ConfigError(f"SIMULATOR_MODELS_FILE {path} must contain 'models: [...]'")
+        raise ConfigError(f"CORTEX_SIMULATOR_MODELS_FILE {path} must contain 'models: [...]'")
     try:
         return _MODEL_LIST.validate_python(raw["models"])
     except ValidationError as exc:
-        raise ConfigError(f"SIMULATOR_MODELS_FILE {path}: models.{_first_error(exc)}") from exc
+        raise ConfigError(
+            f"CORTEX_SIMULATOR_MODELS_FILE {path}: models.{_first_error(exc)}"
+        ) from exc
 
 
 def load_models(settings: Settings) -> list[ModelConfig]:
@@ -85,4 +97,4 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(f"invalid SIMULATOR_* setting: {_first_error(exc)}") from exc
+        raise ConfigError(f"invalid CORTEX_SIMULATOR_* setting: {_first_error(exc)}") from exc

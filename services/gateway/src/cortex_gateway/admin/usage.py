@@ -41,7 +41,7 @@ RECORD_CSV_COLUMNS = (
 GROUP_CSV_COLUMNS = ("key", "label", *(name for name in UsageGroup.model_fields if name != "key"))
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Reports over long ranges may take seconds; the usage service cancels its query at 25 s
-# (USAGE_QUERY_TIMEOUT_SEC) and answers 503 before this runs out.
+# (CORTEX_USAGE_STATEMENT_TIMEOUT_SEC) and answers 503 before this runs out.
 USAGE_REPLY_TIMEOUT_SEC = 30.0
 
 
