@@ -173,7 +173,9 @@ async def test_the_usage_recorder_parks_bad_events_and_records_the_rest(
     backends: Backends, own_database: str, nats_client: NatsClient
 ) -> None:
     prefix = f"park{uuid.uuid4().hex[:10]}"
-    settings = UsageSettings(**env(backends, own_database, prefix), CORTEX_USAGE_MAX_EVENT_BYTES=LIMIT)
+    settings = UsageSettings(
+        **env(backends, own_database, prefix), CORTEX_USAGE_MAX_EVENT_BYTES=LIMIT
+    )
     topology = settings.topology
     consumer = topology.usage_consumer
     before = {
