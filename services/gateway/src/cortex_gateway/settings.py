@@ -1,3 +1,4 @@
+import ipaddress
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -12,6 +13,9 @@ class Settings(NatsSettings, DatabaseSettings):
 
     host: str = Field(default="0.0.0.0", alias="CORTEX_GATEWAY_HOST")
     port: int = Field(default=8084, alias="CORTEX_GATEWAY_PORT", ge=1, le=65535)
+    # Addresses or networks (comma-separated, e.g. "10.0.0.0/8") of the reverse proxies whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed; empty: nobody's, not even a local one.
+    trusted_proxies: str = Field(default="", alias="CORTEX_GATEWAY_TRUSTED_PROXIES")
     # Processes serving the port (uvicorn workers): one event loop relays the streams of one
     # process, so a node with N cores relays about N times as many with N workers.
     workers: int = Field(default=1, alias="CORTEX_GATEWAY_WORKERS", ge=1)
@@ -48,6 +52,14 @@ class Settings(NatsSettings, DatabaseSettings):
     max_completion_request_bytes: int = Field(
         default=16 * 1024 * 1024, alias="CORTEX_MAX_COMPLETION_REQUEST_BYTES", gt=0
     )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_addresses(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            if item != "*":
+                ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return value
 
     @field_validator("admin_username")
     @classmethod
