@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
+from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres, password_file
 from cortex_devstack.ports import port_is_free
 from cortex_devstack.supervisor import run_processes
 
@@ -23,6 +23,10 @@ SERVICE_PORTS = {
     "usage": 8087,
     "simulator": 8090,
 }
+# In development every service listens on loopback only, unless told otherwise (the images and
+# manifests set their own hosts: a container must listen on all of its interfaces).
+HOST_VARIABLES = ("CORTEX_GATEWAY_HOST", "SESSIONS_HOST", "HEALTH_HOST", "USAGE_HOST")
+DEV_HOST = "127.0.0.1"
 MIGRATING_SERVICES = ("gateway", "sessions", "usage")
 DEV_DATABASE = "cortex"
 
@@ -47,7 +51,11 @@ def backends(data_dir: Path, log_dir: Path) -> Iterator[Backends]:
             nats.start(log_file=log_dir / "nats.log")
             stack.callback(nats.stop)
             nats_url = nats.url
-            print(f"devstack | embedded NATS JetStream at {nats_url}", flush=True)
+            print(
+                f"devstack | embedded NATS JetStream at 127.0.0.1:{nats.port}"
+                f" (user {nats.user}, password in {password_file(nats.data_dir)})",
+                flush=True,
+            )
         database_url = os.environ.get("DATABASE_URL")
         if not database_url:
             postgres = EmbeddedPostgres(
@@ -57,7 +65,11 @@ def backends(data_dir: Path, log_dir: Path) -> Iterator[Backends]:
             stack.callback(postgres.stop)
             postgres.create_database(DEV_DATABASE)
             database_url = postgres.url(DEV_DATABASE)
-            print(f"devstack | embedded PostgreSQL at {database_url}", flush=True)
+            print(
+                f"devstack | embedded PostgreSQL at 127.0.0.1:{postgres.port}/{DEV_DATABASE}"
+                f" (user postgres, password in {password_file(postgres.data_dir)})",
+                flush=True,
+            )
         yield Backends(nats_url=nats_url, database_url=database_url)
 
 
@@ -72,6 +84,8 @@ def _dev_port(variable: str, default: int) -> int:
 
 def service_env(root: Path, data_dir: Path, found: Backends) -> dict[str, str]:
     env = dict(os.environ)
+    for variable in HOST_VARIABLES:
+        env.setdefault(variable, DEV_HOST)
     env.update(
         NATS_URL=found.nats_url,
         DATABASE_URL=found.database_url,
