@@ -35,6 +35,10 @@ class Settings(NatsSettings, DatabaseSettings):
         default=2.0, alias="CORTEX_READ_YOUR_WRITES_TIMEOUT_SEC", gt=0
     )
     query_timeout_sec: float = Field(default=5.0, alias="CORTEX_QUERY_TIMEOUT_SEC", gt=0)
+    # Outages: the longest wait for PostgreSQL (a pooled connection, a new one, each answer) and
+    # for NATS (a JetStream acknowledgement or API answer); then 503 with Retry-After.
+    db_timeout_sec: float = Field(default=2.0, alias="CORTEX_DB_TIMEOUT_SEC", gt=0)
+    nats_timeout_sec: float = Field(default=3.0, alias="CORTEX_NATS_TIMEOUT_SEC", gt=0)
 
     # Completions proxy (completions/, models/engine.py).
     upstream_connect_timeout_sec: float = Field(

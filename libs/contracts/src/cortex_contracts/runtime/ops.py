@@ -1,16 +1,83 @@
-"""/healthz, /readyz and /metrics for the FastStream-based services."""
+"""/healthz, /readyz and /metrics for the FastStream-based services; the readiness checks every
+service uses (the gateway too).
 
+/readyz answers within READY_TIMEOUT_SEC whatever the state of NATS or PostgreSQL: NATS must
+answer a round trip (a frozen server keeps its TCP connection, so "connected" alone says nothing),
+and the database a `SELECT 1`.
+"""
+
+import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from faststream.asgi import AsgiResponse, get
 from faststream.nats import NatsBroker
+from nats.aio.client import Client as NatsClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+READY_TIMEOUT_SEC = 1.0
+
+
+class ReadinessCheck:
+    """One check at a time, awaited at most READY_TIMEOUT_SEC: not done by then means not ready.
+
+    A check still running is not cancelled but left to finish, and the next probes wait on it
+    rather than start more: cancelling a query to a frozen PostgreSQL makes psycopg wait for
+    its cancel request to that same server.
+    """
+
+    def __init__(self, check: Callable[[], Awaitable[object]]) -> None:
+        self._check = check
+        self._running: asyncio.Task[object] | None = None
+
+    async def passes(self) -> bool:
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(self._check())
+            self._running.add_done_callback(_retrieve)  # a late failure is no "never retrieved"
+        running = self._running
+        done, _ = await asyncio.wait({running}, timeout=READY_TIMEOUT_SEC)
+        return bool(done) and not running.cancelled() and running.exception() is None
+
+
+def _retrieve(task: asyncio.Task[object]) -> None:
+    if not task.cancelled():
+        task.exception()
+
+
+def nats_check(connection: Callable[[], NatsClient]) -> ReadinessCheck:
+    async def round_trip() -> None:
+        nc = connection()
+        if not nc.is_connected:
+            raise ConnectionError("NATS is not connected")
+        await nc.flush(timeout=2)  # ends a check that nobody awaits any more
+
+    return ReadinessCheck(round_trip)
+
+
+def database_check(engine: Any) -> ReadinessCheck:
+    """`engine` is an SQLAlchemy AsyncEngine."""
+    from sqlalchemy import text
+
+    async def select_one() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    return ReadinessCheck(select_one)
+
+
+async def readiness(checks: dict[str, ReadinessCheck]) -> tuple[bool, dict[str, bool]]:
+    """All checks at once: (ready, the result of each)."""
+    results = await asyncio.gather(*(check.passes() for check in checks.values()))
+    found = dict(zip(checks, results, strict=True))
+    return all(results), found
 
 
 def ops_routes(broker: NatsBroker, engine: Any | None = None) -> Sequence[tuple[str, Any]]:
     """`engine` (an SQLAlchemy AsyncEngine) is checked by /readyz when the service has one."""
+    checks = {"nats": nats_check(lambda: broker.connection)}
+    if engine is not None:
+        checks["database"] = database_check(engine)
 
     @get
     async def healthz(scope: Any) -> AsgiResponse:
@@ -18,11 +85,8 @@ def ops_routes(broker: NatsBroker, engine: Any | None = None) -> Sequence[tuple[
 
     @get
     async def readyz(scope: Any) -> AsgiResponse:
-        checks = {"nats": _nats_connected(broker)}
-        if engine is not None:
-            checks["database"] = await _database_answers(engine)
-        ready = all(checks.values())
-        body = {"status": "ready" if ready else "not ready", "checks": checks}
+        ready, results = await readiness(checks)
+        body = {"status": "ready" if ready else "not ready", "checks": results}
         return AsgiResponse(json.dumps(body).encode(), status_code=200 if ready else 503)
 
     @get
@@ -30,21 +94,3 @@ def ops_routes(broker: NatsBroker, engine: Any | None = None) -> Sequence[tuple[
         return AsgiResponse(generate_latest(), 200, headers={"content-type": CONTENT_TYPE_LATEST})
 
     return [("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)]
-
-
-def _nats_connected(broker: NatsBroker) -> bool:
-    try:
-        return bool(broker.connection.is_connected)
-    except Exception:  # not connected yet
-        return False
-
-
-async def _database_answers(engine: Any) -> bool:
-    from sqlalchemy import text
-
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-    except Exception:
-        return False
-    return True
