@@ -16,6 +16,7 @@ from tests.support.clients import login
 from tests.support.outage import (
     ANSWER_BOUND_SEC,
     assert_not_ready,
+    assert_ready_again,
     assert_unavailable,
     eventually,
     frozen,
@@ -75,13 +76,7 @@ async def assert_serves_again(stack: Stack, client: httpx.AsyncClient) -> None:
         lambda: client.post("/v1/chat/sessions", json={"model_name": MODEL}), 201
     )
     assert created.status_code == 201, created.text
-    for name, ready in (await readyz_of(stack, *DATABASE_SERVICES)).items():
-        if ready.status_code != 200:  # the services' pools reconnect at their own pace
-            ready = await eventually(
-                lambda name=name: httpx.get(f"{stack.processes[name].url}/readyz", timeout=5),
-                200,
-            )
-        assert ready.status_code == 200, f"{name}: {ready.text}"
+    await assert_ready_again(stack, *DATABASE_SERVICES)
 
 
 async def test_frozen_database_gets_503_in_time_and_not_ready_at_once(

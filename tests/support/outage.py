@@ -84,3 +84,12 @@ async def eventually(call: Any, status: int) -> httpx.Response:
             if loop.time() > deadline:
                 raise
         await asyncio.sleep(0.3)
+
+
+async def assert_ready_again(stack: Stack, *services: str) -> None:
+    """Each service's /readyz comes back to 200 (its connections recover at their own pace)."""
+    async with httpx.AsyncClient(timeout=ANSWER_BOUND_SEC) as client:
+        for name in services:
+            url = f"{stack.processes[name].url}/readyz"
+            ready = await eventually(lambda url=url: client.get(url), 200)
+            assert ready.status_code == 200, f"{name}: {ready.text}"
