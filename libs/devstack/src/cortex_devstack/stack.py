@@ -14,10 +14,14 @@ from pathlib import Path
 import httpx
 
 from cortex_contracts.services import MIGRATING, SERVICES, service
-from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
+from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres, password_file
 from cortex_devstack.ports import port_is_free
 from cortex_devstack.supervisor import run_processes
 
+# In development every service listens on loopback only, unless told otherwise (the images and
+# manifests set their own hosts: a container must listen on all of its interfaces).
+HOST_VARIABLES = tuple(s.host_variable for s in SERVICES)
+DEV_HOST = "127.0.0.1"
 DEV_DATABASE = "cortex"
 
 
@@ -41,7 +45,11 @@ def backends(data_dir: Path, log_dir: Path) -> Iterator[Backends]:
             nats.start(log_file=log_dir / "nats.log")
             stack.callback(nats.stop)
             nats_url = nats.url
-            print(f"devstack | embedded NATS JetStream at {nats_url}", flush=True)
+            print(
+                f"devstack | embedded NATS JetStream at 127.0.0.1:{nats.port}"
+                f" (user {nats.user}, password in {password_file(nats.data_dir)})",
+                flush=True,
+            )
         database_url = _given("CORTEX_DATABASE_URL", "DATABASE_URL")
         if not database_url:
             postgres = EmbeddedPostgres(
@@ -51,7 +59,11 @@ def backends(data_dir: Path, log_dir: Path) -> Iterator[Backends]:
             stack.callback(postgres.stop)
             postgres.create_database(DEV_DATABASE)
             database_url = postgres.url(DEV_DATABASE)
-            print(f"devstack | embedded PostgreSQL at {database_url}", flush=True)
+            print(
+                f"devstack | embedded PostgreSQL at 127.0.0.1:{postgres.port}/{DEV_DATABASE}"
+                f" (user postgres, password in {password_file(postgres.data_dir)})",
+                flush=True,
+            )
         yield Backends(nats_url=nats_url, database_url=database_url)
 
 
@@ -75,6 +87,8 @@ def _dev_port(variable: str, default: int) -> int:
 
 def service_env(root: Path, data_dir: Path, found: Backends) -> dict[str, str]:
     env = dict(os.environ)
+    for variable in HOST_VARIABLES:
+        env.setdefault(variable, DEV_HOST)
     env.update(
         CORTEX_NATS_URL=found.nats_url,
         CORTEX_DATABASE_URL=found.database_url,

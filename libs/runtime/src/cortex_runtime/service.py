@@ -32,6 +32,7 @@ from cortex_runtime.consumer import BatchHandler, DurableConsumer, consume
 from cortex_runtime.jetstream import ensure_streams
 from cortex_runtime.ops import Check, OpsApp
 from cortex_runtime.parking import Parking
+from cortex_runtime.readiness import nats_check
 from cortex_runtime.responder import Endpoint, Handler, Responder
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ class Context(Generic[S]):
         self.js = nats.jetstream()
         self.topology: Topology = settings.topology
         self.stopping = asyncio.Event()  # set when the service stops: tasks finish what they hold
-        self.checks: dict[str, Check] = {"nats": self._nats_connected}
+        # a JetStream round trip: a frozen server keeps its TCP connection
+        self.checks: dict[str, Check] = {"nats": nats_check(lambda: self.nats).passes}
         self._responders: list[Responder[Any]] = []
         self._tasks: list[_Task] = []
         self._on_stop: list[Callable[[], Awaitable[object]]] = []
@@ -122,9 +124,6 @@ class Context(Generic[S]):
 
     def ready_check(self, name: str, check: Check) -> None:
         self.checks[name] = check
-
-    async def _nats_connected(self) -> bool:
-        return bool(self.nats.is_connected)
 
     async def _begin(self) -> None:
         for responder in self._responders:

@@ -29,6 +29,10 @@ def main() -> None:
         workers=settings.workers,  # 1: served in this process, no supervisor
         host=settings.host,
         port=settings.port,
+        # The client address decides login throttling and the audit trail: only the configured
+        # proxies may set it (uvicorn would otherwise believe any local client).
+        proxy_headers=bool(settings.trusted_proxies.strip()),
+        forwarded_allow_ips=settings.trusted_proxies.strip() or None,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=5,
     )

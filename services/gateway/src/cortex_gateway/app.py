@@ -54,9 +54,9 @@ def app_from_environment() -> CompletionsFirst:
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url, settings.db_pool_size)
+        engine = make_engine(settings.database_url, settings.db_pool_size, settings.db_timeout_sec)
         nc = await connect(settings.nats_url, "cortex-gateway")
-        js = nc.jetstream()
+        js = nc.jetstream(timeout=settings.nats_timeout_sec)
         await ensure_streams(js, settings.topology)
         await ensure_admin(engine, settings)
         baseline = read_models_file(settings.models_file) if settings.models_file else None

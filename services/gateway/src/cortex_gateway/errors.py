@@ -1,5 +1,10 @@
 """Domain errors become JSON `{"detail": ...}` answers with the right status."""
 
+import logging
+
+import nats.errors
+import nats.js.errors
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -9,11 +14,40 @@ from cortex_gateway.chat.commands import (
     SessionNotFound,
     TooManyConflicts,
 )
+from cortex_gateway.completions.entry import COMPLETIONS_PATH
+from cortex_gateway.completions.errors import error_body
 from cortex_runtime.query import QueryFailed
+
+log = logging.getLogger(__name__)
+
+# PostgreSQL unreachable, frozen or restarting (the engine bounds every wait: db.py), or a pool
+# with no free connection in time.
+DATABASE_DOWN = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+)
+# NATS unreachable or not answering in time (the JetStream context's timeout bounds the wait),
+# or a JetStream without a stream leader for the moment.
+NATS_DOWN = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.StaleConnectionError,
+    nats.errors.OutboundBufferLimitError,
+    nats.js.errors.NoStreamResponseError,
+    nats.js.errors.ServiceUnavailableError,
+)
+OUTAGE_RETRY_AFTER_SEC = "2"
 
 
 def install_error_handlers(app: FastAPI) -> None:
     install_validation_handler(app)
+    for database_error in DATABASE_DOWN:
+        app.add_exception_handler(database_error, _database_down)
+    for nats_error in NATS_DOWN:
+        app.add_exception_handler(nats_error, _nats_down)
 
     @app.exception_handler(SessionNotFound)
     async def _not_found(_: Request, __: SessionNotFound) -> JSONResponse:
@@ -39,6 +73,26 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"detail": error.reply.error}, status_code=error.reply.status, headers=headers
         )
+
+
+async def _database_down(request: Request, error: Exception) -> JSONResponse:
+    log.warning("%s %s: database unavailable: %r", request.method, request.url.path, error)
+    return unavailable(request, "The database is not answering right now. Try again shortly.")
+
+
+async def _nats_down(request: Request, error: Exception) -> JSONResponse:
+    log.warning("%s %s: NATS unavailable: %r", request.method, request.url.path, error)
+    return unavailable(request, "The event store is not answering right now. Try again shortly.")
+
+
+def unavailable(request: Request, message: str) -> JSONResponse:
+    """503 with Retry-After; OpenAI-shaped under /v1/chat/completions, like its other errors."""
+    body = (
+        error_body(503, message, code="service_unavailable")
+        if request.url.path.startswith(COMPLETIONS_PATH)
+        else {"detail": message}
+    )
+    return JSONResponse(body, status_code=503, headers={"Retry-After": OUTAGE_RETRY_AFTER_SEC})
 
 
 def install_validation_handler(app: FastAPI) -> None:

@@ -1,11 +1,12 @@
-"""/healthz (alive), /readyz (NATS and PostgreSQL reachable), /metrics (Prometheus)."""
+"""/healthz (alive), /readyz (NATS and PostgreSQL answer, within a second), /metrics."""
 
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from cortex_gateway.deps import State
+from cortex_gateway.state import AppState
+from cortex_runtime.readiness import ReadinessCheck, database_check, nats_check, readiness
 
 router = APIRouter(tags=["operations"], include_in_schema=False)
 
@@ -15,16 +16,18 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def readiness_checks(state: AppState) -> dict[str, ReadinessCheck]:
+    """Made once per process: a check still running is shared by the next probes."""
+    checks = state.extras.get("readiness")
+    if not isinstance(checks, dict):
+        checks = {"nats": nats_check(lambda: state.nats), "database": database_check(state.engine)}
+        state.extras["readiness"] = checks
+    return checks
+
+
 @router.get("/readyz")
 async def readyz(state: State) -> JSONResponse:
-    checks = {"nats": state.nats.is_connected, "database": False}
-    try:
-        async with state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        checks["database"] = True
-    except Exception:  # any failure means not ready; the reason is in the logs
-        checks["database"] = False
-    ready = all(checks.values())
+    ready, checks = await readiness(readiness_checks(state))
     return JSONResponse(
         {"status": "ready" if ready else "not ready", "checks": checks},
         status_code=200 if ready else 503,

@@ -1,3 +1,4 @@
+import ipaddress
 from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
@@ -31,6 +32,9 @@ _RENAMED = (
 class Settings(NatsSettings, DatabaseSettings, ReadYourWritesSettings):
     host: str = Field(default="0.0.0.0", alias="CORTEX_GATEWAY_HOST")
     port: int = Field(default=service("gateway").port, alias="CORTEX_GATEWAY_PORT", ge=1, le=65535)
+    # Addresses or networks (comma-separated, e.g. "10.0.0.0/8") of the reverse proxies whose
+    # X-Forwarded-For / X-Forwarded-Proto are believed; empty: nobody's, not even a local one.
+    trusted_proxies: str = Field(default="", alias="CORTEX_GATEWAY_TRUSTED_PROXIES")
     # Processes serving the port (uvicorn workers): one event loop relays the streams of one
     # process, so a node with N cores relays about N times as many with N workers.
     workers: int = Field(default=1, alias="CORTEX_GATEWAY_WORKERS", ge=1)
@@ -54,6 +58,10 @@ class Settings(NatsSettings, DatabaseSettings, ReadYourWritesSettings):
     )
     # How long the gateway waits for another service's answer to a query over NATS.
     query_timeout_sec: float = Field(default=5.0, alias="CORTEX_GATEWAY_QUERY_TIMEOUT_SEC", gt=0)
+    # Outages: the longest wait for PostgreSQL (a pooled connection, a new one, each answer) and
+    # for NATS (a JetStream acknowledgement or API answer); then 503 with Retry-After.
+    db_timeout_sec: float = Field(default=2.0, alias="CORTEX_GATEWAY_DB_TIMEOUT_SEC", gt=0)
+    nats_timeout_sec: float = Field(default=3.0, alias="CORTEX_GATEWAY_NATS_TIMEOUT_SEC", gt=0)
 
     # Completions proxy (completions/, models/engine.py).
     upstream_connect_timeout_sec: float = Field(
@@ -77,6 +85,14 @@ class Settings(NatsSettings, DatabaseSettings, ReadYourWritesSettings):
     renamed: ClassVar[Mapping[str, str]] = {
         f"CORTEX_{name}": f"CORTEX_GATEWAY_{name}" for name in _RENAMED
     }
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _trusted_proxies_are_addresses(cls, value: str) -> str:
+        for item in filter(None, (part.strip() for part in value.split(","))):
+            if item != "*":
+                ipaddress.ip_network(item, strict=False)  # ValueError names the bad entry
+        return value
 
     @field_validator("admin_username")
     @classmethod

@@ -22,7 +22,8 @@ from cortex_gateway.deps import Db, State
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per account and address
+MAX_ACCOUNT_FAILURES = 10  # per account, from any addresses
 FAILURE_WINDOW = timedelta(minutes=15)
 BAD_CREDENTIALS = "Invalid username or password."  # the same whatever was wrong
 NO_STORE = {"Cache-Control": "no-store"}
@@ -39,10 +40,16 @@ class ChangePassword(BaseModel):
 
 
 async def refuse_if_throttled(db: AsyncConnection, username: str, remote: str) -> None:
-    """429 after MAX_FAILURES failures for this username from this address in the window."""
-    failures, oldest = await store.recent_login_failures(db, username, remote, FAILURE_WINDOW)
-    if failures >= MAX_FAILURES and oldest is not None:
-        retry_after = int((oldest + FAILURE_WINDOW - store.now()).total_seconds()) + 1
+    """429 after MAX_FAILURES failures for this username from this address in the window, or
+    MAX_ACCOUNT_FAILURES from any addresses (a guesser who rotates addresses is slowed down too)."""
+    recent = await store.recent_login_failures(db, username, remote, FAILURE_WINDOW)
+    blocked_since = None
+    if recent.from_address >= MAX_FAILURES:
+        blocked_since = recent.oldest_from_address
+    elif recent.for_account >= MAX_ACCOUNT_FAILURES:
+        blocked_since = recent.oldest_for_account
+    if blocked_since is not None:
+        retry_after = int((blocked_since + FAILURE_WINDOW - store.now()).total_seconds()) + 1
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             detail="Too many failed attempts. Try again later.",

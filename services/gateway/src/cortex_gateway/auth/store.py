@@ -223,20 +223,35 @@ def throttle_key(username: str) -> str:
     return username.lower()[:100]
 
 
+@dataclass(frozen=True)
+class RecentFailures:
+    """Failed logins within the window: for the account from one address, and from anywhere."""
+
+    from_address: int
+    oldest_from_address: datetime | None
+    for_account: int
+    oldest_for_account: datetime | None
+
+
 async def recent_login_failures(
     conn: AsyncConnection, username: str, remote_addr: str, window: timedelta
-) -> tuple[int, datetime | None]:
-    """How many failures in the window, and the oldest of them (it decides when the block ends)."""
+) -> RecentFailures:
+    """The oldest failure of each count decides when its block ends."""
+    from_address = login_failures.c.remote_addr == remote_addr
     row = (
         await conn.execute(
-            select(func.count(), func.min(login_failures.c.failed_at)).where(
+            select(
+                func.count().filter(from_address),
+                func.min(login_failures.c.failed_at).filter(from_address),
+                func.count(),
+                func.min(login_failures.c.failed_at),
+            ).where(
                 login_failures.c.username == throttle_key(username),
-                login_failures.c.remote_addr == remote_addr,
                 login_failures.c.failed_at > now() - window,
             )
         )
     ).one()
-    return int(row[0]), row[1]
+    return RecentFailures(int(row[0]), row[1], int(row[2]), row[3])
 
 
 async def record_login_failure(
