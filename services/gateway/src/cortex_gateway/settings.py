@@ -45,9 +45,16 @@ class Settings(NatsSettings, DatabaseSettings):
     )
     # Context sizes discovered from the engines are cached this long.
     engine_info_ttl_sec: float = Field(default=300.0, alias="CORTEX_ENGINE_INFO_TTL_SEC", gt=0)
+    # Request body caps (413 before the body is read when its length is declared, else as soon
+    # as it passes the cap): completions, the auth routes, every other route.
     max_completion_request_bytes: int = Field(
         default=16 * 1024 * 1024, alias="CORTEX_MAX_COMPLETION_REQUEST_BYTES", gt=0
     )
+    max_auth_body_bytes: int = Field(default=64 * 1024, alias="CORTEX_MAX_AUTH_BODY_BYTES", gt=0)
+    # A chat message of CORTEX_MAX_MESSAGE_BYTES fits even with every character \u-escaped.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, alias="CORTEX_MAX_BODY_BYTES", gt=0)
+    # /openapi.json and /docs without logging in.
+    api_docs_public: bool = Field(default=False, alias="CORTEX_API_DOCS_PUBLIC")
 
     @field_validator("admin_username")
     @classmethod
