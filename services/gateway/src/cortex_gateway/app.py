@@ -15,6 +15,7 @@ from cortex_gateway.admin import parked as admin_parked
 from cortex_gateway.admin import upstreams as admin_upstreams
 from cortex_gateway.admin import usage as admin_usage
 from cortex_gateway.admin import users as admin_users
+from cortex_gateway.api_docs import mount_api_docs
 from cortex_gateway.auth import routes as auth_routes
 from cortex_gateway.auth.bootstrap import ensure_admin
 from cortex_gateway.chat import routes as chat_routes
@@ -24,6 +25,8 @@ from cortex_gateway.completions.runtime import CompletionRuntime
 from cortex_gateway.completions.upstream import UpstreamPool
 from cortex_gateway.db import make_engine
 from cortex_gateway.errors import install_error_handlers
+from cortex_gateway.http_limits import BodyCaps
+from cortex_gateway.json_body import StorableJsonBodies
 from cortex_gateway.models import routes as model_routes
 from cortex_gateway.models import running as running_models
 from cortex_gateway.models.catalog import ModelCatalog, read_models_file
@@ -97,7 +100,18 @@ def create_app(settings: Settings) -> FastAPI:
             await nc.drain()
             await engine.dispose()
 
-    app = FastAPI(title="Cortex Chat Playground gateway", lifespan=lifespan)
+    app = FastAPI(
+        title="Cortex Chat Playground gateway",
+        lifespan=lifespan,
+        # served by api_docs, behind a login unless CORTEX_GATEWAY_API_DOCS_PUBLIC
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(StorableJsonBodies)
+    app.add_middleware(  # outside StorableJsonBodies: what that reads is capped
+        BodyCaps, caps=[("/auth/", settings.max_auth_body_bytes)], default=settings.max_body_bytes
+    )
     install_error_handlers(app)
     app.include_router(ops.router)
     app.include_router(auth_routes.router)
@@ -115,5 +129,6 @@ def create_app(settings: Settings) -> FastAPI:
         admin_parked,
     ):
         app.include_router(admin_module.router)
+    mount_api_docs(app, public=settings.api_docs_public)
     web.mount_web(app, settings.web_dist)
     return app

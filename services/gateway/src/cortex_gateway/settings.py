@@ -78,9 +78,20 @@ class Settings(NatsSettings, DatabaseSettings, ReadYourWritesSettings):
     engine_info_ttl_sec: float = Field(
         default=300.0, alias="CORTEX_GATEWAY_ENGINE_INFO_TTL_SEC", gt=0
     )
+    # Request body caps (413 before the body is read when its length is declared, else as soon
+    # as it passes the cap): completions, the auth routes, every other route.
     max_completion_request_bytes: int = Field(
         default=16 * 1024 * 1024, alias="CORTEX_GATEWAY_MAX_COMPLETION_REQUEST_BYTES", gt=0
     )
+    max_auth_body_bytes: int = Field(
+        default=64 * 1024, alias="CORTEX_GATEWAY_MAX_AUTH_BODY_BYTES", gt=0
+    )
+    # A chat message of CORTEX_GATEWAY_MAX_MESSAGE_BYTES fits even with every character \u-escaped.
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, alias="CORTEX_GATEWAY_MAX_BODY_BYTES", gt=0
+    )
+    # /openapi.json and /docs without logging in.
+    api_docs_public: bool = Field(default=False, alias="CORTEX_GATEWAY_API_DOCS_PUBLIC")
 
     renamed: ClassVar[Mapping[str, str]] = {
         f"CORTEX_{name}": f"CORTEX_GATEWAY_{name}" for name in _RENAMED

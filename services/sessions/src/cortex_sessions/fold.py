@@ -8,7 +8,6 @@ projection has handled (applied, or rejected and dead-lettered). An event is han
 turn: when it is the next message of its subject after the position.
 """
 
-import math
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
@@ -24,11 +23,11 @@ from cortex_contracts.events.chat import (
     SessionModelChanged,
     title_from_message,
 )
+from cortex_contracts.storable import document_problem, text_problem
 
 MAX_USER_ID = 36
 MAX_MODEL_NAME = 200
 MAX_ENGINE_TYPE = 32
-MAX_JSON_DEPTH = 32
 
 
 @dataclass(slots=True)
@@ -200,27 +199,15 @@ def _content_problem(event: AnyChatEvent) -> str | None:
     if isinstance(event, MessageAdded):
         texts += [event.content, event.model_name]
         documents.append(event.metrics_json)
-    if any(text is not None and "\x00" in text for text in texts):
-        return "a text contains a NUL character"
-    if not all(_storable_json(document, 0) for document in documents):
-        return "a JSON document cannot be stored (NUL character, NaN/Infinity or too deep)"
+    for text in texts:
+        problem = None if text is None else text_problem(text)
+        if problem:
+            return f"a text {problem}"
+    for document in documents:
+        problem = None if document is None else document_problem(document)
+        if problem:
+            return f"a JSON document cannot be stored: it {problem}"
     return None
-
-
-def _storable_json(value: Any, depth: int) -> bool:
-    if depth > MAX_JSON_DEPTH:
-        return False
-    if isinstance(value, str):
-        return "\x00" not in value
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(
-            "\x00" not in name and _storable_json(item, depth + 1) for name, item in value.items()
-        )
-    if isinstance(value, list):
-        return all(_storable_json(item, depth + 1) for item in value)
-    return True
 
 
 def _created_row(key: SessionKey, seq: int, event: SessionCreated) -> SessionRow:

@@ -2,9 +2,13 @@
 
 Without `group_by` the answer is a page of records, newest first, with a keyset cursor; with it,
 one aggregate row per group. Times are UTC: naive inputs are read as UTC, outputs carry `Z`.
+
+Bounds, checked by the gateway (422) and again by the usage service (an error reply): times from
+EARLIEST to LATEST, and a per-hour answer over at most MAX_HOURLY_SPAN (8,784 buckets) when both
+ends are given (without them it spans the data).
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
@@ -18,11 +22,15 @@ from pydantic import (
 )
 
 from cortex_contracts.events.usage import CompletionStatus, UsageSource
+from cortex_contracts.storable import text_problem
 
 GroupBy = Literal["model", "user", "org", "hour", "day"]
 GROUP_BY_VALUES: tuple[GroupBy, ...] = ("model", "user", "org", "hour", "day")
 MAX_PAGE_SIZE = 1000
 FILTER_NAMES = ("start", "end", "model", "user_id", "org_id", "source", "status")
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+MAX_HOURLY_SPAN = timedelta(days=366)
 
 
 def as_utc(value: datetime) -> datetime:
@@ -51,6 +59,21 @@ class UsageFilters(BaseModel):
         """`?model=&start=` (an HTML form's empty fields) means no such filter."""
         return None if value == "" else value
 
+    @field_validator("start", "end")
+    @classmethod
+    def _within_bounds(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+        return value
+
+    @field_validator("model", "user_id", "org_id")
+    @classmethod
+    def _storable(cls, value: str | None) -> str | None:
+        problem = None if value is None else text_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _range_is_ordered(self) -> Self:
         if self.start is not None and self.end is not None and self.start >= self.end:
@@ -69,6 +92,16 @@ class UsageQuery(UsageFilters):
     @classmethod
     def _no_value_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _hours_are_bounded(self) -> Self:
+        hourly = self.group_by == "hour" and self.start is not None and self.end is not None
+        if hourly and self.end - self.start > MAX_HOURLY_SPAN:  # type: ignore[operator]
+            raise ValueError(
+                f"a per-hour answer spans at most {MAX_HOURLY_SPAN.days} days: "
+                "narrow the range or group by day"
+            )
+        return self
 
 
 class UsageRecord(BaseModel):

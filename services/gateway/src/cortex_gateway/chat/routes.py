@@ -21,6 +21,7 @@ from cortex_contracts.messages.sessions import (
     SessionPage,
     SessionView,
 )
+from cortex_contracts.storable import document_problem, text_problem
 from cortex_gateway.auth.dependencies import UserSession
 from cortex_gateway.chat.aggregate import last_seq_of
 from cortex_gateway.chat.commands import ChatCommands
@@ -48,9 +49,11 @@ Commands = Annotated[ChatCommands, Depends(get_commands)]
 Queries = Annotated[SessionQueries, Depends(get_queries)]
 
 
-def _no_nul(value: str | None) -> str | None:
-    if value is not None and "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+def _storable_text(value: str | None) -> str | None:
+    """The sessions projection stores only what passes these checks (cortex_contracts.storable)."""
+    problem = None if value is None else text_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value
 
 
@@ -58,7 +61,7 @@ class CreateSession(BaseModel):
     model_name: str = Field(min_length=1, max_length=200)
     title: str | None = Field(default=None, max_length=200)
 
-    _title_has_no_nul = field_validator("title")(_no_nul)
+    _title_is_storable = field_validator("title")(_storable_text)
 
 
 class AddMessage(BaseModel):
@@ -72,7 +75,7 @@ class AddMessage(BaseModel):
         description="the model this message is for; refused (409) if the chat is locked to another",
     )
 
-    _content_has_no_nul = field_validator("content")(_no_nul)
+    _content_is_storable = field_validator("content")(_storable_text)
 
     @field_validator("metrics_json")
     @classmethod
@@ -81,6 +84,9 @@ class AddMessage(BaseModel):
     ) -> dict[str, Any] | None:
         if value is not None and info.data.get("role") != "assistant":
             raise ValueError("metrics_json is accepted for assistant messages only")
+        problem = None if value is None else document_problem(value)
+        if problem:
+            raise ValueError(f"metrics_json {problem}")
         return value
 
 

@@ -8,6 +8,9 @@ short completion's gateway CPU in a profile (bench/bench_gateway.py). The handle
 errors (OpenAI-shaped); any other exception gets the app's exception handler as through FastAPI,
 or propagates to the server (a 500, logged). The route stays registered with FastAPI, for the
 OpenAPI document and for the other methods.
+
+What FastAPI's middleware does for the other routes, the fast path does itself: its body cap is
+in completions/request.py, and the security headers are added to the response head here.
 """
 
 import inspect
@@ -17,6 +20,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from cortex_gateway.completions.routes import chat_completions
+from cortex_gateway.security_headers import SecurityHeaders, security_headers
 
 COMPLETIONS_PATH = "/v1/chat/completions"
 
@@ -24,6 +28,8 @@ COMPLETIONS_PATH = "/v1/chat/completions"
 class CompletionsFirst:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
+        # Outside the whole app: its own 413s and 500s get the headers too.
+        self._others = SecurityHeaders(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not (
@@ -31,7 +37,7 @@ class CompletionsFirst:
             and scope["path"] == COMPLETIONS_PATH
             and scope["method"] == "POST"
         ):
-            await self.app(scope, receive, send)
+            await self._others(scope, receive, send)
             return
         scope["app"] = self.app  # what Starlette sets: handlers reach app.state through it
         request = Request(scope, receive, send)
@@ -39,6 +45,7 @@ class CompletionsFirst:
             response = await chat_completions(request)
         except Exception as error:
             response = await self._handled(request, error)
+        response.raw_headers += security_headers(scope)  # once, in the head: not per chunk
         await response(scope, receive, send)
 
     async def _handled(self, request: Request, error: Exception) -> Response:

@@ -8,6 +8,7 @@ is recorded. The answer is recorded when the stream ends (see finish.py). The ev
 import uuid
 
 from cortex_contracts.events.models import Upstream
+from cortex_contracts.storable import text_problem
 from cortex_gateway.auth.principal import Principal
 from cortex_gateway.chat.aggregate import load_session
 from cortex_gateway.chat.commands import ChatCommands, ModelLocked, SessionNotFound
@@ -51,6 +52,14 @@ async def _bind(
     regenerate: bool,
     idempotency_key: str | None,
 ) -> str:
+    text = None if regenerate else client.last_user_text()
+    if text is not None:  # checked before anything is written, as the chat API checks it
+        problem = text_problem(text)  # (the sessions projection would refuse it later)
+        if problem:
+            raise CompletionError(422, f"The message content {problem}.", code="invalid_content")
+        limit = state.settings.max_message_bytes
+        if len(text.encode()) > limit:
+            raise CompletionError(413, f"Message content is over the limit of {limit} bytes.")
     session = await load_session(state.js, state.topology, principal.user_id, session_id)
     if session is None or session.deleted:
         raise SessionNotFound
@@ -67,11 +76,7 @@ async def _bind(
             engine_type=upstream.engine_type,
             constraints_json=constraints_of(upstream),
         )
-    text = None if regenerate else client.last_user_text()
     if text is not None:
-        limit = state.settings.max_message_bytes
-        if len(text.encode()) > limit:
-            raise CompletionError(413, f"Message content is over the limit of {limit} bytes.")
         await commands.add_message(
             principal,
             session_id,

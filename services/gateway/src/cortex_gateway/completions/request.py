@@ -13,6 +13,7 @@ from fastapi import Request
 
 from cortex_contracts.events.models import Upstream
 from cortex_gateway.completions.errors import CompletionError
+from cortex_gateway.json_body import BadJson, parse_json
 from cortex_gateway.models.engine import content_text
 
 MAX_MODEL_NAME = 200
@@ -35,17 +36,28 @@ class ClientRequest:
 
 
 async def read_client_request(request: Request, limit: int) -> ClientRequest:
+    try:
+        body = parse_json(await read_body(request, limit))
+    except BadJson as bad:
+        raise CompletionError(400, str(bad)) from None
+    return parse_body(body)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) as soon as it is known to be over `limit`: by its declared length
+    before any of it is read, or while a chunked body arrives (the server then discards the rest
+    as it comes, see http_limits.py)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-    raw = await request.body()
-    if len(raw) > limit:
-        raise _too_large(limit)
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise CompletionError(400, "The request body is not valid JSON.") from None
-    return parse_body(body)
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(part)
+    return b"".join(parts)
 
 
 def parse_body(body: Any) -> ClientRequest:

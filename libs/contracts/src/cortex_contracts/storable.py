@@ -1,0 +1,61 @@
+"""What the stores can hold of text and JSON documents.
+
+PostgreSQL refuses NUL characters in text and in `jsonb`, NaN/Infinity in JSON, and text that is
+not valid Unicode (an unpaired surrogate, which JSON's `\\ud800` escape can carry). The gateway
+refuses such input (422) and the projections check events again with the same rules, so nothing
+the gateway acknowledged is refused later.
+"""
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+MAX_DOCUMENT_DEPTH = 32  # nesting of a stored JSON document (metrics, constraints)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why `text` cannot be encoded as UTF-8 at all, or None."""
+    if not text.isascii() and _SURROGATE.search(text):
+        return "contains an unpaired surrogate (not valid Unicode)"
+    return None
+
+
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored, or None."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    return unicode_problem(text)
+
+
+def document_problem(
+    document: Any,
+    max_depth: int = MAX_DOCUMENT_DEPTH,
+    *,
+    check_text: Callable[[str], str | None] = text_problem,
+    finite_only: bool = True,
+) -> str | None:
+    """Why a JSON document cannot be stored, or None. Walked without recursion: a deep document
+    is refused, never a RecursionError. Other uses loosen the rules for text and numbers."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > max_depth:
+            return f"is nested deeper than {max_depth} levels"
+        if isinstance(value, str):
+            problem = check_text(value)
+            if problem:
+                return problem
+        elif isinstance(value, float):
+            if finite_only and not math.isfinite(value):
+                return "contains NaN or Infinity"
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                problem = check_text(name) if isinstance(name, str) else None
+                if problem:
+                    return problem
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return None
