@@ -19,6 +19,7 @@ from cortex_gateway.auth.secrets import (
     verify_password_off_loop,
 )
 from cortex_gateway.deps import Db, State
+from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -56,7 +57,7 @@ async def count_failure(db: AsyncConnection, username: str, remote: str) -> None
     await db.commit()
 
 
-@router.post("/login")
+@router.post("/login", responses=errors(401, 429, 503, *WITH_BODY))
 async def login(
     body: LoginRequest, request: Request, response: Response, db: Db, state: State
 ) -> UserView:
@@ -103,7 +104,7 @@ async def login(
     return found
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(*STATE_CHANGING))
 async def logout(principal: UserSession, request: Request, db: Db, state: State) -> Response:
     await store.revoke_login_session(db, request.cookies[SESSION_COOKIE])
     await audit.record(
@@ -119,7 +120,7 @@ async def logout(principal: UserSession, request: Request, db: Db, state: State)
     return response
 
 
-@router.get("/me")
+@router.get("/me", responses=errors(401, 503))
 async def me(principal: User, db: Db) -> UserView:
     """The caller, by session cookie or API key."""
     found = await accounts.find_user(db, principal.user_id)
@@ -127,7 +128,11 @@ async def me(principal: User, db: Db) -> UserView:
     return found
 
 
-@router.post("/password", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(429, *STATE_CHANGING, *WITH_BODY),
+)
 async def change_password(
     body: ChangePassword, principal: UserSession, request: Request, db: Db, state: State
 ) -> Response:
