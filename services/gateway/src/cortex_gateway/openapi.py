@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 ResponseSpec = dict[int | str, dict[str, Any]]
 
@@ -39,8 +39,10 @@ RETRY_AFTER = {
 # Every route behind a login; `AUTHENTICATED` for GETs, `STATE_CHANGING` where CSRF is checked.
 AUTHENTICATED = (401, 503)
 STATE_CHANGING = (401, 403, 503)
-WITH_BODY = (413, 422)
+WITH_BODY = (400, 413, 422)
 OPENAI_PATHS = "/v1/chat/completions"
+# For text refused with a NUL character (PostgreSQL cannot store one): `Field(json_schema_extra=)`.
+NO_NUL: dict[str, JsonValue] = {"pattern": "^[^\\x00]*$"}
 
 
 class ValidationProblem(BaseModel):

@@ -26,7 +26,7 @@ class RegisterUpstream(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     served_model_name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$")
-    base_url: HttpUrl
+    base_url: HttpUrl = Field(json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})
     engine_type: EngineType = "openai"
     api_key: str | None = Field(default=None, max_length=1000)
     context_size: int | None = Field(default=None, gt=0)

@@ -11,7 +11,12 @@ from cortex_gateway import audit
 from cortex_gateway.auth import accounts, store
 from cortex_gateway.auth.accounts import Role, UserView
 from cortex_gateway.auth.dependencies import SESSION_COOKIE, Admin
-from cortex_gateway.auth.policy import password_problem, username_problem
+from cortex_gateway.auth.policy import (
+    PASSWORD_SCHEMA,
+    USERNAME_SCHEMA,
+    password_problem,
+    username_problem,
+)
 from cortex_gateway.auth.secrets import hash_password_off_loop
 from cortex_gateway.deps import Db, State
 from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
@@ -24,14 +29,14 @@ class UserList(BaseModel):
 
 
 class CreateUser(BaseModel):
-    username: str
-    password: str
+    username: str = Field(json_schema_extra=USERNAME_SCHEMA)
+    password: str = Field(json_schema_extra=PASSWORD_SCHEMA)
     role: Role = "user"
     org_id: str | None = Field(default=None, description="default: the 'default' organization")
 
 
 class ResetPassword(BaseModel):
-    password: str
+    password: str = Field(json_schema_extra=PASSWORD_SCHEMA)
 
 
 def unprocessable(detail: str) -> HTTPException:

@@ -28,7 +28,7 @@ from cortex_gateway.chat.commands import ChatCommands
 from cortex_gateway.chat.queries import SessionQueries
 from cortex_gateway.deps import State
 from cortex_gateway.models.catalog import constraints_of
-from cortex_gateway.openapi import AUTHENTICATED, STATE_CHANGING, WITH_BODY, errors
+from cortex_gateway.openapi import AUTHENTICATED, NO_NUL, STATE_CHANGING, WITH_BODY, errors
 from cortex_gateway.state import AppState
 
 router = APIRouter(prefix="/v1/chat/sessions", tags=["chat sessions"])
@@ -72,14 +72,14 @@ def _no_nul(value: str | None) -> str | None:
 
 class CreateSession(BaseModel):
     model_name: str = Field(min_length=1, max_length=200)
-    title: str | None = Field(default=None, max_length=200)
+    title: str | None = Field(default=None, max_length=200, json_schema_extra=NO_NUL)
 
     _title_has_no_nul = field_validator("title")(_no_nul)
 
 
 class AddMessage(BaseModel):
     role: Role
-    content: str
+    content: str = Field(json_schema_extra=NO_NUL)
     metrics_json: dict[str, Any] | None = None
     model_name: str | None = Field(
         default=None,
