@@ -1,4 +1,4 @@
-"""cortex-gateway [serve] | migrate"""
+"""cortex-gateway [serve] | migrate | openapi [PATH]"""
 
 import argparse
 
@@ -13,8 +13,18 @@ APP_FACTORY = "cortex_gateway.app:app_from_environment"
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="cortex-gateway")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "openapi"]
+    )
+    parser.add_argument("path", nargs="?", help="openapi: write the document there")
     args = parser.parse_args()
+    if args.path is not None and args.command != "openapi":
+        parser.error(f"{args.command} takes no path")
+    if args.command == "openapi":  # the document only: no settings from the environment
+        from cortex_gateway.openapi import write_document
+
+        write_document(args.path)
+        return
     settings = load_settings(Settings, "cortex-gateway")  # checked once, before any worker
     configure_logging(settings.log_level)
     if args.command == "migrate":

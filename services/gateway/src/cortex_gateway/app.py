@@ -15,6 +15,7 @@ from cortex_gateway.admin import parked as admin_parked
 from cortex_gateway.admin import upstreams as admin_upstreams
 from cortex_gateway.admin import usage as admin_usage
 from cortex_gateway.admin import users as admin_users
+from cortex_gateway.allow import install_allow_header
 from cortex_gateway.api_docs import mount_api_docs
 from cortex_gateway.auth import routes as auth_routes
 from cortex_gateway.auth.bootstrap import ensure_admin
@@ -32,6 +33,7 @@ from cortex_gateway.models import running as running_models
 from cortex_gateway.models.catalog import ModelCatalog, read_models_file
 from cortex_gateway.models.engine import EngineClient
 from cortex_gateway.models.health_view import HealthView
+from cortex_gateway.openapi import install_openapi
 from cortex_gateway.settings import Settings
 from cortex_gateway.state import AppState
 from cortex_runtime.config import configure_logging, load_settings
@@ -113,6 +115,8 @@ def create_app(settings: Settings) -> FastAPI:
         BodyCaps, caps=[("/auth/", settings.max_auth_body_bytes)], default=settings.max_body_bytes
     )
     install_error_handlers(app)
+    install_allow_header(app)
+    install_openapi(app)
     app.include_router(ops.router)
     app.include_router(auth_routes.router)
     app.include_router(chat_routes.router)

@@ -1,19 +1,32 @@
 """/healthz (alive), /readyz (NATS and PostgreSQL answer, within a second), /metrics."""
 
+from typing import Literal
+
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 from cortex_gateway.deps import State
 from cortex_gateway.state import AppState
 from cortex_runtime.readiness import ReadinessCheck, database_check, nats_check, readiness
 
+# Probes and scrapes, not the API: typed, but left out of the OpenAPI document.
 router = APIRouter(tags=["operations"], include_in_schema=False)
 
 
+class Liveness(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not ready"]
+    checks: dict[str, bool]
+
+
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+async def healthz() -> Liveness:
+    return Liveness()
 
 
 def readiness_checks(state: AppState) -> dict[str, ReadinessCheck]:
@@ -25,15 +38,15 @@ def readiness_checks(state: AppState) -> dict[str, ReadinessCheck]:
     return checks
 
 
-@router.get("/readyz")
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(state: State) -> JSONResponse:
     ready, checks = await readiness(readiness_checks(state))
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    answer = Readiness(status="ready" if ready else "not ready", checks=checks)
+    return JSONResponse(answer.model_dump(), status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}}
+)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -8,6 +8,7 @@ EARLIEST to LATEST, and a per-hour answer over at most MAX_HOURLY_SPAN (8,784 bu
 ends are given (without them it spans the data).
 """
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
@@ -15,6 +16,7 @@ from uuid import UUID
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -37,7 +39,28 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def date_time_text(value: Any) -> Any:
+    """A date and a time, as the schema's `date-time` says: not a Unix timestamp (`-58800`), which
+    pydantic would read as one."""
+    if isinstance(value, datetime):
+        return value
+    if not (isinstance(value, str) and DATE_TIME.match(value)):
+        raise ValueError("expected an ISO 8601 date and time, e.g. 2026-01-31T00:00:00Z")
+    return value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(date_time_text), AfterValidator(as_utc)]
+
+
+def _or_empty(schema: dict[str, Any]) -> None:
+    """The schema of a field where `""` means unset (see `_empty_is_unset`) says so."""
+    schema["anyOf"] = [*schema.get("anyOf", []), {"const": ""}]
+
+
+OR_EMPTY = Field(json_schema_extra=_or_empty)
 
 
 class UsageFilters(BaseModel):
@@ -45,13 +68,13 @@ class UsageFilters(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: UtcDatetime | None = None
-    end: UtcDatetime | None = None
-    model: str | None = Field(default=None, min_length=1, max_length=500)
-    user_id: str | None = Field(default=None, min_length=1, max_length=200)
-    org_id: str | None = Field(default=None, min_length=1, max_length=200)
-    source: UsageSource | None = None
-    status: CompletionStatus | None = None
+    start: Annotated[UtcDatetime | None, OR_EMPTY] = None
+    end: Annotated[UtcDatetime | None, OR_EMPTY] = None
+    model: Annotated[str | None, OR_EMPTY, Field(min_length=1, max_length=500)] = None
+    user_id: Annotated[str | None, OR_EMPTY, Field(min_length=1, max_length=200)] = None
+    org_id: Annotated[str | None, OR_EMPTY, Field(min_length=1, max_length=200)] = None
+    source: Annotated[UsageSource | None, OR_EMPTY] = None
+    status: Annotated[CompletionStatus | None, OR_EMPTY] = None
 
     @field_validator(*FILTER_NAMES, mode="before")
     @classmethod
@@ -84,7 +107,7 @@ class UsageFilters(BaseModel):
 class UsageQuery(UsageFilters):
     """`cursor` and `limit` page through records; grouped answers are not paged."""
 
-    group_by: GroupBy | None = None
+    group_by: Annotated[GroupBy | None, OR_EMPTY] = None
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
 

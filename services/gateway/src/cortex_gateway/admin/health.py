@@ -1,19 +1,27 @@
 """GET /admin/upstreams (registry entries with health and history) and
 POST /admin/upstreams/refresh-health (probe now, through a health replica)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from cortex_contracts.events.models import HealthCheck, ModelHealth, Upstream
 from cortex_contracts.messages.health import RefreshHealth, RefreshHealthReply
+from cortex_gateway.admin.views import (
+    HealthCheckInfo,
+    HealthInfo,
+    RefreshResults,
+    UpstreamList,
+    UpstreamWithHealth,
+)
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import State
 from cortex_gateway.models.catalog import public_view
 from cortex_gateway.models.health_view import HealthView
+from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*STATE_CHANGING))
 
 HEALTH_FIELDS = {"expires_after_sec", "history"}
 
@@ -27,15 +35,17 @@ class RefreshRequest(BaseModel):
 
 
 @router.get("/upstreams")
-async def list_upstreams(state: State, _: Admin) -> dict[str, list[dict[str, Any]]]:
+async def list_upstreams(state: State, _: Admin) -> UpstreamList:
     upstreams = sorted(state.catalog.all(), key=lambda u: u.served_model_name)
-    return {"upstreams": [_upstream_view(upstream, state.health) for upstream in upstreams]}
+    return UpstreamList(
+        upstreams=[_upstream_view(upstream, state.health) for upstream in upstreams]
+    )
 
 
-@router.post("/upstreams/refresh-health")
+@router.post("/upstreams/refresh-health", responses=errors(404, 502, *WITH_BODY))
 async def refresh_health(
     state: State, _: Admin, body: Annotated[RefreshRequest | None, Body()] = None
-) -> dict[str, Any]:
+) -> RefreshResults:
     names = body.models if body is not None else None
     if names is not None:
         unknown = [name for name in names if state.catalog.get(name) is None]
@@ -51,26 +61,28 @@ async def refresh_health(
     )
     for result in reply.results:  # the running list reflects the results before we answer
         state.health.apply_result(result.health, result.revision)
-    return {
-        "results": [_health_json(result.health) for result in reply.results],
-        "unknown": reply.unknown,
-    }
+    return RefreshResults(
+        results=[_health_info(result.health) for result in reply.results],
+        unknown=reply.unknown,
+    )
 
 
-def _upstream_view(upstream: Upstream, view: HealthView) -> dict[str, Any]:
-    fields = public_view(upstream)  # the upstream's API key stays server-side
+def _upstream_view(upstream: Upstream, view: HealthView) -> UpstreamWithHealth:
     fresh = view.get(upstream.served_model_name)
     known = view.last_known(upstream.served_model_name)
-    fields["health"] = _health_json(fresh) if fresh else None
-    fields["history"] = [
-        _check_json(upstream.served_model_name, check) for check in (known.history if known else [])
-    ]
-    return fields
+    return UpstreamWithHealth(
+        **public_view(upstream),  # the upstream's API key stays server-side
+        health=_health_info(fresh) if fresh else None,
+        history=[
+            _check_info(upstream.served_model_name, check)
+            for check in (known.history if known else [])
+        ],
+    )
 
 
-def _health_json(health: ModelHealth) -> dict[str, Any]:
-    return health.model_dump(mode="json", exclude=HEALTH_FIELDS)
+def _health_info(health: ModelHealth) -> HealthInfo:
+    return HealthInfo.model_validate(health.model_dump(exclude=HEALTH_FIELDS))
 
 
-def _check_json(name: str, check: HealthCheck) -> dict[str, Any]:
-    return {"served_model_name": name, **check.model_dump(mode="json")}
+def _check_info(name: str, check: HealthCheck) -> HealthCheckInfo:
+    return HealthCheckInfo(served_model_name=name, **check.model_dump())

@@ -11,8 +11,9 @@ from cortex_gateway.auth import accounts, store
 from cortex_gateway.auth.accounts import CreatedKey, KeyView
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import Db, State
+from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
 
-router = APIRouter(prefix="/admin/keys", tags=["admin"])
+router = APIRouter(prefix="/admin/keys", tags=["admin"], responses=errors(*STATE_CHANGING))
 
 
 class KeyList(BaseModel):
@@ -36,7 +37,7 @@ class CreateKey(BaseModel):
         return value
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409, *WITH_BODY))
 async def create_key(
     body: CreateKey, admin: Admin, request: Request, response: Response, db: Db, state: State
 ) -> CreatedKey:
@@ -64,14 +65,14 @@ async def create_key(
     return created
 
 
-@router.get("")
+@router.get("", responses=errors(422))
 async def list_keys(
     _: Admin, db: Db, user_id: Annotated[str | None, Query(max_length=36)] = None
 ) -> KeyList:
     return KeyList(keys=await accounts.list_keys(db, user_id))
 
 
-@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
 async def revoke_key(key_id: str, admin: Admin, request: Request, db: Db, state: State) -> Response:
     """Revoked at once; revoking an already revoked key changes nothing."""
     key = await accounts.find_key(db, key_id)

@@ -10,8 +10,9 @@ from cortex_gateway.auth import accounts, store
 from cortex_gateway.auth.accounts import OrgView
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import Db, State
+from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
 
-router = APIRouter(prefix="/admin/orgs", tags=["admin"])
+router = APIRouter(prefix="/admin/orgs", tags=["admin"], responses=errors(*STATE_CHANGING))
 
 
 class OrgList(BaseModel):
@@ -34,7 +35,7 @@ async def list_orgs(_: Admin, db: Db) -> OrgList:
     return OrgList(orgs=await accounts.list_orgs(db))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409, *WITH_BODY))
 async def create_org(
     body: CreateOrg, admin: Admin, request: Request, db: Db, state: State
 ) -> OrgView:
@@ -52,7 +53,7 @@ async def create_org(
     return created
 
 
-@router.post("/{org_id}/disable")
+@router.post("/{org_id}/disable", responses=errors(404, 409))
 async def disable_org(org_id: str, admin: Admin, request: Request, db: Db, state: State) -> OrgView:
     """Every member is logged out and can no longer log in or use an API key."""
     org = await existing_org(db, org_id)
@@ -69,7 +70,7 @@ async def disable_org(org_id: str, admin: Admin, request: Request, db: Db, state
     return await existing_org(db, org_id)
 
 
-@router.post("/{org_id}/enable")
+@router.post("/{org_id}/enable", responses=errors(404))
 async def enable_org(org_id: str, admin: Admin, request: Request, db: Db, state: State) -> OrgView:
     org = await existing_org(db, org_id)
     await accounts.set_org_disabled(db, org_id, False)

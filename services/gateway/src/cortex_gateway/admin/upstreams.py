@@ -11,11 +11,13 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from cortex_contracts.events.models import EngineType, Upstream
 from cortex_gateway import audit
+from cortex_gateway.admin.views import UpstreamInfo
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import State
 from cortex_gateway.models.catalog import public_view
+from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*STATE_CHANGING))
 
 
 class RegisterUpstream(BaseModel):
@@ -24,7 +26,7 @@ class RegisterUpstream(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     served_model_name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:/-]+$")
-    base_url: HttpUrl
+    base_url: HttpUrl = Field(json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})
     engine_type: EngineType = "openai"
     api_key: str | None = Field(default=None, max_length=1000)
     context_size: int | None = Field(default=None, gt=0)
@@ -33,10 +35,13 @@ class RegisterUpstream(BaseModel):
     task: str = Field(default="generate", min_length=1, max_length=50)
 
 
-@router.post("/upstreams")
+@router.post(
+    "/upstreams",
+    responses={201: {"model": UpstreamInfo, "description": "Registered"}, **errors(*WITH_BODY)},
+)
 async def register_upstream(
     body: RegisterUpstream, admin: Admin, state: State, request: Request, response: Response
-) -> dict[str, Any]:
+) -> UpstreamInfo:
     if body.base_url.scheme not in ("http", "https"):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "base_url must be http(s).")
     current = state.catalog.get(body.served_model_name)
@@ -57,10 +62,12 @@ async def register_upstream(
     )
     await state.catalog.register(upstream)
     response.status_code = status.HTTP_200_OK if current is not None else status.HTTP_201_CREATED
-    return public_view(upstream)
+    return UpstreamInfo.model_validate(public_view(upstream))
 
 
-@router.delete("/upstreams/{name:path}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/upstreams/{name:path}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404)
+)
 async def remove_upstream(name: str, admin: Admin, state: State, request: Request) -> Response:
     if state.catalog.get(name) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown model {name!r}.")

@@ -23,12 +23,15 @@ from cortex_contracts.messages.usage import (
     UsagePage,
     UsageQuery,
 )
+from cortex_gateway.admin.views import UsageGroups as UsageGroupsView
+from cortex_gateway.admin.views import UsageRecords
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import State
+from cortex_gateway.openapi import STATE_CHANGING, errors
 from cortex_gateway.state import AppState
 from cortex_gateway.tables import orgs, users
 
-router = APIRouter(prefix="/admin", tags=["admin"])
+router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*STATE_CHANGING))
 T = TypeVar("T", bound=BaseModel)
 
 RECORD_CSV_COLUMNS = (
@@ -45,6 +48,12 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 USAGE_REPLY_TIMEOUT_SEC = 30.0
 
 
+CSV_EXPORT = {
+    "description": "Records (or groups, with `group_by`); with `format=csv` as a file",
+    "content": {"text/csv": {"schema": {"type": "string"}}},
+}
+
+
 class UsageParams(UsageQuery):
     """The query string: the usage query plus the answer's format."""
 
@@ -53,7 +62,11 @@ class UsageParams(UsageQuery):
     format: Literal["json", "csv"] = "json"
 
 
-@router.get("/usage", response_model=None)
+@router.get(
+    "/usage",
+    response_model=UsageRecords | UsageGroupsView,
+    responses={200: CSV_EXPORT, **errors(422, 502)},
+)
 async def get_usage(
     _: Admin, state: State, params: Annotated[UsageParams, Query()]
 ) -> dict[str, Any] | StreamingResponse:

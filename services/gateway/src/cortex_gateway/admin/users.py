@@ -11,11 +11,17 @@ from cortex_gateway import audit
 from cortex_gateway.auth import accounts, store
 from cortex_gateway.auth.accounts import Role, UserView
 from cortex_gateway.auth.dependencies import SESSION_COOKIE, Admin
-from cortex_gateway.auth.policy import password_problem, username_problem
+from cortex_gateway.auth.policy import (
+    PASSWORD_SCHEMA,
+    USERNAME_SCHEMA,
+    password_problem,
+    username_problem,
+)
 from cortex_gateway.auth.secrets import hash_password_off_loop
 from cortex_gateway.deps import Db, State
+from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
 
-router = APIRouter(prefix="/admin/users", tags=["admin"])
+router = APIRouter(prefix="/admin/users", tags=["admin"], responses=errors(*STATE_CHANGING))
 
 
 class UserList(BaseModel):
@@ -23,14 +29,14 @@ class UserList(BaseModel):
 
 
 class CreateUser(BaseModel):
-    username: str
-    password: str
+    username: str = Field(json_schema_extra=USERNAME_SCHEMA)
+    password: str = Field(json_schema_extra=PASSWORD_SCHEMA)
     role: Role = "user"
     org_id: str | None = Field(default=None, description="default: the 'default' organization")
 
 
 class ResetPassword(BaseModel):
-    password: str
+    password: str = Field(json_schema_extra=PASSWORD_SCHEMA)
 
 
 def unprocessable(detail: str) -> HTTPException:
@@ -44,14 +50,14 @@ async def existing_user(db: AsyncConnection, user_id: str) -> UserView:
     return found
 
 
-@router.get("")
+@router.get("", responses=errors(422))
 async def list_users(
     _: Admin, db: Db, org_id: Annotated[str | None, Query(max_length=36)] = None
 ) -> UserList:
     return UserList(users=await accounts.list_users(db, org_id))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409, *WITH_BODY))
 async def create_user(
     body: CreateUser, admin: Admin, request: Request, db: Db, state: State
 ) -> UserView:
@@ -85,12 +91,12 @@ async def create_user(
     return created
 
 
-@router.get("/{user_id}")
+@router.get("/{user_id}", responses=errors(404))
 async def get_user(user_id: str, _: Admin, db: Db) -> UserView:
     return await existing_user(db, user_id)
 
 
-@router.post("/{user_id}/disable")
+@router.post("/{user_id}/disable", responses=errors(404, 409))
 async def disable_user(
     user_id: str, admin: Admin, request: Request, db: Db, state: State
 ) -> UserView:
@@ -107,7 +113,7 @@ async def disable_user(
     return await existing_user(db, user_id)
 
 
-@router.post("/{user_id}/enable")
+@router.post("/{user_id}/enable", responses=errors(404))
 async def enable_user(
     user_id: str, admin: Admin, request: Request, db: Db, state: State
 ) -> UserView:
@@ -120,7 +126,9 @@ async def enable_user(
     return await existing_user(db, user_id)
 
 
-@router.post("/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, *WITH_BODY)
+)
 async def reset_password(
     user_id: str, body: ResetPassword, admin: Admin, request: Request, db: Db, state: State
 ) -> Response:

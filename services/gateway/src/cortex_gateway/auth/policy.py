@@ -2,10 +2,26 @@
 
 import re
 
+from pydantic import JsonValue
+
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024  # Argon2 accepts more; a cap keeps hashing cost bounded
 MAX_USERNAME_LENGTH = 100
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
+
+
+# The rules above as a JSON schema says them, for the API's documents (the functions below give the
+# readable sentence; a password equal to the username is refused beyond what a schema can say).
+USERNAME_SCHEMA: dict[str, JsonValue] = {
+    "minLength": 1,
+    "maxLength": MAX_USERNAME_LENGTH,
+    "pattern": f"^{USERNAME_PATTERN.pattern}$",
+}
+PASSWORD_SCHEMA: dict[str, JsonValue] = {
+    "minLength": MIN_PASSWORD_LENGTH,
+    "maxLength": MAX_PASSWORD_LENGTH,
+    "pattern": r"\S",  # not only spaces
+}
 
 
 def password_problem(password: str, username: str | None = None) -> str | None:

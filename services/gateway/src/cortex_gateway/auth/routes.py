@@ -4,7 +4,7 @@ import secrets
 from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cortex_contracts.envelope import Actor
@@ -12,13 +12,19 @@ from cortex_gateway import audit
 from cortex_gateway.auth import accounts, store
 from cortex_gateway.auth.accounts import UserView
 from cortex_gateway.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE, User, UserSession
-from cortex_gateway.auth.policy import MAX_PASSWORD_LENGTH, MAX_USERNAME_LENGTH, password_problem
+from cortex_gateway.auth.policy import (
+    MAX_PASSWORD_LENGTH,
+    MAX_USERNAME_LENGTH,
+    PASSWORD_SCHEMA,
+    password_problem,
+)
 from cortex_gateway.auth.secrets import (
     hash_password_off_loop,
     new_token,
     verify_password_off_loop,
 )
 from cortex_gateway.deps import Db, State
+from cortex_gateway.openapi import NO_NUL, STATE_CHANGING, WITH_BODY, errors
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -30,13 +36,21 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 class LoginRequest(BaseModel):
-    username: str = Field(min_length=1, max_length=MAX_USERNAME_LENGTH)
+    username: str = Field(min_length=1, max_length=MAX_USERNAME_LENGTH, json_schema_extra=NO_NUL)
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+
+    @field_validator("username")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        """No username holds one, and the database refuses to even look one up."""
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class ChangePassword(BaseModel):
     current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
-    new_password: str
+    new_password: str = Field(json_schema_extra=PASSWORD_SCHEMA)
 
 
 async def refuse_if_throttled(db: AsyncConnection, username: str, remote: str) -> None:
@@ -63,7 +77,7 @@ async def count_failure(db: AsyncConnection, username: str, remote: str) -> None
     await db.commit()
 
 
-@router.post("/login")
+@router.post("/login", responses=errors(401, 429, 503, *WITH_BODY))
 async def login(
     body: LoginRequest, request: Request, response: Response, db: Db, state: State
 ) -> UserView:
@@ -110,7 +124,7 @@ async def login(
     return found
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(*STATE_CHANGING))
 async def logout(principal: UserSession, request: Request, db: Db, state: State) -> Response:
     await store.revoke_login_session(db, request.cookies[SESSION_COOKIE])
     await audit.record(
@@ -126,7 +140,7 @@ async def logout(principal: UserSession, request: Request, db: Db, state: State)
     return response
 
 
-@router.get("/me")
+@router.get("/me", responses=errors(401, 503))
 async def me(principal: User, db: Db) -> UserView:
     """The caller, by session cookie or API key."""
     found = await accounts.find_user(db, principal.user_id)
@@ -134,7 +148,11 @@ async def me(principal: User, db: Db) -> UserView:
     return found
 
 
-@router.post("/password", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(429, *STATE_CHANGING, *WITH_BODY),
+)
 async def change_password(
     body: ChangePassword, principal: UserSession, request: Request, db: Db, state: State
 ) -> Response:

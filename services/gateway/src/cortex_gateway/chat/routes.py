@@ -28,11 +28,21 @@ from cortex_gateway.chat.commands import ChatCommands
 from cortex_gateway.chat.queries import SessionQueries
 from cortex_gateway.deps import State
 from cortex_gateway.models.catalog import constraints_of
+from cortex_gateway.openapi import AUTHENTICATED, NO_NUL, STATE_CHANGING, WITH_BODY, errors
 from cortex_gateway.state import AppState
 
 router = APIRouter(prefix="/v1/chat/sessions", tags=["chat sessions"])
 
 POSITION_HEADER = "X-Cortex-Position"
+POSITION = {
+    "description": "Written",
+    "headers": {
+        POSITION_HEADER: {
+            "description": "stream position of the write: a read waits until it is projected",
+            "schema": {"type": "integer"},
+        }
+    },
+}
 JSON = "application/json"
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
@@ -59,14 +69,14 @@ def _storable_text(value: str | None) -> str | None:
 
 class CreateSession(BaseModel):
     model_name: str = Field(min_length=1, max_length=200)
-    title: str | None = Field(default=None, max_length=200)
+    title: str | None = Field(default=None, max_length=200, json_schema_extra=NO_NUL)
 
     _title_is_storable = field_validator("title")(_storable_text)
 
 
 class AddMessage(BaseModel):
     role: Role
-    content: str
+    content: str = Field(json_schema_extra=NO_NUL)
     metrics_json: dict[str, Any] | None = None
     model_name: str | None = Field(
         default=None,
@@ -124,7 +134,7 @@ def known_model(state: AppState, model_name: str) -> Upstream:
     return upstream
 
 
-@router.get("", response_model=SessionPage)
+@router.get("", response_model=SessionPage, responses=errors(422, *AUTHENTICATED))
 async def list_sessions(
     principal: UserSession,
     queries: Queries,
@@ -143,7 +153,11 @@ async def list_sessions(
     return Response(page, media_type=JSON)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={201: POSITION, **errors(409, *STATE_CHANGING, *WITH_BODY)},
+)
 async def create_session(
     body: CreateSession,
     principal: UserSession,
@@ -166,7 +180,7 @@ async def create_session(
     return session_view(written.event, written.event.occurred_at)
 
 
-@router.get("/{session_id}", response_model=SessionView)
+@router.get("/{session_id}", response_model=SessionView, responses=errors(404, *AUTHENTICATED))
 async def get_session(
     session_id: SessionId, principal: UserSession, queries: Queries, state: State
 ) -> Response:
@@ -183,7 +197,11 @@ async def get_session(
     return Response(session, media_type=JSON)
 
 
-@router.post("/{session_id}/messages", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{session_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    responses={201: POSITION, **errors(404, 409, *STATE_CHANGING, *WITH_BODY)},
+)
 async def add_message(
     session_id: SessionId,
     body: AddMessage,
@@ -230,7 +248,11 @@ async def add_message(
     )
 
 
-@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={204: POSITION, **errors(404, *STATE_CHANGING)},
+)
 async def delete_session(
     session_id: SessionId, principal: UserSession, commands: Commands
 ) -> Response:
@@ -240,7 +262,11 @@ async def delete_session(
     )
 
 
-@router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses={204: POSITION, **errors(*STATE_CHANGING)},
+)
 async def delete_all_sessions(principal: UserSession, commands: Commands) -> Response:
     newest = await commands.delete_all_sessions(principal)
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers={POSITION_HEADER: str(newest)})

@@ -5,20 +5,23 @@ The completions route is the hot path (every request of every API client, then e
 stream). Through FastAPI, a request is matched against the app's routes in turn and passes its
 middleware stack, and every chunk's `send` goes through each middleware's wrapper: ~10 % of a
 short completion's gateway CPU in a profile (bench/bench_gateway.py). The handler answers its own
-errors (OpenAI-shaped); any other exception gets the app's exception handler as through FastAPI,
-or propagates to the server (a 500, logged). The route stays registered with FastAPI, for the
-OpenAPI document and for the other methods.
+errors (OpenAI-shaped); any other exception gets the app's exception handler as through FastAPI
+(its `{"detail"}` answer put in OpenAI's shape, like every answer of this route), or propagates
+to the server (a 500, logged). The route stays registered with FastAPI, for the OpenAPI document
+and for the other methods.
 
 What FastAPI's middleware does for the other routes, the fast path does itself: its body cap is
 in completions/request.py, and the security headers are added to the response head here.
 """
 
 import inspect
+import json
 
 from fastapi import FastAPI, Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 
+from cortex_gateway.completions.errors import error_body
 from cortex_gateway.completions.routes import chat_completions
 from cortex_gateway.security_headers import SecurityHeaders, security_headers
 
@@ -53,5 +56,19 @@ class CompletionsFirst:
             handler = self.app.exception_handlers.get(kind)
             if handler is not None:
                 answer = handler(request, error)
-                return await answer if inspect.isawaitable(answer) else answer
+                return in_openai_shape(await answer if inspect.isawaitable(answer) else answer)
         raise error
+
+
+def in_openai_shape(answer: Response) -> Response:
+    """`{"detail": ...}` (errors.py) as `{"error": {"message": ...}}`, status and headers kept."""
+    try:
+        detail = json.loads(bytes(answer.body))["detail"]
+    except (ValueError, TypeError, KeyError):
+        return answer
+    headers = {
+        k: v for k, v in answer.headers.items() if k not in ("content-length", "content-type")
+    }
+    return JSONResponse(
+        error_body(answer.status_code, str(detail)), answer.status_code, headers=headers
+    )

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from cortex_gateway.auth.dependencies import require_user
 from cortex_gateway.auth.principal import Principal
+from cortex_gateway.completions.contract import COMPLETION_ANSWERS, REQUEST_BODY, STOP_ANSWERS
 from cortex_gateway.completions.errors import CompletionError
 from cortex_gateway.completions.playground import REGENERATE_HEADER, SESSION_HEADER, bind_session
 from cortex_gateway.completions.relay import (
@@ -66,7 +67,12 @@ def app_state(request: Request) -> AppState:
     return state
 
 
-@router.post("/v1/chat/completions")
+@router.post(
+    "/v1/chat/completions",
+    response_model=None,
+    responses=COMPLETION_ANSWERS,
+    openapi_extra=REQUEST_BODY,
+)
 async def chat_completions(request: Request) -> Response:
     received = time.perf_counter()
     state = app_state(request)
@@ -133,7 +139,7 @@ async def start(state: AppState, run: CompletionRun, request: Request) -> Respon
     return response
 
 
-@router.post("/v1/chat/completions/{completion_id}/stop", status_code=204)
+@router.post("/v1/chat/completions/{completion_id}/stop", status_code=204, responses=STOP_ANSWERS)
 async def stop_completion(completion_id: str, request: Request) -> Response:
     """Stop a running completion of yours (id from the X-Cortex-Completion-Id header)."""
     state = app_state(request)

@@ -7,12 +7,14 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cortex_contracts.events.models import Upstream
 from cortex_gateway.auth.dependencies import User
 from cortex_gateway.deps import State
 from cortex_gateway.models.catalog import constraints_of
+from cortex_gateway.models.views import ModelCard, ModelConstraints, ModelList, TokenizeAnswer
+from cortex_gateway.openapi import AUTHENTICATED, STATE_CHANGING, WITH_BODY, errors
 from cortex_gateway.state import AppState
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -42,22 +44,21 @@ async def model_constraints(state: AppState, upstream: Upstream) -> dict[str, An
     return constraints_of(upstream, await known_max_model_len(state, upstream))
 
 
-@router.get("")
-async def list_models(_: User, state: State) -> dict[str, Any]:
+@router.get("", responses=errors(*AUTHENTICATED))
+async def list_models(_: User, state: State) -> ModelList:
     """OpenAI's model list, for SDKs pointed at the gateway (every registered model)."""
     created = int(time.time())
-    return {
-        "object": "list",
-        "data": [
-            {"id": u.served_model_name, "object": "model", "created": created, "owned_by": "cortex"}
+    return ModelList(
+        data=[
+            ModelCard(id=u.served_model_name, created=created, owned_by="cortex")
             for u in state.catalog.all()
-        ],
-    }
+        ]
+    )
 
 
-@router.get("/{name:path}/constraints")
-async def get_constraints(_: User, upstream: Model, state: State) -> dict[str, Any]:
-    return await model_constraints(state, upstream)
+@router.get("/{name:path}/constraints", responses=errors(404, *AUTHENTICATED))
+async def get_constraints(_: User, upstream: Model, state: State) -> ModelConstraints:
+    return ModelConstraints.model_validate(await model_constraints(state, upstream))
 
 
 class PromptMessage(BaseModel):
@@ -66,6 +67,16 @@ class PromptMessage(BaseModel):
 
 
 class TokenizeRequest(BaseModel):
+    # Exactly one of the two, as a schema says it (a null one counts as absent).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["messages"], "properties": {"messages": {"type": "array"}}},
+                {"required": ["text"], "properties": {"text": {"type": "string"}}},
+            ]
+        }
+    )
+
     messages: list[PromptMessage] | None = Field(default=None, max_length=MAX_TOKENIZE_MESSAGES)
     text: str | None = Field(default=None, max_length=MAX_TOKENIZE_CHARS)
 
@@ -76,13 +87,7 @@ class TokenizeRequest(BaseModel):
         return self
 
 
-class TokenizeAnswer(BaseModel):
-    count: int
-    max_model_len: int | None
-    exact: bool
-
-
-@router.post("/{name:path}/tokenize")
+@router.post("/{name:path}/tokenize", responses=errors(404, *STATE_CHANGING, *WITH_BODY))
 async def tokenize(_: User, upstream: Model, body: TokenizeRequest, state: State) -> TokenizeAnswer:
     if body.messages is not None:
         messages = [m.model_dump() for m in body.messages]

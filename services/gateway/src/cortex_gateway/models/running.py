@@ -1,19 +1,21 @@
 """GET /v1/models/running: the models a chat can use now (registered, fresh and healthy)."""
 
-from typing import Any
+from typing import Literal
 
 from fastapi import APIRouter
 
 from cortex_gateway.auth.dependencies import User
 from cortex_gateway.deps import State
+from cortex_gateway.models.views import RunningModel, RunningModels
+from cortex_gateway.openapi import AUTHENTICATED, errors
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
-RUNNING = "running"
+RUNNING: Literal["running"] = "running"
 
 
-@router.get("/running")
-async def running_models(state: State, _: User) -> dict[str, list[dict[str, Any]]]:
+@router.get("/running", responses=errors(*AUTHENTICATED))
+async def running_models(state: State, _: User) -> RunningModels:
     models = []
     for upstream in sorted(state.catalog.all(), key=lambda u: u.served_model_name):
         name = upstream.served_model_name
@@ -21,14 +23,13 @@ async def running_models(state: State, _: User) -> dict[str, list[dict[str, Any]
             continue
         health = state.health.get(name)
         models.append(
-            {
-                "served_model_name": name,
-                "engine_type": upstream.engine_type,
-                "task": upstream.task,
-                "state": RUNNING,
+            RunningModel(
+                served_model_name=name,
+                engine_type=upstream.engine_type,
+                task=upstream.task,
+                state=RUNNING,
                 # What the server reports wins over the registry's declared size.
-                "max_model_len": (health.max_model_len if health else None)
-                or upstream.context_size,
-            }
+                max_model_len=(health.max_model_len if health else None) or upstream.context_size,
+            )
         )
-    return {"models": models}
+    return RunningModels(models=models)
