@@ -253,9 +253,10 @@ async def test_usage_queries_out_of_bounds_are_refused_at_once(
 async def test_the_usage_service_answers_out_of_bounds_queries_with_an_error(
     stack: Stack,
 ) -> None:
-    """Asked directly over NATS (not through the gateway), it replies 422 rather than failing."""
+    """Asked directly over NATS (not through the gateway), it replies with the runtime's bad-input
+    error (400, docs/runtime.md) rather than failing."""
     topology = topology_of(stack)
-    nc = await nats.connect(stack.env["NATS_URL"])
+    nc = await nats.connect(stack.env["CORTEX_NATS_URL"])
     try:
         replies = [
             await nc.request(topology.usage_query_subject, json.dumps(query).encode(), timeout=10)
@@ -269,5 +270,5 @@ async def test_the_usage_service_answers_out_of_bounds_queries_with_an_error(
 
     for reply in replies:
         answer = json.loads(reply.data)
-        assert answer["status"] == 422, answer
+        assert answer["status"] == 400, answer
         assert answer["error"]

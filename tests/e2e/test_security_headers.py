@@ -64,15 +64,16 @@ async def test_every_kind_of_answer_carries_the_security_headers(
 
 
 async def test_hsts_only_over_tls_as_a_trusted_proxy_tells_it(stack: Stack) -> None:
-    """uvicorn trusts X-Forwarded-Proto from FORWARDED_ALLOW_IPS only (default 127.0.0.1)."""
-    untrusting = stack.start_extra("gateway", FORWARDED_ALLOW_IPS="10.255.255.1")
+    """X-Forwarded-Proto is believed from CORTEX_GATEWAY_TRUSTED_PROXIES only (none by default,
+    as the shared stack runs)."""
+    trusting = stack.start_extra("gateway", CORTEX_GATEWAY_TRUSTED_PROXIES="127.0.0.1")
     https = {"X-Forwarded-Proto": "https"}
     async with httpx.AsyncClient(timeout=30) as client:
-        from_proxy = await client.get(f"{stack.gateway_url}/login", headers=https)
+        from_proxy = await client.get(f"{trusting.url}/login", headers=https)
         completion = await client.post(
-            f"{stack.gateway_url}/v1/chat/completions", json=COMPLETION, headers=https
+            f"{trusting.url}/v1/chat/completions", json=COMPLETION, headers=https
         )
-        not_from_proxy = await client.get(f"{untrusting.url}/login", headers=https)
+        not_from_proxy = await client.get(f"{stack.gateway_url}/login", headers=https)
 
     for answer in (from_proxy, completion):
         assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
