@@ -45,6 +45,10 @@ def frozen(process: subprocess.Popen[bytes]) -> Iterator[None]:
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
+    """The server and all its children, as a crash of the machine would: stopped first, so that
+    no new child (a PostgreSQL backend for a client reconnecting) escapes and keeps the old
+    server's shared memory, which would stop a restart."""
+    psutil.Process(process.pid).send_signal(signal.SIGSTOP)
     signal_all(server_processes(process), signal.SIGKILL)
     process.wait(timeout=30)
 
