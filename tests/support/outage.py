@@ -36,6 +36,7 @@ def signal_all(processes: list[psutil.Process], sig: signal.Signals) -> None:
 
 @contextmanager
 def frozen(process: subprocess.Popen[bytes]) -> Iterator[None]:
+    psutil.Process(process.pid).send_signal(signal.SIGSTOP)  # first: it forks no more children
     stopped = server_processes(process)
     signal_all(stopped, signal.SIGSTOP)
     try:
