@@ -47,7 +47,7 @@ async def timed(call: Callable[[], Awaitable[httpx.Response]]) -> float:
 
 async def lookups_alone(database_url: str, token: str, key: str) -> dict[str, list[float]]:
     """The credential checks themselves, in-process: what every authenticated request pays."""
-    engine = make_engine(database_url, 2)
+    engine = make_engine(database_url, pool_size=2, timeout_sec=2.0)
     idle = timedelta(hours=8)
     results: dict[str, list[float]] = {"cookie": [], "key": []}
     try:

@@ -63,10 +63,17 @@ async def user_client(stack: Stack) -> httpx.AsyncClient:
 
 
 async def assert_answers_unavailable(client: httpx.AsyncClient) -> None:
-    """A read of the account, and a chat write that needs PostgreSQL only for the credential
-    check: both refused in time, with the outage answer."""
+    """A read of the account, a chat write and a completion that need PostgreSQL only for the
+    credential check: all refused in time, with the outage answer."""
     assert_unavailable(await client.get("/auth/me"))
     assert_unavailable(await client.post("/v1/chat/sessions", json={"model_name": MODEL}))
+    completion = await client.post(
+        "/v1/chat/completions",
+        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+    )
+    assert completion.status_code == 503, completion.text
+    assert completion.json()["error"]["code"] == "service_unavailable"  # OpenAI-shaped there
+    assert int(completion.headers["Retry-After"]) >= 1
 
 
 async def assert_serves_again(stack: Stack, client: httpx.AsyncClient) -> None:

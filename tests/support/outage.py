@@ -36,6 +36,7 @@ def signal_all(processes: list[psutil.Process], sig: signal.Signals) -> None:
 
 @contextmanager
 def frozen(process: subprocess.Popen[bytes]) -> Iterator[None]:
+    psutil.Process(process.pid).send_signal(signal.SIGSTOP)  # first: it forks no more children
     stopped = server_processes(process)
     signal_all(stopped, signal.SIGSTOP)
     try:
@@ -45,6 +46,10 @@ def frozen(process: subprocess.Popen[bytes]) -> Iterator[None]:
 
 
 def kill(process: subprocess.Popen[bytes]) -> None:
+    """The server and all its children, as a crash of the machine would: stopped first, so that
+    no new child (a PostgreSQL backend for a client reconnecting) escapes and keeps the old
+    server's shared memory, which would stop a restart."""
+    psutil.Process(process.pid).send_signal(signal.SIGSTOP)
     signal_all(server_processes(process), signal.SIGKILL)
     process.wait(timeout=30)
 

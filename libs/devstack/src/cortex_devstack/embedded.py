@@ -149,14 +149,16 @@ class EmbeddedPostgres:
             secret.write_text(self.password + "\n")
             self._chown(Path(folder), os_user)
             self._chown(secret, os_user)
-            subprocess.run(
+            made = subprocess.run(
                 [
                     str(bin_dir / "initdb"), "-D", str(self.data_dir),
                     "--auth=scram-sha-256", f"--pwfile={secret}",
                     "--encoding=UTF8", "-U", "postgres", "--no-sync",
                 ],
-                check=True, capture_output=True, user=os_user,
+                capture_output=True, text=True, user=os_user, check=False,
             )  # fmt: skip
+        if made.returncode != 0:
+            raise EmbeddedServerError(f"initdb failed: {made.stderr.strip()}")
 
     def _set_password_over_trust(self) -> None:
         """Give an old password-less cluster its password, then require it from everyone."""

@@ -44,6 +44,7 @@ from cortex_runtime.query import QueryClient
 log = logging.getLogger(__name__)
 
 COMPLETION_RECORDS_DRAIN_SEC = 20.0  # answers and usage of streams that ended at shutdown
+STARTUP_DB_TIMEOUT_SEC = 60.0
 
 
 def app_from_environment() -> CompletionsFirst:
@@ -63,7 +64,13 @@ def create_app(settings: Settings) -> FastAPI:
         nc = await connect(settings.nats_url, "cortex-gateway")
         js = nc.jetstream(timeout=settings.nats_timeout_sec)
         await ensure_streams(js, settings.topology)
-        await ensure_admin(engine, settings)
+        # Not bounded like a request: workers and replicas starting together create the admin
+        # one after the other, under a lock held while the password is hashed.
+        setup_engine = make_engine(settings.database_url, 1, STARTUP_DB_TIMEOUT_SEC)
+        try:
+            await ensure_admin(setup_engine, settings)
+        finally:
+            await setup_engine.dispose()
         baseline = read_models_file(settings.models_file) if settings.models_file else None
         catalog = ModelCatalog()
         await catalog.attach(js, settings.topology, baseline)  # shared registry, seeded
