@@ -62,7 +62,7 @@ test: setup web browser lint typecheck
 	cd web && npm test
 	$(RUN) pytest -p no:cacheprovider
 
-unit: setup
+unit: setup web/node_modules/.installed
 	$(RUN) pytest -m unit
 
 integration: setup
@@ -74,10 +74,12 @@ e2e: setup web browser
 bench: setup web
 	$(RUN) python -m bench
 
-schemas: setup
+schemas: setup web/node_modules/.installed
 	rm -rf docs/schemas
 	$(RUN) cortex-contracts schemas docs/schemas
 	$(RUN) cortex-contracts asyncapi docs/asyncapi.yaml
+	$(RUN) cortex-gateway openapi docs/openapi.json
+	cd web && npx openapi-typescript ../docs/openapi.json --output src/lib/api.gen.ts
 
 clean:
 	rm -rf .venv $(TOOLS) web/node_modules web/dist test-artifacts

@@ -97,6 +97,12 @@ def test_naive_query_times_are_utc() -> None:
     assert query.start == datetime(2030, 1, 1, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("start", ["-58800", "1735689600", "2026-01-31"])
+def test_a_query_time_is_a_date_and_a_time_not_a_timestamp(start: str) -> None:
+    with pytest.raises(ValidationError, match="ISO 8601 date and time"):
+        UsageQuery.model_validate({"start": start})
+
+
 def test_empty_filters_of_a_form_mean_no_filter() -> None:
     query = UsageQuery.model_validate({"model": "", "start": "", "group_by": "", "cursor": ""})
 
