@@ -67,3 +67,22 @@ async def test_a_unix_timestamp_is_not_taken_for_a_usage_date(login_as: LoginAs)
 
     assert response.status_code == 422
     assert "start" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"model": "\x00x"},
+        {"start": "0001-01-01T00:00:00Z", "group_by": "hour"},
+        {"start": "0574-02-24T12:55:37Z", "end": "3613-02-28T03:33:38Z", "group_by": "day"},
+    ],
+)
+async def test_usage_queries_the_store_cannot_answer_are_a_422_at_once(
+    login_as: LoginAs, params: dict[str, str]
+) -> None:
+    """They used to hog or fail the usage service: a 503 after 30 s, other reports stalled."""
+    admin = await login_as("admin")
+
+    response = await admin.get("/admin/usage", params=params, timeout=10)
+
+    assert response.status_code == 422, response.text

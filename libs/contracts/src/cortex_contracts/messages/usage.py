@@ -5,7 +5,7 @@ one aggregate row per group. Times are UTC: naive inputs are read as UTC, output
 """
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
@@ -52,7 +52,20 @@ def _or_empty(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [*schema.get("anyOf", []), {"const": ""}]
 
 
+def _or_empty_text(schema: dict[str, Any]) -> None:
+    """Text where `""` means unset, and that holds no NUL (PostgreSQL cannot compare one)."""
+    _or_empty(schema)
+    schema["pattern"] = NUL_FREE
+
+
+NUL_FREE = "^[^\\x00]*$"
 OR_EMPTY = Field(json_schema_extra=_or_empty)
+OR_EMPTY_TEXT = Field(json_schema_extra=_or_empty_text)
+# Bounds that keep a query's plan and buckets small (a report over 1,000 years hogged the usage
+# service); a range grouped by hour spans at most a year of buckets.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+MAX_HOURLY_RANGE = timedelta(days=366)
 
 
 class UsageFilters(BaseModel):
@@ -62,9 +75,9 @@ class UsageFilters(BaseModel):
 
     start: Annotated[UtcDatetime | None, OR_EMPTY] = None
     end: Annotated[UtcDatetime | None, OR_EMPTY] = None
-    model: Annotated[str | None, OR_EMPTY, Field(min_length=1, max_length=500)] = None
-    user_id: Annotated[str | None, OR_EMPTY, Field(min_length=1, max_length=200)] = None
-    org_id: Annotated[str | None, OR_EMPTY, Field(min_length=1, max_length=200)] = None
+    model: Annotated[str | None, OR_EMPTY_TEXT, Field(min_length=1, max_length=500)] = None
+    user_id: Annotated[str | None, OR_EMPTY_TEXT, Field(min_length=1, max_length=200)] = None
+    org_id: Annotated[str | None, OR_EMPTY_TEXT, Field(min_length=1, max_length=200)] = None
     source: Annotated[UsageSource | None, OR_EMPTY] = None
     status: Annotated[CompletionStatus | None, OR_EMPTY] = None
 
@@ -73,6 +86,20 @@ class UsageFilters(BaseModel):
     def _empty_is_unset(cls, value: Any) -> Any:
         """`?model=&start=` (an HTML form's empty fields) means no such filter."""
         return None if value == "" else value
+
+    @field_validator("model", "user_id", "org_id")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _within_bounds(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+        return value
 
     @model_validator(mode="after")
     def _range_is_ordered(self) -> Self:
@@ -85,13 +112,26 @@ class UsageQuery(UsageFilters):
     """`cursor` and `limit` page through records; grouped answers are not paged."""
 
     group_by: Annotated[GroupBy | None, OR_EMPTY] = None
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: str | None = Field(default=None, max_length=200, pattern=NUL_FREE)
     limit: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
 
     @field_validator("group_by", "cursor", mode="before")
     @classmethod
     def _no_value_is_unset(cls, value: Any) -> Any:
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _hours_are_bounded(self) -> Self:
+        if (
+            self.group_by == "hour"
+            and self.start is not None
+            and self.end is not None
+            and self.end - self.start > MAX_HOURLY_RANGE
+        ):
+            raise ValueError(
+                f"group_by=hour spans at most {MAX_HOURLY_RANGE.days} days: narrow start and end"
+            )
+        return self
 
 
 class UsageRecord(BaseModel):
