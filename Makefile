@@ -11,12 +11,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.* web/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: help setup dev test lint typecheck unit integration e2e bench status web browser schemas asyncapi clean logs-%
+.PHONY: help setup dev test lint typecheck unit integration e2e fuzz bench status web browser schemas asyncapi clean logs-%
 
 help:
 	@echo "make dev    - set up and run the whole stack (embedded NATS + PostgreSQL, simulator)"
 	@echo "make test   - set up and run lint, type checks and every test"
 	@echo "make bench  - run the benchmarks (results go to docs/benchmarks.md)"
+	@echo "make fuzz   - schemathesis against the whole API, long (see docs/reliability.md)"
 	@echo "make status - readiness of every running service"
 	@echo "make logs-gateway (or logs-sessions, logs-health, logs-usage, logs-simulator)"
 
@@ -70,6 +71,13 @@ integration: setup
 
 e2e: setup web browser
 	$(RUN) pytest -m e2e
+
+# The API contract test with many examples per operation (`make test` runs it with a few).
+FUZZ_EXAMPLES ?= 300
+fuzz: setup
+	CORTEX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest -p no:cacheprovider -q --timeout=1800 \
+		tests/e2e/test_api_contract.py
+	@cat test-artifacts/api-contract-cases.json
 
 bench: setup web
 	$(RUN) python -m bench
