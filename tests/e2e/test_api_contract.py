@@ -57,8 +57,8 @@ def api_key(stack: Stack, user: Login, admin: Login) -> requests.Session:
     return with_key(created.json()["key"])
 
 
-def test_the_gateway_serves_this_document(stack: Stack) -> None:
-    served = requests.get(f"{stack.gateway_url}/openapi.json", timeout=30)
+def test_the_gateway_serves_this_document(stack: Stack, user: Login) -> None:
+    served = user.session.get(f"{stack.gateway_url}/openapi.json", timeout=30)
 
     assert served.json() == gateway_api.raw_schema
 

@@ -2,6 +2,10 @@
 
 Without `group_by` the answer is a page of records, newest first, with a keyset cursor; with it,
 one aggregate row per group. Times are UTC: naive inputs are read as UTC, outputs carry `Z`.
+
+Bounds, checked by the gateway (422) and again by the usage service (an error reply): times from
+EARLIEST to LATEST, and a per-hour answer over at most MAX_HOURLY_SPAN (8,784 buckets) when both
+ends are given (without them it spans the data).
 """
 
 import re
@@ -25,6 +29,9 @@ GroupBy = Literal["model", "user", "org", "hour", "day"]
 GROUP_BY_VALUES: tuple[GroupBy, ...] = ("model", "user", "org", "hour", "day")
 MAX_PAGE_SIZE = 1000
 FILTER_NAMES = ("start", "end", "model", "user_id", "org_id", "source", "status")
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+MAX_HOURLY_SPAN = timedelta(days=366)
 
 
 def as_utc(value: datetime) -> datetime:
@@ -61,11 +68,6 @@ def _or_empty_text(schema: dict[str, Any]) -> None:
 NUL_FREE = "^[^\\x00]*$"
 OR_EMPTY = Field(json_schema_extra=_or_empty)
 OR_EMPTY_TEXT = Field(json_schema_extra=_or_empty_text)
-# Bounds that keep a query's plan and buckets small (a report over 1,000 years hogged the usage
-# service); a range grouped by hour spans at most a year of buckets.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-MAX_HOURLY_RANGE = timedelta(days=366)
 
 
 class UsageFilters(BaseModel):
@@ -87,18 +89,18 @@ class UsageFilters(BaseModel):
         """`?model=&start=` (an HTML form's empty fields) means no such filter."""
         return None if value == "" else value
 
-    @field_validator("model", "user_id", "org_id")
-    @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
-        if value is not None and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
-
     @field_validator("start", "end")
     @classmethod
     def _within_bounds(cls, value: datetime | None) -> datetime | None:
         if value is not None and not EARLIEST <= value <= LATEST:
             raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
+        return value
+
+    @field_validator("model", "user_id", "org_id")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
         return value
 
     @model_validator(mode="after")
@@ -122,14 +124,11 @@ class UsageQuery(UsageFilters):
 
     @model_validator(mode="after")
     def _hours_are_bounded(self) -> Self:
-        if (
-            self.group_by == "hour"
-            and self.start is not None
-            and self.end is not None
-            and self.end - self.start > MAX_HOURLY_RANGE
-        ):
+        hourly = self.group_by == "hour" and self.start is not None and self.end is not None
+        if hourly and self.end - self.start > MAX_HOURLY_SPAN:  # type: ignore[operator]
             raise ValueError(
-                f"group_by=hour spans at most {MAX_HOURLY_RANGE.days} days: narrow start and end"
+                f"a per-hour answer spans at most {MAX_HOURLY_SPAN.days} days: "
+                "narrow the range or group by day"
             )
         return self
 
