@@ -11,12 +11,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.* web/tsconfig*.json -type f 2>/dev/null)
 
-.PHONY: help setup dev test lint typecheck unit integration e2e bench status web browser schemas asyncapi clean logs-%
+.PHONY: help setup dev test lint typecheck unit integration e2e fuzz bench status web browser schemas asyncapi clean logs-%
 
 help:
 	@echo "make dev    - set up and run the whole stack (embedded NATS + PostgreSQL, simulator)"
 	@echo "make test   - set up and run lint, type checks and every test"
 	@echo "make bench  - run the benchmarks (results go to docs/benchmarks.md)"
+	@echo "make fuzz   - schemathesis against the whole API, long (see docs/reliability.md)"
 	@echo "make status - readiness of every running service"
 	@echo "make logs-gateway (or logs-sessions, logs-health, logs-usage, logs-simulator)"
 
@@ -62,7 +63,7 @@ test: setup web browser lint typecheck
 	cd web && npm test
 	$(RUN) pytest -p no:cacheprovider
 
-unit: setup
+unit: setup web/node_modules/.installed
 	$(RUN) pytest -m unit
 
 integration: setup
@@ -71,13 +72,22 @@ integration: setup
 e2e: setup web browser
 	$(RUN) pytest -m e2e
 
+# The API contract test with many examples per operation (`make test` runs it with a few).
+FUZZ_EXAMPLES ?= 300
+fuzz: setup
+	CORTEX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest -p no:cacheprovider -q --timeout=1800 \
+		tests/e2e/test_api_contract.py
+	@cat test-artifacts/api-contract-cases.json
+
 bench: setup web
 	$(RUN) python -m bench
 
-schemas: setup
+schemas: setup web/node_modules/.installed
 	rm -rf docs/schemas
 	$(RUN) cortex-contracts schemas docs/schemas
 	$(RUN) cortex-runtime asyncapi docs/asyncapi.yaml
+	$(RUN) cortex-gateway openapi docs/openapi.json
+	cd web && npx openapi-typescript ../docs/openapi.json --output src/lib/api.gen.ts
 
 clean:
 	rm -rf .venv $(TOOLS) web/node_modules web/dist test-artifacts

@@ -19,6 +19,8 @@ from tests.support.contract import (
 )
 from tests.support.stack import Stack
 
+pytestmark = pytest.mark.e2e
+
 gateway_api = gateway_schema()
 LOGOUT = "/auth/logout"
 

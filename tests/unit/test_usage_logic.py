@@ -97,6 +97,31 @@ def test_naive_query_times_are_utc() -> None:
     assert query.start == datetime(2030, 1, 1, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("start", ["-58800", "1735689600", "2026-01-31"])
+def test_a_query_time_is_a_date_and_a_time_not_a_timestamp(start: str) -> None:
+    with pytest.raises(ValidationError, match="ISO 8601 date and time"):
+        UsageQuery.model_validate({"start": start})
+
+
+@pytest.mark.parametrize(
+    ("query", "refusal"),
+    [
+        ({"start": "0574-02-24T12:55:37Z"}, "must be between 1970-01-01 and 2200-01-01"),
+        ({"end": "3613-02-28T03:33:38Z"}, "must be between 1970-01-01 and 2200-01-01"),
+        (
+            {"start": "2030-01-01T00:00:00Z", "end": "2032-01-01T00:00:00Z", "group_by": "hour"},
+            "a per-hour answer spans at most 366 days",
+        ),
+        ({"model": "\x00x"}, "NUL"),
+    ],
+)
+def test_queries_that_would_hog_or_fail_the_usage_store_are_refused(
+    query: dict[str, str], refusal: str
+) -> None:
+    with pytest.raises(ValidationError, match=refusal):
+        UsageQuery.model_validate(query)
+
+
 def test_empty_filters_of_a_form_mean_no_filter() -> None:
     query = UsageQuery.model_validate({"model": "", "start": "", "group_by": "", "cursor": ""})
 

@@ -18,7 +18,7 @@ export function useSessions() {
       const page = await listSessions(null, SESSION_PAGE_SIZE);
       if (g !== gen.current) return;
       setSessions(page.sessions);
-      setNextCursor(page.next_cursor);
+      setNextCursor(page.next_cursor ?? null);
       setError(null);
     } catch (e) {
       if (g !== gen.current) return;
@@ -39,7 +39,7 @@ export function useSessions() {
         const seen = new Set(prev.map((s) => s.id));
         return [...prev, ...page.sessions.filter((s) => !seen.has(s.id))];
       });
-      setNextCursor(page.next_cursor);
+      setNextCursor(page.next_cursor ?? null);
       setError(null);
     } catch (e) {
       setError(e instanceof Error ? e.message : 'Could not load more chats.');
@@ -61,9 +61,9 @@ export function useSessions() {
           ? prev[i]
           : {
               id: s.id,
-              title: null,
+              title: '',
               model_name: '',
-              engine_type: null,
+              engine_type: '',
               message_count: 0,
               created_at: new Date().toISOString(),
               updated_at: new Date().toISOString(),

@@ -1,45 +1,19 @@
-// Shapes of the gateway's HTTP API (docs/api.md).
+// Shapes of the gateway's HTTP API, from its OpenAPI document (`make schemas` writes api.gen.ts):
+// a field renamed or retyped in the gateway breaks `npm run build` here, not the UI at run time.
+import type { components } from './api.gen';
 
-export type Role = 'user' | 'assistant' | 'system';
+type Schemas = components['schemas'];
 
-export interface User {
-  id: string | number;
-  username: string;
-  role: 'admin' | 'user';
-  org_id: string | number | null;
-  org_name: string | null;
-  disabled: boolean;
-}
-
-export interface RunningModel {
-  served_model_name: string;
-  engine_type: string;
-  task: string;
-  state: string;
-  max_model_len: number | null;
-}
-
-export interface ModelConstraints {
-  served_model_name: string;
-  engine_type: string;
-  task: string;
-  context_size: number | null;
-  max_model_len: number | null;
-  max_tokens_default: number | null;
-  request_defaults: Record<string, unknown> | null;
-  supports_streaming: boolean;
-  supports_system_prompt: boolean;
-}
-
-export interface TokenizeResult {
-  count: number;
-  max_model_len: number | null;
-  exact: boolean;
-}
+export type Role = Schemas['MessageView']['role'];
+export type User = Schemas['UserView'];
+export type RunningModel = Schemas['RunningModel'];
+export type ModelConstraints = Schemas['ModelConstraints'];
+export type TokenizeResult = Schemas['TokenizeAnswer'];
 
 export type MetricsStatus = 'complete' | 'stopped' | 'abandoned' | 'error';
 
-/** Server-measured figures of one completion (also the assistant message's metrics_json). */
+/** Server-measured figures of one completion (also the assistant message's metrics_json, which
+ * the API types as a free-form object: the SSE metrics event and the chat store write it). */
 export interface ServerMetrics {
   status?: MetricsStatus | string;
   error?: string | null;
@@ -56,35 +30,19 @@ export interface ServerMetrics {
   model?: string | null;
 }
 
-export interface Message {
-  id: string | number;
-  session_id: string;
-  role: Role;
-  content: string;
+export type Message = Omit<Schemas['MessageView'], 'metrics_json'> & {
   /** Object, or a JSON string from some back ends; read it with parseMetrics(). */
-  metrics_json: ServerMetrics | string | null;
-  created_at: string;
-}
+  metrics_json?: ServerMetrics | string | null;
+};
 
-export interface SessionSummary {
-  id: string;
-  title: string | null;
-  model_name: string;
-  engine_type: string | null;
-  message_count: number;
-  created_at: string;
-  updated_at: string;
-}
+export type SessionSummary = Schemas['SessionSummary'];
 
-export interface Session extends SessionSummary {
-  constraints_json: ModelConstraints | string | null;
+export type Session = Omit<Schemas['SessionView'], 'constraints_json' | 'messages'> & {
+  constraints_json?: ModelConstraints | string | null;
   messages: Message[];
-}
+};
 
-export interface SessionPage {
-  sessions: SessionSummary[];
-  next_cursor: string | null;
-}
+export type SessionPage = Schemas['SessionPage'];
 
 export interface Usage {
   prompt_tokens?: number;
@@ -92,64 +50,15 @@ export interface Usage {
   total_tokens?: number;
 }
 
-export interface Health {
-  served_model_name: string;
-  status: 'healthy' | 'loading' | 'unhealthy' | string;
-  latency_ms: number | null;
-  last_error: string | null;
-  consecutive_failures: number;
-  checked_at: string | null;
-}
-
-export interface Upstream {
-  served_model_name: string;
-  base_url: string;
-  engine_type: string;
-  context_size?: number | null;
-  max_tokens_default?: number | null;
-  request_defaults?: Record<string, unknown> | null;
-  health: Health | null;
-  history: Health[];
-  [extra: string]: unknown;
-}
-
-export interface Org {
-  id: string | number;
-  name: string;
-}
-
-export interface ApiKeyInfo {
-  id: string | number;
-  prefix: string;
-  user_id: string | number;
-  username?: string | null;
-  name: string | null;
-  expires_at: string | null;
-  created_at: string;
-  revoked_at?: string | null;
-  last_used_at?: string | null;
-}
-
-export interface NewApiKey extends ApiKeyInfo {
-  key: string;
-}
-
-export type UsageRecord = Record<string, unknown>;
-
-export interface UsageGroup {
-  key: string | null;
-  /** Display name of the key (username, org name) when the gateway knows it. */
-  label?: string | null;
-  requests: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-  total_tokens: number;
-  ttft_p50_ms: number | null;
-  ttft_p95_ms: number | null;
-  latency_p50_ms: number | null;
-  latency_p95_ms: number | null;
-  error_rate: number | null;
-}
+/** A health check of a model server (the latest one also has `max_model_len`). */
+export type Health = Schemas['HealthCheckInfo'];
+export type Upstream = Schemas['UpstreamWithHealth'];
+export type Org = Schemas['OrgView'];
+export type ApiKeyInfo = Schemas['KeyView'];
+export type NewApiKey = Schemas['CreatedKey'];
+export type UsageRecord = Schemas['UsageRecordView'];
+/** `label`: display name of the key (username, org name) when the gateway knows it. */
+export type UsageGroup = Schemas['UsageGroupView'];
 
 /** Parse a *_json field that may arrive as an object or as a JSON string. */
 export function parseJsonField<T>(value: T | string | null | undefined): T | null {

@@ -15,7 +15,7 @@ const MAX_CHART_MODELS = 6;
 const SOURCES = ['playground', 'api'];
 
 /** Columns of the records table, in order (ids stay in the CSV export). */
-const RECORD_COLUMNS: { key: string; label: string }[] = [
+const RECORD_COLUMNS: { key: keyof UsageRecord; label: string }[] = [
   { key: 'occurred_at', label: 'Time' },
   { key: 'username', label: 'User' },
   { key: 'org_name', label: 'Org' },

@@ -60,7 +60,15 @@ def _or_empty(schema: dict[str, Any]) -> None:
     schema["anyOf"] = [*schema.get("anyOf", []), {"const": ""}]
 
 
+def _or_empty_text(schema: dict[str, Any]) -> None:
+    """Text where `""` means unset, and that holds no NUL (PostgreSQL cannot compare one)."""
+    _or_empty(schema)
+    schema["pattern"] = NUL_FREE
+
+
+NUL_FREE = "^[^\\x00]*$"
 OR_EMPTY = Field(json_schema_extra=_or_empty)
+OR_EMPTY_TEXT = Field(json_schema_extra=_or_empty_text)
 
 
 class UsageFilters(BaseModel):
@@ -70,9 +78,9 @@ class UsageFilters(BaseModel):
 
     start: Annotated[UtcDatetime | None, OR_EMPTY] = None
     end: Annotated[UtcDatetime | None, OR_EMPTY] = None
-    model: Annotated[str | None, OR_EMPTY, Field(min_length=1, max_length=500)] = None
-    user_id: Annotated[str | None, OR_EMPTY, Field(min_length=1, max_length=200)] = None
-    org_id: Annotated[str | None, OR_EMPTY, Field(min_length=1, max_length=200)] = None
+    model: Annotated[str | None, OR_EMPTY_TEXT, Field(min_length=1, max_length=500)] = None
+    user_id: Annotated[str | None, OR_EMPTY_TEXT, Field(min_length=1, max_length=200)] = None
+    org_id: Annotated[str | None, OR_EMPTY_TEXT, Field(min_length=1, max_length=200)] = None
     source: Annotated[UsageSource | None, OR_EMPTY] = None
     status: Annotated[CompletionStatus | None, OR_EMPTY] = None
 
@@ -108,7 +116,7 @@ class UsageQuery(UsageFilters):
     """`cursor` and `limit` page through records; grouped answers are not paged."""
 
     group_by: Annotated[GroupBy | None, OR_EMPTY] = None
-    cursor: str | None = Field(default=None, max_length=200)
+    cursor: str | None = Field(default=None, max_length=200, pattern=NUL_FREE)
     limit: int = Field(default=100, ge=1, le=MAX_PAGE_SIZE)
 
     @field_validator("group_by", "cursor", mode="before")
