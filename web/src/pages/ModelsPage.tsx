@@ -2,6 +2,7 @@ import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { Link } from 'react-router-dom';
 import { FormStatus } from '../components/FormStatus';
 import { InlineError } from '../components/InlineError';
+import { optionsOf, SelectField } from '../components/SelectField';
 import { useFormStatus } from '../hooks/useFormStatus';
 import { useRunningModels } from '../hooks/useRunningModels';
 import * as adminApi from '../lib/admin-api';
@@ -142,16 +143,7 @@ function AddUpstreamForm({ onAdded }: { onAdded: () => void }) {
           required
         />
       </div>
-      <div className="field">
-        <label htmlFor="up-engine">Engine</label>
-        <select id="up-engine" value={engine} onChange={(e) => setEngine(e.target.value)}>
-          {ENGINES.map((e) => (
-            <option key={e} value={e}>
-              {e}
-            </option>
-          ))}
-        </select>
-      </div>
+      <SelectField id="up-engine" label="Engine" value={engine} onChange={setEngine} options={optionsOf(ENGINES)} />
       <div className="field">
         <label htmlFor="up-context">Context size</label>
         <input

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { FormStatus } from '../components/FormStatus';
 import { InlineError } from '../components/InlineError';
+import { orgOptions, SelectField } from '../components/SelectField';
 import { useFormStatus } from '../hooks/useFormStatus';
 import * as adminApi from '../lib/admin-api';
 import { useAuth } from '../lib/auth';
@@ -87,17 +88,7 @@ function CreateUserForm({ orgs, onCreated }: { orgs: Org[]; onCreated: () => voi
         </select>
       </div>
       {orgs.length > 0 && (
-        <div className="field">
-          <label htmlFor="new-org">Organisation</label>
-          <select id="new-org" value={orgId} onChange={(e) => setOrgId(e.target.value)}>
-            <option value="">default</option>
-            {orgs.map((o) => (
-              <option key={String(o.id)} value={String(o.id)}>
-                {o.name}
-              </option>
-            ))}
-          </select>
-        </div>
+        <SelectField id="new-org" label="Organisation" value={orgId} onChange={setOrgId} options={orgOptions(orgs)} empty="default" />
       )}
       <div className="field field-actions">
         <button type="submit" className="btn btn-primary" disabled={status.busy}>

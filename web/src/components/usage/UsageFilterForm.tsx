@@ -4,6 +4,7 @@ import { useState, type FormEvent } from 'react';
 import * as adminApi from '../../lib/admin-api';
 import type { UsageFilters } from '../../lib/admin-api';
 import type { Org, User } from '../../lib/types';
+import { optionsOf, orgOptions, SelectField } from '../SelectField';
 
 const STATUSES = ['complete', 'stopped', 'abandoned', 'error'];
 /** Where a completion came from (the usage records' `source`). */
@@ -63,6 +64,8 @@ export function UsageFilterForm({ filters, onApply, users, orgs, modelNames }: P
     setForm(EMPTY_FORM);
     onApply({});
   };
+  const set = (field: keyof FormState) => (value: string) => setForm({ ...form, [field]: value });
+  const userOptions = users.map((u) => ({ value: String(u.id), label: u.username }));
 
   return (
     <form className="card filters" onSubmit={apply} aria-label="Usage filters">
@@ -83,50 +86,10 @@ export function UsageFilterForm({ filters, onApply, users, orgs, modelNames }: P
           ))}
         </datalist>
       </div>
-      <div className="field">
-        <label htmlFor="f-user">User</label>
-        <select id="f-user" value={form.userId} onChange={(e) => setForm({ ...form, userId: e.target.value })}>
-          <option value="">any</option>
-          {users.map((u) => (
-            <option key={String(u.id)} value={String(u.id)}>
-              {u.username}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div className="field">
-        <label htmlFor="f-org">Organisation</label>
-        <select id="f-org" value={form.orgId} onChange={(e) => setForm({ ...form, orgId: e.target.value })}>
-          <option value="">any</option>
-          {orgs.map((o) => (
-            <option key={String(o.id)} value={String(o.id)}>
-              {o.name}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div className="field">
-        <label htmlFor="f-source">Source</label>
-        <select id="f-source" value={form.source} onChange={(e) => setForm({ ...form, source: e.target.value })}>
-          <option value="">any</option>
-          {SOURCES.map((s) => (
-            <option key={s} value={s}>
-              {s}
-            </option>
-          ))}
-        </select>
-      </div>
-      <div className="field">
-        <label htmlFor="f-status">Status</label>
-        <select id="f-status" value={form.status} onChange={(e) => setForm({ ...form, status: e.target.value })}>
-          <option value="">any</option>
-          {STATUSES.map((s) => (
-            <option key={s} value={s}>
-              {s}
-            </option>
-          ))}
-        </select>
-      </div>
+      <SelectField id="f-user" label="User" value={form.userId} onChange={set('userId')} options={userOptions} empty="any" />
+      <SelectField id="f-org" label="Organisation" value={form.orgId} onChange={set('orgId')} options={orgOptions(orgs)} empty="any" />
+      <SelectField id="f-source" label="Source" value={form.source} onChange={set('source')} options={optionsOf(SOURCES)} empty="any" />
+      <SelectField id="f-status" label="Status" value={form.status} onChange={set('status')} options={optionsOf(STATUSES)} empty="any" />
       <div className="field field-actions">
         <button type="submit" className="btn btn-primary">
           Apply filters
