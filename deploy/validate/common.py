@@ -51,6 +51,9 @@ MODEL_SERVER_LABEL = "cortex.io/model-server"
 
 Obj = dict[str, Any]
 
+#: A rule's problems: (where, message); the check that runs the rule adds its target.
+Problems = Iterator[tuple[str, str]]
+
 
 @dataclass(frozen=True)
 class Finding:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from .common import NAME_LABEL, Obj, Profile, as_dict, as_list, kn, load_models
-from .k8s_objects import Objects, Problems, name_of, pod_labels, pod_spec
+from .common import NAME_LABEL, Obj, Problems, Profile, as_dict, as_list, kn, load_models
+from .k8s_objects import Objects, name_of, pod_labels, pod_spec
 
 
 def _nats(objs: Objects) -> list[Obj]:

@@ -18,6 +18,7 @@ from .common import (
     PROBE_PATHS,
     Finding,
     Obj,
+    Problems,
     Profile,
     as_dict,
     as_list,
@@ -27,7 +28,6 @@ from .k8s_cluster import lint_nats, lint_overlay_content, lint_shared_config
 from .k8s_network import lint_ingress, lint_network_policies, lint_selectors
 from .k8s_objects import (
     Objects,
-    Problems,
     containers,
     image_ok,
     name_of,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from .common import EGRESS, MODEL_SERVER_LABEL, NAME_LABEL, Obj, as_dict, as_list, kn
-from .k8s_objects import Objects, Problems, containers, pod_labels, pod_spec, selector_matches
+from .common import EGRESS, MODEL_SERVER_LABEL, NAME_LABEL, Obj, Problems, as_dict, as_list, kn
+from .k8s_objects import Objects, containers, pod_labels, pod_spec, selector_matches
 
 
 def lint_selectors(objs: Objects) -> Problems:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .common import Obj, as_dict, as_list
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
-
-#: A rule's problems: (where, message); lint_k8s adds the target.
-Problems = Iterator[tuple[str, str]]
 
 
 def pod_spec(obj: Obj) -> Obj:

@@ -236,6 +236,13 @@ MUTATIONS: list[tuple[str, str, str, str, str]] = [
     ),
     (
         "dev",
+        "base/sessions.yaml",
+        "              containerPort: 8085",
+        "              containerPort: 8095",
+        "must listen on sessions's port 8085 (services table)",
+    ),
+    (
+        "dev",
         "overlays/dev/kustomization.yaml",
         "  - name: cortex/usage\n    newTag: dev",
         "  - name: cortex/usage\n    newTag: latest",

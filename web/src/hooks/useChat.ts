@@ -1,119 +1,46 @@
 // Chat state: the open session, its messages, the model and its constraints, settings, streaming.
+// The state and its pure reducer live in chatState.ts; this hook does the I/O and dispatches.
 
-import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, isAbortError } from '../lib/api';
-import { addMessage, createSession, getSession, titleFromMessage } from '../lib/chat-api';
-import { getConstraints, stopCompletion, streamChat, type ChatRequestMessage } from '../lib/chat-client';
-import { LiveMetrics, type MetricsSnapshot } from '../lib/metrics';
+import { useCallback, useEffect, useReducer, useRef } from 'react';
+import { ApiError } from '../lib/api';
+import { createSession, getSession, titleFromMessage } from '../lib/chat-api';
+import { stopCompletion, streamChat } from '../lib/chat-client';
+import { LiveMetrics } from '../lib/metrics';
+import { parseJsonField, type ModelConstraints, type Session } from '../lib/types';
 import {
-  parseJsonField,
-  parseMetrics,
-  type Message,
-  type ModelConstraints,
-  type Role,
-  type ServerMetrics,
-  type Session,
-} from '../lib/types';
+  chatReducer,
+  conversationItems,
+  initialChatState,
+  isFailedAnswer,
+  userTurns,
+  type ChatAction,
+  type ChatItem,
+  type ChatSettings,
+  type ChatState,
+} from './chatState';
+import {
+  cancelRaf,
+  constraintsOf,
+  emptyTurnResult,
+  failedBeforeContent,
+  failTurn,
+  localKey,
+  raf,
+  readAnswer,
+  requestMessages,
+  saveSystemPrompt,
+  sleep,
+  storedModel,
+  storeModel,
+  turnEnded,
+} from './chatTurn';
 
-export interface ChatItem {
-  /** Stable React key. */
-  key: string;
-  id?: string | number;
-  role: Role;
-  content: string;
-  metrics?: ServerMetrics | null;
-  created_at?: string;
-  /** Client-side outcome when the server's figures are not known (yet). */
-  localStatus?: 'stopped' | 'error';
-}
+// Where the helpers were before chatState.ts and chatTurn.ts (their tests import them from here).
+export { requestMessages } from './chatTurn';
+export { conversationItems, DEFAULT_SETTINGS, settingsFromConstraints, toItem, type ChatItem } from './chatState';
 
-export interface ChatSettings {
-  systemPrompt: string;
-  temperature: number;
-  topP: number;
-  maxTokens: number;
-}
-
-export interface StreamingMessage {
-  key: string;
-  content: string;
-}
-
-export const DEFAULT_SETTINGS: ChatSettings = { systemPrompt: '', temperature: 0.7, topP: 1, maxTokens: 512 };
-const MODEL_STORAGE_KEY = 'cortex.chat.model';
 /** After Stop, how long the gateway gets to end the stream cleanly before the request is aborted. */
 export const STOP_GRACE_MS = 3000;
-
-let localCounter = 0;
-const localKey = () => `local-${Date.now().toString(36)}-${++localCounter}`;
-
-export function toItem(m: Message): ChatItem {
-  return {
-    key: `m-${m.id}`,
-    id: m.id,
-    role: m.role,
-    content: m.content ?? '',
-    metrics: parseMetrics(m.metrics_json),
-    created_at: m.created_at,
-  };
-}
-
-/**
- * The conversation as shown and sent: a regenerated answer replaces the one before it. The gateway
- * keeps every recorded answer (regenerate appends), so of consecutive assistant messages only the
- * last one counts.
- */
-export function conversationItems(messages: Message[]): ChatItem[] {
-  const items = messages.map(toItem);
-  return items.filter((m, i) => !(m.role === 'assistant' && items[i + 1]?.role === 'assistant'));
-}
-
-/** Settings seeded from a model's constraints (system prompt kept). */
-export function settingsFromConstraints(c: ModelConstraints | null, prev: ChatSettings): ChatSettings {
-  const d = (c?.request_defaults ?? {}) as Record<string, unknown>;
-  const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? v : fallback);
-  const limit = c?.max_model_len ?? c?.context_size ?? null;
-  let maxTokens = num(c?.max_tokens_default, num(d.max_tokens, DEFAULT_SETTINGS.maxTokens));
-  if (limit && maxTokens > limit) maxTokens = Math.max(1, Math.floor(limit / 2));
-  return {
-    systemPrompt: prev.systemPrompt,
-    temperature: num(d.temperature, DEFAULT_SETTINGS.temperature),
-    topP: num(d.top_p, DEFAULT_SETTINGS.topP),
-    maxTokens,
-  };
-}
-
-function userTurns(items: ChatItem[]): number {
-  return items.filter((m) => m.role === 'user').length;
-}
-
-/** The answer of a turn that failed before its first token (the server records it, empty). */
-export function isFailedAnswer(m: ChatItem | undefined): boolean {
-  return !!m && m.role === 'assistant' && !m.content && (m.metrics?.status === 'error' || m.localStatus === 'error');
-}
-
-/** The `messages` array sent upstream: non-empty turns, in order. */
-export function requestMessages(items: ChatItem[]): ChatRequestMessage[] {
-  return items
-    .filter((m) => m.content.trim() !== '' && (m.role === 'user' || m.role === 'assistant' || m.role === 'system'))
-    .map((m) => ({ role: m.role, content: m.content }));
-}
-
-function friendlyError(e: ApiError): string {
-  if (e.status === 0) return `${e.message} Check your connection and try again.`;
-  if (e.status === 503) return `The model is unavailable (503): ${e.message}`;
-  if (e.status === 409) return e.message;
-  if (e.status === 429) return `Too many requests: ${e.message}`;
-  return e.message;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const raf: (cb: () => void) => number =
-  typeof requestAnimationFrame === 'function'
-    ? (cb) => requestAnimationFrame(cb)
-    : (cb) => setTimeout(cb, 16) as unknown as number;
-const cancelRaf: (id: number) => void =
-  typeof cancelAnimationFrame === 'function' ? (id) => cancelAnimationFrame(id) : (id) => clearTimeout(id);
 
 export interface UseChatOptions {
   /** Session id from the route (/chat/:id); null for a new chat. */
@@ -131,45 +58,25 @@ export function useChat(opts: UseChatOptions) {
   const optsRef = useRef(opts);
   optsRef.current = opts;
 
-  const [sessionId, setSessionId] = useState<string | null>(null);
-  const sessionIdRef = useRef<string | null>(null);
-  const [title, setTitle] = useState<string | null>(null);
-  const [messages, setMessagesState] = useState<ChatItem[]>([]);
-  const messagesRef = useRef<ChatItem[]>([]);
-  const [streaming, setStreaming] = useState<StreamingMessage | null>(null);
-  const [isStreaming, setIsStreaming] = useState(false);
-  const isStreamingRef = useRef(false);
-  const [live, setLive] = useState<MetricsSnapshot | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const [loadingSession, setLoadingSession] = useState(false);
-  const [model, setModelState] = useState<string>(() => {
-    try {
-      return localStorage.getItem(MODEL_STORAGE_KEY) ?? '';
-    } catch {
-      return '';
-    }
-  });
-  const [constraints, setConstraints] = useState<ModelConstraints | null>(null);
-  const sessionConstraintsRef = useRef<ModelConstraints | null>(null);
-  const [constraintsError, setConstraintsError] = useState<string | null>(null);
-  const [settings, setSettings] = useState<ChatSettings>(DEFAULT_SETTINGS);
-  const [draft, setDraft] = useState('');
+  const [state, applyAction] = useReducer(chatReducer, undefined, () => initialChatState(storedModel()));
+  // Callbacks read the latest state at once (a stream's events arrive between renders), so the
+  // ref follows every action, not only the rendered ones; the reducer is pure, so both agree.
+  const stateRef = useRef<ChatState>(state);
+  const dispatch = useCallback((action: ChatAction) => {
+    stateRef.current = chatReducer(stateRef.current, action);
+    applyAction(action);
+  }, []);
+  const { model, settings, constraints } = state;
 
+  const sessionConstraintsRef = useRef<ModelConstraints | null>(null);
   const abortRef = useRef<AbortController | null>(null);
   /** The running completion's id (X-Cortex-Completion-Id), for a clean server-side stop. */
   const completionIdRef = useRef<string | null>(null);
-  const [stopping, setStopping] = useState(false);
   const stopTimerRef = useRef<number | null>(null);
   const genRef = useRef(0);
   /** Incremented by every turn: a late re-read from the server must not clobber a newer turn. */
   const turnRef = useRef(0);
   const rafRef = useRef<number | null>(null);
-
-  const setMessages = useCallback((next: ChatItem[] | ((prev: ChatItem[]) => ChatItem[])) => {
-    const value = typeof next === 'function' ? next(messagesRef.current) : next;
-    messagesRef.current = value;
-    setMessagesState(value);
-  }, []);
 
   const abortStream = useCallback(() => {
     abortRef.current?.abort();
@@ -178,74 +85,32 @@ export function useChat(opts: UseChatOptions) {
 
   // ---- constraints of the selected model -------------------------------------------------------
   useEffect(() => {
-    if (!model) {
-      setConstraints(null);
-      setConstraintsError(null);
-      return;
-    }
     const ctrl = new AbortController();
-    getConstraints(model, ctrl.signal)
-      .then((c) => {
-        if (ctrl.signal.aborted) return;
-        setConstraints(c);
-        setConstraintsError(null);
-        setSettings((prev) => settingsFromConstraints(c, prev));
-      })
-      .catch((e) => {
-        if (ctrl.signal.aborted) return;
-        const fallback = sessionConstraintsRef.current;
-        if (fallback && fallback.served_model_name === model) {
-          setConstraints(fallback);
-          setSettings((prev) => settingsFromConstraints(fallback, prev));
-        } else {
-          setConstraints(null);
-        }
-        setConstraintsError(e instanceof Error ? e.message : 'Could not load model constraints.');
-      });
+    void constraintsOf(model, sessionConstraintsRef.current, ctrl.signal).then((action) => {
+      if (!ctrl.signal.aborted) dispatch(action);
+    });
     return () => ctrl.abort();
-  }, [model]);
+  }, [model, dispatch]);
 
-  const locked = messages.length > 0 || isStreaming || loadingSession;
+  const locked = state.messages.length > 0 || state.isStreaming || state.loadingSession;
 
-  const setModel = useCallback((name: string) => {
-    if (messagesRef.current.length > 0 || isStreamingRef.current) return; // model lock
-    setModelState(name);
-    try {
-      if (name) localStorage.setItem(MODEL_STORAGE_KEY, name);
-    } catch {
-      /* storage unavailable */
-    }
-  }, []);
-
-  // ---- session switching ------------------------------------------------------------------------
-  const applySession = useCallback(
-    (s: Session) => {
-      const items = conversationItems(s.messages);
-      setMessages(items);
-      setTitle(s.title);
-      const sc = parseJsonField<ModelConstraints>(s.constraints_json);
-      sessionConstraintsRef.current = sc && typeof sc === 'object' ? { ...sc, served_model_name: s.model_name } : null;
-      if (s.model_name) setModelState(s.model_name);
-      const sys = items.find((m) => m.role === 'system');
-      setSettings((prev) => ({ ...prev, systemPrompt: sys ? sys.content : '' }));
+  const setModel = useCallback(
+    (name: string) => {
+      const current = stateRef.current;
+      if (current.messages.length > 0 || current.isStreaming) return; // model lock
+      dispatch({ type: 'modelSelected', model: name });
+      storeModel(name);
     },
-    [setMessages],
+    [dispatch],
   );
 
+  // ---- session switching ------------------------------------------------------------------------
   const resetToNew = useCallback(() => {
     genRef.current++;
     abortStream();
-    sessionIdRef.current = null;
     sessionConstraintsRef.current = null;
-    setSessionId(null);
-    setTitle(null);
-    setMessages([]);
-    setStreaming(null);
-    setLive(null);
-    setError(null);
-    setLoadingSession(false);
-    setSettings((prev) => ({ ...prev, systemPrompt: '' }));
-  }, [abortStream, setMessages]);
+    dispatch({ type: 'newChat' });
+  }, [abortStream, dispatch]);
 
   /**
    * Re-read the session from the server (after a stop or a failed send). With `expectAssistant`,
@@ -256,7 +121,7 @@ export function useChat(opts: UseChatOptions) {
     async (id: string, gen: number, expectAssistant: boolean, localPartial = ''): Promise<ChatItem[] | null> => {
       const delays = expectAssistant ? [300, 700, 1500, 3000] : [0];
       const turn = turnRef.current;
-      const stale = () => gen !== genRef.current || isStreamingRef.current || turn !== turnRef.current;
+      const stale = () => gen !== genRef.current || stateRef.current.isStreaming || turn !== turnRef.current;
       for (const delay of delays) {
         if (delay) await sleep(delay);
         if (stale()) return null;
@@ -274,52 +139,49 @@ export function useChat(opts: UseChatOptions) {
           // Never show less than what the user already saw.
           items[items.length - 1] = { ...last, content: localPartial };
         }
-        setMessages(items);
-        if (s.title) setTitle(s.title);
+        dispatch({ type: 'synced', messages: items, title: s.title });
         return items;
       }
       return null;
     },
-    [setMessages],
+    [dispatch],
   );
 
   const loadSession = useCallback(
     async (id: string) => {
       const gen = ++genRef.current;
       abortStream();
-      sessionIdRef.current = id;
-      setSessionId(id);
-      setTitle(null);
-      setMessages([]);
-      setStreaming(null);
-      setLive(null);
-      setError(null);
-      setLoadingSession(true);
+      dispatch({ type: 'loadStarted', sessionId: id });
       try {
         const s = await getSession(id);
         if (gen !== genRef.current) return;
-        applySession(s);
+        const sc = parseJsonField<ModelConstraints>(s.constraints_json);
+        sessionConstraintsRef.current =
+          sc && typeof sc === 'object' ? { ...sc, served_model_name: s.model_name } : null;
+        dispatch({ type: 'loaded', session: s });
         // Opened in the middle of an answer (a reload, another device): the gateway records the
         // answer when its stream ends, so look again shortly.
         if (s.messages[s.messages.length - 1]?.role === 'user') void syncFromServer(id, gen, true);
       } catch (e) {
         if (gen !== genRef.current) return;
-        if (e instanceof ApiError && e.status === 404) {
-          setError('This chat does not exist (or belongs to another user).');
-          optsRef.current.onNotFound?.();
-        } else {
-          setError(e instanceof Error ? `Could not load this chat: ${e.message}` : 'Could not load this chat.');
-        }
+        const notFound = e instanceof ApiError && e.status === 404;
+        const error = notFound
+          ? 'This chat does not exist (or belongs to another user).'
+          : e instanceof Error
+            ? `Could not load this chat: ${e.message}`
+            : 'Could not load this chat.';
+        dispatch({ type: 'errorChanged', error });
+        if (notFound) optsRef.current.onNotFound?.();
       } finally {
-        if (gen === genRef.current) setLoadingSession(false);
+        if (gen === genRef.current) dispatch({ type: 'loadEnded' });
       }
     },
-    [abortStream, applySession, setMessages, syncFromServer],
+    [abortStream, dispatch, syncFromServer],
   );
 
   useEffect(() => {
     const target = routeSessionId ?? null;
-    if (target === sessionIdRef.current) return;
+    if (target === stateRef.current.sessionId) return;
     if (target === null) resetToNew();
     else void loadSession(target);
   }, [routeSessionId, loadSession, resetToNew]);
@@ -342,7 +204,7 @@ export function useChat(opts: UseChatOptions) {
       regenerate: boolean;
       removed?: ChatItem | null;
     }) => {
-      if (isStreamingRef.current) return;
+      if (stateRef.current.isStreaming) return;
       const modelName = model;
       turnRef.current++;
       const metrics = new LiveMetrics();
@@ -351,36 +213,24 @@ export function useChat(opts: UseChatOptions) {
       const controller = new AbortController();
       abortRef.current = controller;
       completionIdRef.current = null;
-      isStreamingRef.current = true;
-      setIsStreaming(true);
-      setStopping(false);
-      setError(null);
-      setLive(metrics.snapshot());
 
       const userItem: ChatItem | null =
         turn.userText !== null ? { key: localKey(), role: 'user', content: turn.userText } : null;
-      if (userItem) setMessages((prev) => [...prev, userItem]);
       const assistantKey = localKey();
-      let content = '';
-      setStreaming({ key: assistantKey, content: '' });
+      dispatch({ type: 'turnStarted', userItem, assistantKey, live: metrics.snapshot() });
+      const result = emptyTurnResult();
 
       const flush = () => {
         rafRef.current = null;
         if (gen !== genRef.current) return;
-        setStreaming({ key: assistantKey, content });
-        setLive(metrics.snapshot());
+        dispatch({ type: 'streamed', content: result.content, live: metrics.snapshot() });
       };
       const scheduleFlush = () => {
         if (rafRef.current === null) rafRef.current = raf(flush);
       };
 
-      let sid = sessionIdRef.current;
-      let serverMetrics: ServerMetrics | null = null;
-      let streamError: string | null = null;
-      let failure: ApiError | null = null;
-      let aborted = false;
+      let sid = stateRef.current.sessionId;
       let systemItem: ChatItem | null = null;
-
       try {
         if (!sid) {
           const s = await createSession(modelName, titleFromMessage(turn.userText ?? ''));
@@ -389,21 +239,11 @@ export function useChat(opts: UseChatOptions) {
             return;
           }
           sid = s.id;
-          sessionIdRef.current = sid;
-          setSessionId(sid);
-          setTitle(s.title ?? titleFromMessage(turn.userText ?? ''));
+          dispatch({ type: 'sessionCreated', sessionId: sid, title: s.title ?? titleFromMessage(turn.userText ?? '') });
           optsRef.current.onSessionCreated?.(s);
-          const sys = settings.systemPrompt.trim();
-          if (sys && constraints?.supports_system_prompt !== false) {
-            systemItem = { key: localKey(), role: 'system', content: settings.systemPrompt };
-            try {
-              const saved = await addMessage(sid, 'system', settings.systemPrompt);
-              if (saved && saved.id !== undefined) systemItem = { ...systemItem, id: saved.id };
-            } catch {
-              /* not persisted; still sent with this turn */
-            }
-            const sysItem = systemItem;
-            setMessages((prev) => [sysItem, ...prev]);
+          if (settings.systemPrompt.trim() && constraints?.supports_system_prompt !== false) {
+            systemItem = await saveSystemPrompt(sid, settings.systemPrompt);
+            dispatch({ type: 'messageAdded', item: systemItem, first: true });
           }
         }
         const convo = [...(systemItem ? [systemItem] : []), ...turn.history, ...(userItem ? [userItem] : [])];
@@ -422,25 +262,9 @@ export function useChat(opts: UseChatOptions) {
             completionIdRef.current = id;
           },
         });
-        for await (const ev of stream) {
-          if (ev.type === 'delta') {
-            content += ev.content;
-            metrics.onDelta(ev.content);
-            scheduleFlush();
-          } else if (ev.type === 'usage') {
-            metrics.onUsage(ev.usage.completion_tokens);
-            scheduleFlush();
-          } else if (ev.type === 'metrics') {
-            serverMetrics = ev.metrics;
-            if (typeof ev.metrics.completion_tokens === 'number') metrics.onUsage(ev.metrics.completion_tokens);
-          } else if (ev.type === 'error') {
-            streamError = ev.message;
-          }
-        }
+        await readAnswer(stream, result, metrics, scheduleFlush);
       } catch (e) {
-        if (controller.signal.aborted || isAbortError(e)) aborted = true;
-        else if (e instanceof ApiError) failure = e;
-        else failure = new ApiError(e instanceof Error ? e.message : 'The request failed.', 0);
+        failTurn(result, e, controller.signal);
       } finally {
         metrics.finish();
         if (rafRef.current !== null) {
@@ -451,20 +275,12 @@ export function useChat(opts: UseChatOptions) {
         completionIdRef.current = null;
         if (stopTimerRef.current !== null) window.clearTimeout(stopTimerRef.current);
         stopTimerRef.current = null;
-        isStreamingRef.current = false;
-        setIsStreaming(false);
-        setStopping(false);
+        dispatch({ type: 'streamClosed' });
       }
       if (gen !== genRef.current) return; // the user switched chats meanwhile
 
-      setStreaming(null);
-
-      const failedBeforeContent = !content && !aborted && (failure !== null || streamError !== null);
-      // Once the server's figures are in (or nothing was measured), the performance line shows the
-      // last answer's server-measured figures, the same as its footer.
-      setLive(failedBeforeContent || serverMetrics ? null : metrics.snapshot());
-      if (failedBeforeContent) {
-        setError(failure ? friendlyError(failure) : (streamError ?? 'The model returned an error.'));
+      dispatch(turnEnded(result, assistantKey, metrics.snapshot()));
+      if (failedBeforeContent(result)) {
         // The chat shows what the server saved. If the gateway recorded the user's message before
         // the failure, it stays in the chat (with the failed answer; Retry regenerates it);
         // otherwise the text goes back into the message box.
@@ -473,88 +289,53 @@ export function useChat(opts: UseChatOptions) {
         const recorded =
           saved !== null && turn.userText !== null && userTurns(saved) > userTurns(turn.history);
         if (saved === null) {
-          if (userItem) setMessages((prev) => prev.filter((m) => m.key !== userItem.key));
-          if (turn.removed) {
-            const removed = turn.removed;
-            setMessages((prev) => [...prev, removed]);
-          }
+          if (userItem) dispatch({ type: 'messageRemoved', key: userItem.key });
+          if (turn.removed) dispatch({ type: 'messageAdded', item: turn.removed });
         }
-        if (turn.userText !== null && !recorded) {
-          const text = turn.userText;
-          setDraft((cur) => (cur.trim() ? cur : text));
-        }
+        if (turn.userText !== null && !recorded) dispatch({ type: 'draftRestored', draft: turn.userText });
         return;
-      }
-
-      if (aborted) {
-        if (content) {
-          const partial: ChatItem = {
-            key: assistantKey,
-            role: 'assistant',
-            content,
-            metrics: serverMetrics,
-            localStatus: 'stopped',
-          };
-          setMessages((prev) => [...prev, partial]);
-        }
-        if (sid) {
-          optsRef.current.onActivity?.(sid);
-          void syncFromServer(sid, gen, true, content);
-        }
-        return;
-      }
-
-      const finalItem: ChatItem = {
-        key: assistantKey,
-        role: 'assistant',
-        content,
-        metrics: serverMetrics,
-        localStatus: streamError || failure ? 'error' : undefined,
-        created_at: new Date().toISOString(),
-      };
-      setMessages((prev) => [...prev, finalItem]);
-      if (streamError || failure) {
-        setError(failure ? friendlyError(failure) : `The answer was cut short: ${streamError}`);
       }
       if (sid) {
         optsRef.current.onActivity?.(sid);
-        // No cortex.metrics event (older gateway, error): pick up the stored metrics_json.
-        if (!serverMetrics) void syncFromServer(sid, gen, true, content);
+        // Stopped, or no cortex.metrics event (older gateway, error): pick up the stored answer.
+        if (result.aborted || !result.serverMetrics) void syncFromServer(sid, gen, true, result.content);
       }
     },
-    [model, settings, constraints, setMessages, syncFromServer],
+    [model, settings, constraints, dispatch, syncFromServer],
   );
 
   // ---- public actions ---------------------------------------------------------------------------
   const send = useCallback(
     async (textArg?: string) => {
-      const text = textArg ?? draft;
-      if (!text.trim() || isStreamingRef.current) return;
+      const current = stateRef.current;
+      const text = textArg ?? current.draft;
+      if (!text.trim() || current.isStreaming) return;
       if (!model) {
-        setError('Select a running model first.');
+        dispatch({ type: 'errorChanged', error: 'Select a running model first.' });
         return;
       }
-      setDraft('');
-      const msgs = messagesRef.current;
+      dispatch({ type: 'draftChanged', draft: '' });
+      const msgs = current.messages;
       const withoutFailed = isFailedAnswer(msgs[msgs.length - 1]) ? msgs.slice(0, -1) : msgs;
       const last = withoutFailed[withoutFailed.length - 1];
-      if (last && last.role === 'user' && last.content === text && sessionIdRef.current) {
+      if (last && last.role === 'user' && last.content === text && current.sessionId) {
         // The gateway already recorded this message on a failed attempt: resend without recording it twice.
         const removed = withoutFailed === msgs ? null : msgs[msgs.length - 1];
-        setMessages(withoutFailed);
+        dispatch({ type: 'messagesReplaced', messages: withoutFailed });
         await runTurn({ history: withoutFailed, userText: null, regenerate: true, removed });
         return;
       }
       await runTurn({ history: msgs, userText: text, regenerate: false });
     },
-    [draft, model, runTurn, setMessages],
+    [model, runTurn, dispatch],
   );
 
   /** Resend the history without the last assistant answer (X-Chat-Regenerate: true). */
   const regenerate = useCallback(async () => {
-    if (isStreamingRef.current) return;
-    const msgs = messagesRef.current;
-    if (!msgs.length || !sessionIdRef.current) return;
+    const current = stateRef.current;
+    if (current.isStreaming) return;
+    const msgs = current.messages;
+    if (!msgs.length || !current.sessionId) return;
     let history = msgs;
     let removed: ChatItem | null = null;
     if (msgs[msgs.length - 1].role === 'assistant') {
@@ -562,9 +343,9 @@ export function useChat(opts: UseChatOptions) {
       history = msgs.slice(0, -1);
     }
     if (!history.length || history[history.length - 1].role !== 'user') return;
-    setMessages(history);
+    dispatch({ type: 'messagesReplaced', messages: history });
     await runTurn({ history, userText: null, regenerate: true, removed });
-  }, [runTurn, setMessages]);
+  }, [runTurn, dispatch]);
 
   /**
    * Stop the answer: ask the gateway to end the stream (it saves the partial answer with status
@@ -573,7 +354,7 @@ export function useChat(opts: UseChatOptions) {
   const stop = useCallback(() => {
     const controller = abortRef.current;
     if (!controller) return;
-    setStopping(true);
+    dispatch({ type: 'stopRequested' });
     const completionId = completionIdRef.current;
     if (!completionId) {
       controller.abort();
@@ -583,41 +364,20 @@ export function useChat(opts: UseChatOptions) {
     void stopCompletion(completionId).then((stopped) => {
       if (!stopped) controller.abort();
     });
-  }, []);
-
-  const newChat = useCallback(() => {
-    resetToNew();
-  }, [resetToNew]);
+  }, [dispatch]);
 
   const reload = useCallback(() => {
-    const id = sessionIdRef.current;
+    const id = stateRef.current.sessionId;
     if (id) void loadSession(id);
   }, [loadSession]);
 
-  return {
-    sessionId,
-    title,
-    messages,
-    streaming,
-    isStreaming,
-    stopping,
-    live,
-    error,
-    setError,
-    loadingSession,
-    model,
-    setModel,
-    locked,
-    constraints,
-    constraintsError,
-    settings,
-    setSettings,
-    draft,
-    setDraft,
-    send,
-    stop,
-    regenerate,
-    newChat,
-    reload,
-  };
+  const setError = useCallback((error: string | null) => dispatch({ type: 'errorChanged', error }), [dispatch]);
+  const setSettings = useCallback(
+    (next: ChatSettings) => dispatch({ type: 'settingsChanged', settings: next }),
+    [dispatch],
+  );
+  const setDraft = useCallback((draft: string) => dispatch({ type: 'draftChanged', draft }), [dispatch]);
+
+  const actions = { setModel, setError, setSettings, setDraft, send, stop, regenerate, reload };
+  return { ...state, locked, ...actions, newChat: resetToNew };
 }

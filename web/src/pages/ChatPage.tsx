@@ -8,7 +8,8 @@ import {
   ModelSelector,
   PerformanceMetrics,
 } from '../components/chat';
-import { DEFAULT_SETTINGS, isFailedAnswer, settingsFromConstraints, useChat } from '../hooks/useChat';
+import { DEFAULT_SETTINGS, isFailedAnswer, settingsFromConstraints } from '../hooks/chatState';
+import { useChat } from '../hooks/useChat';
 import { useContextCount } from '../hooks/useContextCount';
 import { useRunningModels } from '../hooks/useRunningModels';
 import { useSessions } from '../hooks/useSessions';

@@ -1,5 +1,9 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
 import { Link } from 'react-router-dom';
+import { FormStatus } from '../components/FormStatus';
+import { InlineError } from '../components/InlineError';
+import { optionsOf, SelectField } from '../components/SelectField';
+import { useFormStatus } from '../hooks/useFormStatus';
 import { useRunningModels } from '../hooks/useRunningModels';
 import * as adminApi from '../lib/admin-api';
 import { useAuth } from '../lib/auth';
@@ -40,11 +44,7 @@ function RunningModels() {
   return (
     <section className="card">
       <h2>Running models</h2>
-      {error && (
-        <p className="inline-error" role="alert">
-          {error}
-        </p>
-      )}
+      <InlineError message={error} />
       {loaded && models.length === 0 && !error && <p className="muted">No models running.</p>}
       {models.length > 0 && (
         <div className="table-wrap">
@@ -91,18 +91,11 @@ function AddUpstreamForm({ onAdded }: { onAdded: () => void }) {
   const [apiKey, setApiKey] = useState('');
   const [contextSize, setContextSize] = useState('');
   const [maxTokens, setMaxTokens] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [done, setDone] = useState<string | null>(null);
+  const status = useFormStatus('Could not add the upstream.');
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setError(null);
-    setDone(null);
-    if (!name.trim() || !baseUrl.trim()) {
-      setError('Name and base URL are required.');
-      return;
-    }
+    if (!name.trim() || !baseUrl.trim()) return status.reject('Name and base URL are required.');
     const body: Record<string, unknown> = {
       served_model_name: name.trim(),
       base_url: baseUrl.trim(),
@@ -111,35 +104,24 @@ function AddUpstreamForm({ onAdded }: { onAdded: () => void }) {
     if (apiKey.trim()) body.api_key = apiKey.trim();
     if (contextSize.trim()) {
       const n = Number(contextSize);
-      if (!Number.isInteger(n) || n <= 0) {
-        setError('Context size must be a positive whole number.');
-        return;
-      }
+      if (!Number.isInteger(n) || n <= 0) return status.reject('Context size must be a positive whole number.');
       body.context_size = n;
     }
     if (maxTokens.trim()) {
       const n = Number(maxTokens);
-      if (!Number.isInteger(n) || n <= 0) {
-        setError('Max tokens default must be a positive whole number.');
-        return;
-      }
+      if (!Number.isInteger(n) || n <= 0) return status.reject('Max tokens default must be a positive whole number.');
       body.max_tokens_default = n;
     }
-    setBusy(true);
-    try {
+    void status.submit(async () => {
       await adminApi.createUpstream(body);
-      setDone(`Added ${name.trim()}.`);
       setName('');
       setBaseUrl('');
       setApiKey('');
       setContextSize('');
       setMaxTokens('');
       onAdded();
-    } catch (err) {
-      setError(err instanceof Error ? err.message : 'Could not add the upstream.');
-    } finally {
-      setBusy(false);
-    }
+      return `Added ${name.trim()}.`;
+    });
   };
 
   return (
@@ -161,16 +143,7 @@ function AddUpstreamForm({ onAdded }: { onAdded: () => void }) {
           required
         />
       </div>
-      <div className="field">
-        <label htmlFor="up-engine">Engine</label>
-        <select id="up-engine" value={engine} onChange={(e) => setEngine(e.target.value)}>
-          {ENGINES.map((e) => (
-            <option key={e} value={e}>
-              {e}
-            </option>
-          ))}
-        </select>
-      </div>
+      <SelectField id="up-engine" label="Engine" value={engine} onChange={setEngine} options={optionsOf(ENGINES)} />
       <div className="field">
         <label htmlFor="up-context">Context size</label>
         <input
@@ -196,20 +169,11 @@ function AddUpstreamForm({ onAdded }: { onAdded: () => void }) {
         <input id="up-key" type="password" autoComplete="off" value={apiKey} onChange={(e) => setApiKey(e.target.value)} />
       </div>
       <div className="field field-actions">
-        <button type="submit" className="btn btn-primary" disabled={busy}>
-          {busy ? 'Adding…' : 'Add upstream'}
+        <button type="submit" className="btn btn-primary" disabled={status.busy}>
+          {status.busy ? 'Adding…' : 'Add upstream'}
         </button>
       </div>
-      {error && (
-        <p className="inline-error field-wide" role="alert">
-          {error}
-        </p>
-      )}
-      {done && (
-        <p className="ok-text field-wide" role="status">
-          {done}
-        </p>
-      )}
+      <FormStatus error={status.error} done={status.done} />
     </form>
   );
 }
@@ -276,11 +240,7 @@ function UpstreamsAdmin() {
             </button>
           </div>
         </div>
-        {error && (
-          <p className="inline-error" role="alert">
-            {error}
-          </p>
-        )}
+        <InlineError message={error} />
         {loaded && upstreams.length === 0 && !error && <p className="muted">No upstreams registered yet.</p>}
         {upstreams.length > 0 && (
           <div className="table-wrap">

@@ -1,4 +1,8 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { FormStatus } from '../components/FormStatus';
+import { InlineError } from '../components/InlineError';
+import { orgOptions, SelectField } from '../components/SelectField';
+import { useFormStatus } from '../hooks/useFormStatus';
 import * as adminApi from '../lib/admin-api';
 import { useAuth } from '../lib/auth';
 import { copyText } from '../lib/clipboard';
@@ -32,20 +36,12 @@ function CreateUserForm({ orgs, onCreated }: { orgs: Org[]; onCreated: () => voi
   const [password, setPassword] = useState('');
   const [role, setRole] = useState<'user' | 'admin'>('user');
   const [orgId, setOrgId] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const [done, setDone] = useState<string | null>(null);
+  const status = useFormStatus('Could not create the user.');
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
-    setError(null);
-    setDone(null);
-    if (!username.trim() || !password) {
-      setError('Username and password are required.');
-      return;
-    }
-    setBusy(true);
-    try {
+    if (!username.trim() || !password) return status.reject('Username and password are required.');
+    void status.submit(async () => {
       const body: { username: string; password: string; role: string; org_id?: string | number } = {
         username: username.trim(),
         password,
@@ -56,16 +52,12 @@ function CreateUserForm({ orgs, onCreated }: { orgs: Org[]; onCreated: () => voi
         body.org_id = org ? org.id : orgId;
       }
       await adminApi.createUser(body);
-      setDone(`Created ${username.trim()}.`);
       setUsername('');
       setPassword('');
       setRole('user');
       onCreated();
-    } catch (err) {
-      setError(err instanceof Error ? err.message : 'Could not create the user.');
-    } finally {
-      setBusy(false);
-    }
+      return `Created ${username.trim()}.`;
+    });
   };
 
   return (
@@ -96,33 +88,14 @@ function CreateUserForm({ orgs, onCreated }: { orgs: Org[]; onCreated: () => voi
         </select>
       </div>
       {orgs.length > 0 && (
-        <div className="field">
-          <label htmlFor="new-org">Organisation</label>
-          <select id="new-org" value={orgId} onChange={(e) => setOrgId(e.target.value)}>
-            <option value="">default</option>
-            {orgs.map((o) => (
-              <option key={String(o.id)} value={String(o.id)}>
-                {o.name}
-              </option>
-            ))}
-          </select>
-        </div>
+        <SelectField id="new-org" label="Organisation" value={orgId} onChange={setOrgId} options={orgOptions(orgs)} empty="default" />
       )}
       <div className="field field-actions">
-        <button type="submit" className="btn btn-primary" disabled={busy}>
-          {busy ? 'Creating…' : 'Create user'}
+        <button type="submit" className="btn btn-primary" disabled={status.busy}>
+          {status.busy ? 'Creating…' : 'Create user'}
         </button>
       </div>
-      {error && (
-        <p className="inline-error field-wide" role="alert">
-          {error}
-        </p>
-      )}
-      {done && (
-        <p className="ok-text field-wide" role="status">
-          {done}
-        </p>
-      )}
+      <FormStatus error={status.error} done={status.done} />
     </form>
   );
 }
@@ -199,11 +172,7 @@ export function UsersPage() {
   return (
     <div className="page">
       <h1>Users</h1>
-      {error && (
-        <p className="inline-error" role="alert">
-          {error}
-        </p>
-      )}
+      <InlineError message={error} />
       {newKey && <NewKeyBox created={newKey.key} owner={newKey.owner} onClose={() => setNewKey(null)} />}
       <section className="card">
         <h2>All users</h2>

@@ -2,7 +2,8 @@
 
 One naming rule for environment variables: a field declared here (shared by several services)
 is `CORTEX_<NAME>`; a field a service declares in its own `Settings` is
-`CORTEX_<SERVICE>_<NAME>` (`CORTEX_SESSIONS_PORT`, `CORTEX_USAGE_STATEMENT_TIMEOUT_SEC`).
+`CORTEX_<SERVICE>_<NAME>` (`CORTEX_SESSIONS_PORT`, `CORTEX_USAGE_STATEMENT_TIMEOUT_SEC`): its
+`model_config = service_config("<service>")` derives those names from the field names.
 Renamed variables are still read for one release, with a warning: each class lists its old
 names in `renamed` (tests/unit/test_settings_names.py checks the rule and that the README
 lists every variable).
@@ -92,6 +93,21 @@ class CortexSettings(BaseSettings):
             dotenv_settings,
             file_secret_settings,
         )
+
+
+def service_config(service: str) -> SettingsConfigDict:
+    """The config of a service's own Settings: a field it declares without an alias (and the
+    `host` of ServiceSettings) is read from CORTEX_<SERVICE>_<FIELD>, so the rule holds by
+    construction; the shared bases' fields keep their CORTEX_<NAME>."""
+    prefix = f"CORTEX_{service.upper()}_"
+    return SettingsConfigDict(alias_generator=lambda field: prefix + field.upper())
+
+
+class ServiceSettings(CortexSettings):
+    """Where a service's HTTP server listens: `host` here, `port` declared by the service (its
+    default from the table of services, cortex_contracts.services)."""
+
+    host: str = "0.0.0.0"
 
 
 class NatsSettings(CortexSettings):

@@ -6,7 +6,13 @@ from typing import ClassVar
 from pydantic import Field, SecretStr, field_validator
 
 from cortex_contracts.services import service
-from cortex_contracts.settings import DatabaseSettings, NatsSettings, ReadYourWritesSettings
+from cortex_contracts.settings import (
+    DatabaseSettings,
+    NatsSettings,
+    ReadYourWritesSettings,
+    ServiceSettings,
+    service_config,
+)
 from cortex_gateway.auth.policy import password_problem, username_problem
 
 #: Gateway variables that had no service in their name (CORTEX_<NAME> -> CORTEX_GATEWAY_<NAME>).
@@ -29,69 +35,50 @@ _RENAMED = (
 )
 
 
-class Settings(NatsSettings, DatabaseSettings, ReadYourWritesSettings):
-    host: str = Field(default="0.0.0.0", alias="CORTEX_GATEWAY_HOST")
-    port: int = Field(default=service("gateway").port, alias="CORTEX_GATEWAY_PORT", ge=1, le=65535)
+class Settings(ServiceSettings, NatsSettings, DatabaseSettings, ReadYourWritesSettings):
+    model_config = service_config("gateway")
+
+    port: int = Field(default=service("gateway").port, ge=1, le=65535)
     # Addresses or networks (comma-separated, e.g. "10.0.0.0/8") of the reverse proxies whose
     # X-Forwarded-For / X-Forwarded-Proto are believed; empty: nobody's, not even a local one.
-    trusted_proxies: str = Field(default="", alias="CORTEX_GATEWAY_TRUSTED_PROXIES")
+    trusted_proxies: str = ""
     # Processes serving the port (uvicorn workers): one event loop relays the streams of one
     # process, so a node with N cores relays about N times as many with N workers.
-    workers: int = Field(default=1, alias="CORTEX_GATEWAY_WORKERS", ge=1)
-    web_dist: Path = Field(default=Path("web/dist"), alias="CORTEX_GATEWAY_WEB_DIST")
-    models_file: Path | None = Field(default=None, alias="CORTEX_GATEWAY_MODELS_FILE")
+    workers: int = Field(default=1, ge=1)
+    web_dist: Path = Path("web/dist")
+    models_file: Path | None = None
 
-    admin_username: str = Field(
-        default="admin", alias="CORTEX_GATEWAY_ADMIN_USERNAME", min_length=1
-    )
-    admin_password: SecretStr | None = Field(default=None, alias="CORTEX_GATEWAY_ADMIN_PASSWORD")
-    admin_password_file: Path | None = Field(
-        default=None, alias="CORTEX_GATEWAY_ADMIN_PASSWORD_FILE"
-    )
+    admin_username: str = Field(default="admin", min_length=1)
+    admin_password: SecretStr | None = None
+    admin_password_file: Path | None = None
 
-    cookie_secure: bool = Field(default=False, alias="CORTEX_GATEWAY_COOKIE_SECURE")
-    session_idle_sec: int = Field(default=8 * 3600, alias="CORTEX_GATEWAY_SESSION_IDLE_SEC", gt=0)
-    session_max_sec: int = Field(default=7 * 86400, alias="CORTEX_GATEWAY_SESSION_MAX_SEC", gt=0)
+    cookie_secure: bool = False
+    session_idle_sec: int = Field(default=8 * 3600, gt=0)
+    session_max_sec: int = Field(default=7 * 86400, gt=0)
 
-    max_message_bytes: int = Field(
-        default=1024 * 1024, alias="CORTEX_GATEWAY_MAX_MESSAGE_BYTES", gt=0
-    )
+    max_message_bytes: int = Field(default=1024 * 1024, gt=0)
     # How long the gateway waits for another service's answer to a query over NATS.
-    query_timeout_sec: float = Field(default=5.0, alias="CORTEX_GATEWAY_QUERY_TIMEOUT_SEC", gt=0)
+    query_timeout_sec: float = Field(default=5.0, gt=0)
     # Outages: the longest wait for PostgreSQL (a pooled connection, a new one, each answer) and
     # for NATS (a JetStream acknowledgement or API answer); then 503 with Retry-After.
-    db_timeout_sec: float = Field(default=2.0, alias="CORTEX_GATEWAY_DB_TIMEOUT_SEC", gt=0)
-    nats_timeout_sec: float = Field(default=3.0, alias="CORTEX_GATEWAY_NATS_TIMEOUT_SEC", gt=0)
+    db_timeout_sec: float = Field(default=2.0, gt=0)
+    nats_timeout_sec: float = Field(default=3.0, gt=0)
 
     # Completions proxy (completions/, models/engine.py).
-    upstream_connect_timeout_sec: float = Field(
-        default=5.0, alias="CORTEX_GATEWAY_UPSTREAM_CONNECT_TIMEOUT_SEC", gt=0
-    )
+    upstream_connect_timeout_sec: float = Field(default=5.0, gt=0)
     # Longest silence accepted from a model server (before the first token and between chunks).
-    upstream_read_timeout_sec: float = Field(
-        default=300.0, alias="CORTEX_GATEWAY_UPSTREAM_READ_TIMEOUT_SEC", gt=0
-    )
-    upstream_max_connections: int = Field(
-        default=2000, alias="CORTEX_GATEWAY_UPSTREAM_MAX_CONNECTIONS", ge=1
-    )
+    upstream_read_timeout_sec: float = Field(default=300.0, gt=0)
+    upstream_max_connections: int = Field(default=2000, ge=1)
     # Context sizes discovered from the engines are cached this long.
-    engine_info_ttl_sec: float = Field(
-        default=300.0, alias="CORTEX_GATEWAY_ENGINE_INFO_TTL_SEC", gt=0
-    )
+    engine_info_ttl_sec: float = Field(default=300.0, gt=0)
     # Request body caps (413 before the body is read when its length is declared, else as soon
     # as it passes the cap): completions, the auth routes, every other route.
-    max_completion_request_bytes: int = Field(
-        default=16 * 1024 * 1024, alias="CORTEX_GATEWAY_MAX_COMPLETION_REQUEST_BYTES", gt=0
-    )
-    max_auth_body_bytes: int = Field(
-        default=64 * 1024, alias="CORTEX_GATEWAY_MAX_AUTH_BODY_BYTES", gt=0
-    )
+    max_completion_request_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_auth_body_bytes: int = Field(default=64 * 1024, gt=0)
     # A chat message of CORTEX_GATEWAY_MAX_MESSAGE_BYTES fits even with every character \u-escaped.
-    max_body_bytes: int = Field(
-        default=8 * 1024 * 1024, alias="CORTEX_GATEWAY_MAX_BODY_BYTES", gt=0
-    )
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     # /openapi.json and /docs without logging in.
-    api_docs_public: bool = Field(default=False, alias="CORTEX_GATEWAY_API_DOCS_PUBLIC")
+    api_docs_public: bool = False
 
     renamed: ClassVar[Mapping[str, str]] = {
         f"CORTEX_{name}": f"CORTEX_GATEWAY_{name}" for name in _RENAMED

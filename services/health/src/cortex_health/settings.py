@@ -4,15 +4,16 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 
 from cortex_contracts.services import service
-from cortex_contracts.settings import NatsSettings
+from cortex_contracts.settings import NatsSettings, ServiceSettings, service_config
 
 
-class Settings(NatsSettings):
-    host: str = Field(default="0.0.0.0", alias="CORTEX_HEALTH_HOST")
-    port: int = Field(default=service("health").port, alias="CORTEX_HEALTH_PORT", ge=1, le=65535)
-    poll_sec: float = Field(default=15.0, alias="CORTEX_HEALTH_POLL_SEC", gt=0)
+class Settings(ServiceSettings, NatsSettings):
+    model_config = service_config("health")
+
+    port: int = Field(default=service("health").port, ge=1, le=65535)
+    poll_sec: float = Field(default=15.0, gt=0)
     ttl_sec: float = Field(default=20.0, alias="CORTEX_HEALTH_CHECK_TTL_SEC", gt=0)
-    probe_timeout_sec: float = Field(default=5.0, alias="CORTEX_HEALTH_PROBE_TIMEOUT_SEC", gt=0)
+    probe_timeout_sec: float = Field(default=5.0, gt=0)
 
     renamed: ClassVar[Mapping[str, str]] = {
         f"HEALTH_{name}": f"CORTEX_HEALTH_{name}"

@@ -31,6 +31,7 @@ class Settings(CortexSettings):
     - ``CORTEX_SIMULATOR_ACCESS_LOG`` (default ``false``: keeps the benchmark baseline lean)
     """
 
+    # A prefix, not aliases: its errors name the field (`invalid CORTEX_SIMULATOR_* setting: port`).
     model_config = SettingsConfigDict(env_prefix="CORTEX_SIMULATOR_")
 
     host: str = "127.0.0.1"

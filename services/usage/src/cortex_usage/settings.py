@@ -4,68 +4,36 @@ from typing import ClassVar
 from pydantic import Field
 
 from cortex_contracts.services import service
-from cortex_contracts.settings import DatabaseSettings, NatsSettings
+from cortex_contracts.settings import (
+    DatabaseSettings,
+    NatsSettings,
+    ServiceSettings,
+    service_config,
+)
 
 
-class Settings(NatsSettings, DatabaseSettings):
-    host: str = Field(default="0.0.0.0", alias="CORTEX_USAGE_HOST")
-    port: int = Field(default=service("usage").port, alias="CORTEX_USAGE_PORT", ge=1, le=65535)
-    fetch_batch: int = Field(
-        default=1000,
-        alias="CORTEX_USAGE_FETCH_BATCH",
-        ge=1,
-        le=5000,
-        description="events pulled, inserted in one transaction and acknowledged together",
-    )
-    batches_in_flight: int = Field(
-        default=2,
-        alias="CORTEX_USAGE_BATCHES_IN_FLIGHT",
-        ge=1,
-        le=16,
-        description="batches being stored at once: the next is fetched while others commit",
-    )
-    ack_wait_sec: float = Field(
-        default=10.0,
-        alias="CORTEX_USAGE_ACK_WAIT_SEC",
-        gt=0,
-        description="an event not acknowledged in this time (replica died) is delivered again",
-    )
-    max_deliveries: int = Field(
-        default=10,
-        alias="CORTEX_USAGE_MAX_DELIVERIES",
-        ge=2,
-        description="an event the database still rejects after this many tries is dead-lettered",
-    )
-    max_event_bytes: int = Field(
-        default=1024 * 1024,
-        alias="CORTEX_USAGE_MAX_EVENT_BYTES",
-        ge=1024,
-        description="a larger usage event is parked as oversized (a real one is a few kB)",
-    )
-    query_timeout_sec: float = Field(
-        default=25.0,
-        alias="CORTEX_USAGE_STATEMENT_TIMEOUT_SEC",
-        gt=0,
-        description="statement timeout of a usage query (the gateway waits 30 s for an answer)",
-    )
-    query_work_mem: str = Field(
-        default="64MB",
-        alias="CORTEX_USAGE_QUERY_WORK_MEM",
-        pattern=r"^[1-9][0-9]{0,5}(kB|MB|GB)$",
-        description="PostgreSQL work_mem of a usage query or rollup: hash aggregates in memory",
-    )
-    rollup_interval_sec: float = Field(
-        default=5.0,
-        alias="CORTEX_USAGE_ROLLUP_INTERVAL_SEC",
-        gt=0,
-        description="how often hours and days are rolled up into usage_hourly and usage_daily",
-    )
-    rollup_settle_sec: float = Field(
-        default=5.0,
-        alias="CORTEX_USAGE_ROLLUP_SETTLE_SEC",
-        ge=0,
-        description="an hour is rolled up once no record arrived for it in this time",
-    )
+class Settings(ServiceSettings, NatsSettings, DatabaseSettings):
+    model_config = service_config("usage")
+
+    port: int = Field(default=service("usage").port, ge=1, le=65535)
+    #: events pulled, inserted in one transaction and acknowledged together
+    fetch_batch: int = Field(default=1000, ge=1, le=5000)
+    #: batches being stored at once: the next is fetched while others commit
+    batches_in_flight: int = Field(default=2, ge=1, le=16)
+    #: an event not acknowledged in this time (replica died) is delivered again
+    ack_wait_sec: float = Field(default=10.0, gt=0)
+    #: an event the database still rejects after this many tries is dead-lettered
+    max_deliveries: int = Field(default=10, ge=2)
+    #: a larger usage event is parked as oversized (a real one is a few kB)
+    max_event_bytes: int = Field(default=1024 * 1024, ge=1024)
+    #: PostgreSQL statement timeout of a usage query (the gateway waits 30 s for an answer)
+    query_timeout_sec: float = Field(default=25.0, alias="CORTEX_USAGE_STATEMENT_TIMEOUT_SEC", gt=0)
+    #: PostgreSQL work_mem of a usage query or rollup: hash aggregates in memory
+    query_work_mem: str = Field(default="64MB", pattern=r"^[1-9][0-9]{0,5}(kB|MB|GB)$")
+    #: how often hours and days are rolled up into usage_hourly and usage_daily
+    rollup_interval_sec: float = Field(default=5.0, gt=0)
+    #: an hour is rolled up once no record arrived for it in this time
+    rollup_settle_sec: float = Field(default=5.0, ge=0)
 
     renamed: ClassVar[Mapping[str, str]] = {
         **{

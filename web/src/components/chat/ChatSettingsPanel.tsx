@@ -1,4 +1,4 @@
-import type { ChatSettings } from '../../hooks/useChat';
+import type { ChatSettings } from '../../hooks/chatState';
 import type { ModelConstraints } from '../../lib/types';
 
 interface Props {

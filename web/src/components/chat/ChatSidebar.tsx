@@ -2,6 +2,7 @@ import { memo, useCallback, useState } from 'react';
 import { formatInt, relativeTime } from '../../lib/format';
 import type { SessionSummary } from '../../lib/types';
 import { ConfirmDialog } from '../ConfirmDialog';
+import { InlineError } from '../InlineError';
 
 interface Props {
   sessions: SessionSummary[];
@@ -103,16 +104,8 @@ function ChatSidebarImpl(props: Props) {
       <button type="button" className="btn btn-primary btn-block" data-testid="new-chat" onClick={onNewChat}>
         + New Chat
       </button>
-      {error && (
-        <p className="inline-error" role="alert">
-          {error}
-        </p>
-      )}
-      {actionError && (
-        <p className="inline-error" role="alert">
-          {actionError}
-        </p>
-      )}
+      <InlineError message={error} />
+      <InlineError message={actionError} />
       <div className="chat-list-scroll">
       <ul className="chat-list" data-testid="chat-list" aria-label="Chats" aria-busy={loading || undefined}>
         {sessions.map((s) => (

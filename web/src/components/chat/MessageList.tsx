@@ -1,5 +1,5 @@
 import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
-import type { ChatItem, StreamingMessage } from '../../hooks/useChat';
+import type { ChatItem, StreamingMessage } from '../../hooks/chatState';
 import { copyText } from '../../lib/clipboard';
 import { formatInt, formatMs, formatNumber } from '../../lib/format';
 import type { ServerMetrics } from '../../lib/types';
