@@ -498,6 +498,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/parked": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Parked Events */
+        get: operations["parked_events_admin_parked_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -813,6 +830,24 @@ export interface components {
              * Format: date-time
              */
             created_at: string;
+        };
+        /** ParkedCount */
+        ParkedCount: {
+            /**
+             * Consumer
+             * @description the durable consumer, e.g. sessions-projector
+             */
+            consumer: string;
+            /**
+             * Parked
+             * @description events on the dead-letter stream (kept 30 days)
+             */
+            parked: number;
+        };
+        /** ParkedEvents */
+        ParkedEvents: {
+            /** Consumers */
+            consumers: components["schemas"]["ParkedCount"][];
         };
         /** PromptMessage */
         PromptMessage: {
@@ -3663,6 +3698,55 @@ export interface operations {
             };
             /** @description A backing service or model server answered nonsense or failed */
             502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    parked_events_admin_parked_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ParkedEvents"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
