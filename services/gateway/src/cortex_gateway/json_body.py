@@ -75,9 +75,10 @@ def _could_be_deep(raw: bytes) -> bool:
 
 
 def _deeper_than(document: Any, max_depth: int) -> bool:
-    """Level by level through the containers only: cheaper than scanning the raw bytes."""
+    """Whether a value sits more than `max_depth` levels below the top (as document_problem
+    counts), level by level through the containers only: cheaper than scanning the raw bytes."""
     level = [document] if isinstance(document, (dict, list)) else []
-    for _ in range(max_depth + 1):
+    for _ in range(max_depth):
         inner: list[Any] = []
         add = inner.append
         for value in level:
@@ -87,7 +88,7 @@ def _deeper_than(document: Any, max_depth: int) -> bool:
         if not inner:
             return False
         level = inner
-    return True
+    return any(level)  # a container at the limit holds values: they sit deeper
 
 
 def _too_deep() -> str:
