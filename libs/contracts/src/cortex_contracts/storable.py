@@ -29,6 +29,14 @@ def text_problem(text: str) -> str | None:
     return unicode_problem(text)
 
 
+def storable_text(text: str) -> str:
+    """`text` as the stores can hold it: NUL characters dropped, unpaired surrogates replaced
+    (U+FFFD). For text the system did not take from a user, such as a model's answer."""
+    if text_problem(text):
+        return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+    return text
+
+
 def document_problem(
     document: Any,
     max_depth: int = MAX_DOCUMENT_DEPTH,
