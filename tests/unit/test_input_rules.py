@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from cortex_contracts.messages.usage import UsageQuery
-from cortex_contracts.storable import document_problem, text_problem
+from cortex_contracts.storable import document_problem, storable_text, text_problem
 from cortex_gateway.json_body import MAX_BODY_DEPTH, BadJson, parse_json, storable_body_problem
 
 pytestmark = pytest.mark.unit
@@ -36,6 +36,11 @@ def test_text_that_cannot_be_stored_is_named(text: str, problem: str | None) -> 
     found = text_problem(text)
 
     assert found is None if problem is None else problem in (found or "")
+
+
+def test_a_models_text_is_made_storable() -> None:
+    assert storable_text("a\x00b\ud800c \U0001f600") == "ab\ufffdc \U0001f600"
+    assert storable_text("fine") == "fine"
 
 
 def test_documents_deeper_than_the_limit_are_refused_without_recursion() -> None:
