@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import LoginAs
 from tests.support.chat import create_session, get_when_ready
+from tests.support.completions import recorded_answer
 from tests.support.stack import Stack
 from tests.support.usage import topology_of
 
@@ -272,3 +273,20 @@ async def test_the_usage_service_answers_out_of_bounds_queries_with_an_error(
         answer = json.loads(reply.data)
         assert answer["status"] == 400, answer
         assert answer["error"]
+
+
+async def test_a_model_answer_with_a_nul_is_still_recorded(login_as: LoginAs) -> None:
+    """The answer is the model's text, not the user's: stored as the projection can keep it."""
+    client = await login_as()
+    session_id = await create_session(client)
+
+    answered = await client.post(
+        "/v1/chat/completions",  # regenerating: the user's turn is not recorded again
+        json={"model": MODEL, "messages": [{"role": "user", "content": "echo: a\u0000b"}]},
+        headers={SESSION_HEADER: session_id, "X-Chat-Regenerate": "true"},
+    )
+
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["choices"][0]["message"]["content"] == "a\u0000b"  # as the model sent it
+    recorded = await recorded_answer(client, session_id)
+    assert recorded["content"] == "ab"

@@ -29,22 +29,31 @@ def text_problem(text: str) -> str | None:
     return unicode_problem(text)
 
 
+def storable_text(text: str) -> str:
+    """`text` as the stores can hold it: NUL characters dropped, unpaired surrogates replaced
+    (U+FFFD). For text the system did not take from a user, such as a model's answer."""
+    if text_problem(text):
+        return _SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+    return text
+
+
 def document_problem(
     document: Any,
     max_depth: int = MAX_DOCUMENT_DEPTH,
     *,
-    check_text: Callable[[str], str | None] = text_problem,
+    check_text: Callable[[str], str | None] | None = text_problem,
     finite_only: bool = True,
 ) -> str | None:
     """Why a JSON document cannot be stored, or None. Walked without recursion: a deep document
-    is refused, never a RecursionError. Other uses loosen the rules for text and numbers."""
+    is refused, never a RecursionError. Other uses loosen the rules for text (None: any) and
+    numbers."""
     stack: list[tuple[Any, int]] = [(document, 0)]
     while stack:
         value, depth = stack.pop()
         if depth > max_depth:
             return f"is nested deeper than {max_depth} levels"
         if isinstance(value, str):
-            problem = check_text(value)
+            problem = check_text(value) if check_text else None
             if problem:
                 return problem
         elif isinstance(value, float):
@@ -52,7 +61,7 @@ def document_problem(
                 return "contains NaN or Infinity"
         elif isinstance(value, dict):
             for name, item in value.items():
-                problem = check_text(name) if isinstance(name, str) else None
+                problem = check_text(name) if check_text and isinstance(name, str) else None
                 if problem:
                     return problem
                 stack.append((item, depth + 1))

@@ -3,7 +3,9 @@
 `json.loads` itself stops at Python's recursion limit with a RecursionError, and a body nested a
 few hundred levels parses but breaks whatever walks it next (encoders, validators). Lone
 surrogates (`"\\ud800"`) parse into text that cannot be encoded as UTF-8. The checks walk the
-parsed body only when a scan of the raw bytes (at C speed) says they could find something.
+parsed body's containers for depth (a long conversation has ~100), and its texts only when the
+raw bytes hold an escaped surrogate (pairs, such as an emoji from a client that escapes all
+non-ASCII, are fine).
 """
 
 import json
@@ -18,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cortex_contracts.storable import document_problem, text_problem, unicode_problem
 
 MAX_BODY_DEPTH = 64  # the deepest a request body (a tool's JSON schema, say) may nest
+# The first escaped surrogate is found at once; a regex for unpaired ones only would have to scan
+# the whole body (slower than the walk it would save).
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # What the stores refuse, for the routes that store what they get (all but completions).
 UNSTORABLE = re.compile(rb"\\u[dD][89a-fA-F]|\\u0000|NaN|Infinity")
@@ -35,12 +39,14 @@ def parse_json(raw: bytes) -> Any:
         raise BadJson(f"The request body {_too_deep()}.") from None
     except ValueError:
         raise BadJson("The request body is not valid JSON.") from None
-    if _could_be_deep(raw) or SURROGATE_ESCAPE.search(raw):
+    if _has_surrogate_escape(raw):
         problem = document_problem(
             body, MAX_BODY_DEPTH, check_text=unicode_problem, finite_only=False
         )
         if problem:
             raise BadJson(f"The request body {problem}.")
+    elif _deeper_than(body, MAX_BODY_DEPTH):
+        raise BadJson(f"The request body {_too_deep()}.")
     return body
 
 
@@ -60,8 +66,29 @@ def storable_body_problem(raw: bytes) -> str | None:
     return f"Invalid request: the body {problem}." if problem else None
 
 
+def _has_surrogate_escape(raw: bytes) -> bool:
+    return b"\\" in raw and SURROGATE_ESCAPE.search(raw) is not None  # most bodies: no "\\" at all
+
+
 def _could_be_deep(raw: bytes) -> bool:
     return raw.count(b"[") + raw.count(b"{") > MAX_BODY_DEPTH
+
+
+def _deeper_than(document: Any, max_depth: int) -> bool:
+    """Whether a value sits more than `max_depth` levels below the top (as document_problem
+    counts), level by level through the containers only: cheaper than scanning the raw bytes."""
+    level = [document] if isinstance(document, (dict, list)) else []
+    for _ in range(max_depth):
+        inner: list[Any] = []
+        add = inner.append
+        for value in level:
+            for item in value.values() if isinstance(value, dict) else value:
+                if isinstance(item, (dict, list)):
+                    add(item)
+        if not inner:
+            return False
+        level = inner
+    return any(level)  # a container at the limit holds values: they sit deeper
 
 
 def _too_deep() -> str:

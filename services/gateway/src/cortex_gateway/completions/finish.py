@@ -13,6 +13,7 @@ from typing import Any
 
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.usage import CompletionRecorded
+from cortex_contracts.storable import storable_text
 from cortex_gateway.chat.commands import ChatCommands, ModelLocked, SessionNotFound
 from cortex_gateway.completions.meter import compute_metrics
 from cortex_gateway.completions.run import CompletionRun
@@ -92,14 +93,20 @@ async def record_answer(state: AppState, run: CompletionRun, metrics: dict[str, 
     assert session_id is not None
     commands = ChatCommands(state.js, state.topology)
 
+    # What the model wrote is stored as the projection can keep it (a NUL from a model server
+    # would otherwise get the whole answer refused there).
+    content = storable_text(run.text)
+    error = metrics.get("error")
+    stored_metrics = {**metrics, "error": storable_text(error)} if error else metrics
+
     async def write() -> None:
         try:
             await commands.add_message(
                 run.principal,
                 session_id,
                 role="assistant",
-                content=run.text,
-                metrics_json=metrics,
+                content=content,
+                metrics_json=stored_metrics,
                 model_name=run.model,
                 idempotency_key=f"answer:{run.id}",
             )
