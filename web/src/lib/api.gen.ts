@@ -1050,6 +1050,16 @@ export interface components {
             /** History */
             history: components["schemas"]["HealthCheckInfo"][];
         };
+        /** UsageGroupList */
+        UsageGroupList: {
+            /**
+             * Group By
+             * @enum {string}
+             */
+            group_by: "model" | "user" | "org" | "hour" | "day";
+            /** Groups */
+            groups: components["schemas"]["UsageGroupView"][];
+        };
         /** UsageGroupView */
         UsageGroupView: {
             /** Key */
@@ -1075,15 +1085,12 @@ export interface components {
             /** Label */
             label: string | null;
         };
-        /** UsageGroups */
-        UsageGroups: {
-            /**
-             * Group By
-             * @enum {string}
-             */
-            group_by: "model" | "user" | "org" | "hour" | "day";
-            /** Groups */
-            groups: components["schemas"]["UsageGroupView"][];
+        /** UsageRecordList */
+        UsageRecordList: {
+            /** Records */
+            records: components["schemas"]["UsageRecordView"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
         /** UsageRecordView */
         UsageRecordView: {
@@ -1145,13 +1152,6 @@ export interface components {
             username: string | null;
             /** Org Name */
             org_name: string | null;
-        };
-        /** UsageRecords */
-        UsageRecords: {
-            /** Records */
-            records: components["schemas"]["UsageRecordView"][];
-            /** Next Cursor */
-            next_cursor: string | null;
         };
         /** UserList */
         UserList: {
@@ -3630,7 +3630,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UsageRecords"] | components["schemas"]["UsageGroups"];
+                    "application/json": components["schemas"]["UsageRecordList"] | components["schemas"]["UsageGroupList"];
                     "text/csv": string;
                 };
             };
