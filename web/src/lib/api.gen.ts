@@ -1085,6 +1085,16 @@ export interface components {
             /** History */
             history: components["schemas"]["HealthCheckInfo"][];
         };
+        /** UsageGroupList */
+        UsageGroupList: {
+            /**
+             * Group By
+             * @enum {string}
+             */
+            group_by: "model" | "user" | "org" | "hour" | "day";
+            /** Groups */
+            groups: components["schemas"]["UsageGroupView"][];
+        };
         /** UsageGroupView */
         UsageGroupView: {
             /** Key */
@@ -1110,15 +1120,12 @@ export interface components {
             /** Label */
             label: string | null;
         };
-        /** UsageGroups */
-        UsageGroups: {
-            /**
-             * Group By
-             * @enum {string}
-             */
-            group_by: "model" | "user" | "org" | "hour" | "day";
-            /** Groups */
-            groups: components["schemas"]["UsageGroupView"][];
+        /** UsageRecordList */
+        UsageRecordList: {
+            /** Records */
+            records: components["schemas"]["UsageRecordView"][];
+            /** Next Cursor */
+            next_cursor: string | null;
         };
         /** UsageRecordView */
         UsageRecordView: {
@@ -1180,13 +1187,6 @@ export interface components {
             username: string | null;
             /** Org Name */
             org_name: string | null;
-        };
-        /** UsageRecords */
-        UsageRecords: {
-            /** Records */
-            records: components["schemas"]["UsageRecordView"][];
-            /** Next Cursor */
-            next_cursor: string | null;
         };
         /** UserList */
         UserList: {
@@ -3665,7 +3665,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UsageRecords"] | components["schemas"]["UsageGroups"];
+                    "application/json": components["schemas"]["UsageRecordList"] | components["schemas"]["UsageGroupList"];
                     "text/csv": string;
                 };
             };

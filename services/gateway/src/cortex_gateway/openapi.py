@@ -39,6 +39,7 @@ RETRY_AFTER = {
 # Every route behind a login; `AUTHENTICATED` for GETs, `STATE_CHANGING` where CSRF is checked.
 AUTHENTICATED = (401, 503)
 STATE_CHANGING = (401, 403, 503)
+ADMIN = (401, 403, 503)  # 403: not an administrator (or, on a change, no CSRF header)
 WITH_BODY = (400, 413, 422)
 OPENAI_PATHS = "/v1/chat/completions"
 # For text refused with a NUL character (PostgreSQL cannot store one): `Field(json_schema_extra=)`.

@@ -19,9 +19,9 @@ from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import State
 from cortex_gateway.models.catalog import public_view
 from cortex_gateway.models.health_view import HealthView
-from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
+from cortex_gateway.openapi import ADMIN, WITH_BODY, errors
 
-router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*STATE_CHANGING))
+router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*ADMIN))
 
 HEALTH_FIELDS = {"expires_after_sec", "history"}
 

@@ -10,9 +10,9 @@ from cortex_gateway.auth import accounts, store
 from cortex_gateway.auth.accounts import OrgView
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import Db, State
-from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
+from cortex_gateway.openapi import ADMIN, WITH_BODY, errors
 
-router = APIRouter(prefix="/admin/orgs", tags=["admin"], responses=errors(*STATE_CHANGING))
+router = APIRouter(prefix="/admin/orgs", tags=["admin"], responses=errors(*ADMIN))
 
 
 class OrgList(BaseModel):

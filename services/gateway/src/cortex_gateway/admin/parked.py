@@ -9,10 +9,10 @@ from pydantic import BaseModel, Field
 
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import State
-from cortex_gateway.openapi import STATE_CHANGING, errors
+from cortex_gateway.openapi import ADMIN, errors
 from cortex_runtime.parking import parked_counts
 
-router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*STATE_CHANGING))
+router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*ADMIN))
 
 
 class ParkedCount(BaseModel):

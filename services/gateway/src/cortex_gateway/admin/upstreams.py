@@ -15,9 +15,9 @@ from cortex_gateway.admin.views import UpstreamInfo
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import State
 from cortex_gateway.models.catalog import public_view
-from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
+from cortex_gateway.openapi import ADMIN, WITH_BODY, errors
 
-router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*STATE_CHANGING))
+router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*ADMIN))
 
 
 class RegisterUpstream(BaseModel):

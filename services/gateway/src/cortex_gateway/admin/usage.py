@@ -23,15 +23,14 @@ from cortex_contracts.messages.usage import (
     UsagePage,
     UsageQuery,
 )
-from cortex_gateway.admin.views import UsageGroups as UsageGroupsView
-from cortex_gateway.admin.views import UsageRecords
+from cortex_gateway.admin.views import UsageGroupList, UsageRecordList
 from cortex_gateway.auth.dependencies import Admin
 from cortex_gateway.deps import State
-from cortex_gateway.openapi import STATE_CHANGING, errors
+from cortex_gateway.openapi import ADMIN, errors
 from cortex_gateway.state import AppState
 from cortex_gateway.tables import orgs, users
 
-router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*STATE_CHANGING))
+router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*ADMIN))
 T = TypeVar("T", bound=BaseModel)
 
 RECORD_CSV_COLUMNS = (
@@ -64,7 +63,7 @@ class UsageParams(UsageQuery):
 
 @router.get(
     "/usage",
-    response_model=UsageRecords | UsageGroupsView,
+    response_model=UsageRecordList | UsageGroupList,
     responses={200: CSV_EXPORT, **errors(422, 502)},
 )
 async def get_usage(

@@ -19,9 +19,9 @@ from cortex_gateway.auth.policy import (
 )
 from cortex_gateway.auth.secrets import hash_password_off_loop
 from cortex_gateway.deps import Db, State
-from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
+from cortex_gateway.openapi import ADMIN, WITH_BODY, errors
 
-router = APIRouter(prefix="/admin/users", tags=["admin"], responses=errors(*STATE_CHANGING))
+router = APIRouter(prefix="/admin/users", tags=["admin"], responses=errors(*ADMIN))
 
 
 class UserList(BaseModel):

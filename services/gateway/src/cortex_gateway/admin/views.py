@@ -55,7 +55,7 @@ class UsageRecordView(UsageRecord):
     org_name: str | None
 
 
-class UsageRecords(BaseModel):
+class UsageRecordList(BaseModel):
     records: list[UsageRecordView]
     next_cursor: str | None
 
@@ -64,6 +64,6 @@ class UsageGroupView(UsageGroup):
     label: str | None
 
 
-class UsageGroups(BaseModel):
+class UsageGroupList(BaseModel):
     group_by: GroupBy
     groups: list[UsageGroupView]
