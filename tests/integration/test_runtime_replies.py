@@ -10,6 +10,7 @@ from nats.aio.client import Client as NatsClient
 from pydantic import BaseModel
 
 from cortex_contracts.messages import ErrorReply
+from cortex_devstack.ports import free_port
 from cortex_runtime.connection import connect
 from cortex_runtime.query import QueryClient, QueryFailed
 from cortex_runtime.responder import Responder
@@ -149,3 +150,21 @@ async def test_every_service_answers_bad_input_with_a_400(stack: Stack) -> None:
     finally:
         await client.close()
         await nats.close()
+
+
+async def test_nats_url_may_list_several_servers(backends: Backends) -> None:
+    """The NATS convention for a cluster: a comma-separated list (one of them may be down)."""
+    dead = f"nats://127.0.0.1:{free_port()}"
+    client = await connect(f"{dead}, {backends.nats_url}", "runtime-test")
+    try:
+        assert client.is_connected
+        subject, responder = await responding(client)
+        queries = QueryClient(client)
+        answer = await queries.ask_for(
+            subject, Echo(text="hi"), Echoed, timeout=PATIENT_SEC, service="echo"
+        )
+        assert answer.text == "hi"
+        await queries.close()
+        await responder.stop()
+    finally:
+        await client.close()

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from importlib.metadata import entry_points
 from typing import Any
 
+import yaml
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 
@@ -49,7 +50,9 @@ def build_asyncapi(
                 "ErrorReply (header Cortex-Error: status; 400 for bad input).",
             )(_doc_handler(endpoint.request))
     spec = AsyncAPI(broker, title="Cortex Chat Playground events", version=SERVICE_VERSION)
-    return str(spec.to_specification().to_yaml())
+    # Sorted: FastStream's order of channels varies from run to run; the document must not.
+    document = yaml.safe_load(spec.to_specification().to_yaml())
+    return str(yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=100))
 
 
 def _document_store(broker: NatsBroker, names: Topology) -> None:
