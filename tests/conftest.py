@@ -6,14 +6,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.backends import Backends, fresh_database, start_backends
+from tests.support.backends import Backends, fresh_database, server_dir, start_backends
 from tests.support.clients import login
 from tests.support.stack import Stack, base_env, migrate
 
 
 @pytest.fixture(scope="session")
-def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
-    with start_backends(tmp_path_factory.mktemp("backends")) as found:
+def backends() -> Iterator[Backends]:
+    with server_dir() as folder, start_backends(folder) as found:
         yield found
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from cortex_devstack.embedded import EmbeddedPostgres
 from cortex_devstack.ports import free_port
-from tests.support.backends import Backends
+from tests.support.backends import Backends, server_dir
 from tests.support.chat import MODEL
 from tests.support.clients import login
 from tests.support.outage import (
@@ -31,15 +31,15 @@ DATABASE_SERVICES = ("gateway", "sessions", "usage")
 
 
 @pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    work = tmp_path_factory.mktemp("own-postgres")
-    server = EmbeddedPostgres(work / "postgres", free_port())
-    server.start(log_file=work / "postgres.log")
-    server.create_database("cortex")
-    try:
-        yield server
-    finally:
-        server.stop()
+def postgres() -> Iterator[EmbeddedPostgres]:
+    with server_dir() as work:
+        server = EmbeddedPostgres(work / "postgres", free_port())
+        server.start(log_file=work / "postgres.log")
+        server.create_database("cortex")
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="module")

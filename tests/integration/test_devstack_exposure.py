@@ -1,6 +1,7 @@
 """What `make dev` exposes: the embedded NATS and PostgreSQL want the password generated on their
 first start (and keep it across restarts), and the services listen on loopback only."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import nats
@@ -11,8 +12,15 @@ from nats.errors import Error as NatsError
 from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres, password_file
 from cortex_devstack.ports import free_port
 from cortex_devstack.stack import Backends, backends, service_env
+from tests.support.backends import server_dir
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server_folder() -> Iterator[Path]:
+    with server_dir() as folder:
+        yield folder
 
 
 async def test_embedded_nats_refuses_clients_without_its_password(tmp_path: Path) -> None:
@@ -39,7 +47,8 @@ async def test_embedded_nats_refuses_clients_without_its_password(tmp_path: Path
     assert (password_file(server.data_dir).stat().st_mode & 0o077) == 0  # only we can read it
 
 
-def test_embedded_postgres_refuses_logins_without_its_password(tmp_path: Path) -> None:
+def test_embedded_postgres_refuses_logins_without_its_password(server_folder: Path) -> None:
+    tmp_path = server_folder  # outside pytest's tree: see server_dir
     server = EmbeddedPostgres(tmp_path / "postgres", free_port())
     server.start(log_file=tmp_path / "postgres.log")
     try:
@@ -83,7 +92,8 @@ def test_dev_stack_uses_given_servers_instead_of_embedded_ones(
     assert not (tmp_path / ".data").exists()  # nothing embedded was started
 
 
-def test_a_password_less_dev_database_from_before_gets_a_password(tmp_path: Path) -> None:
+def test_a_password_less_dev_database_from_before_gets_a_password(server_folder: Path) -> None:
+    tmp_path = server_folder  # outside pytest's tree: see server_dir
     server = EmbeddedPostgres(tmp_path / "postgres", free_port())
     server.start(log_file=tmp_path / "postgres.log")
     server.stop()

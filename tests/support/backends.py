@@ -5,6 +5,7 @@ answers, else the embedded binaries that the dev dependencies install. Never a f
 """
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -32,6 +33,16 @@ def docker_engine_answers() -> bool:
     except Exception:
         return False
     return True
+
+
+@contextmanager
+def server_dir() -> Iterator[Path]:
+    """A folder for embedded servers' data outside pytest's temporary tree. As root, PostgreSQL
+    runs as its own OS user, which must be able to enter every parent folder; pytest takes the
+    others' permissions off /tmp/pytest-of-<user> whenever a test session starts (another one
+    on the same machine, say), and a running server would lose its data folder."""
+    with tempfile.TemporaryDirectory(prefix="cortex-servers-") as folder:
+        yield Path(folder)
 
 
 @contextmanager
