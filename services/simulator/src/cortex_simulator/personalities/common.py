@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -48,3 +49,25 @@ def add_chat_routes(router: APIRouter, state: ModelState, *paths: str) -> None:
 
 def bad_request(exc: SimulatedError) -> Response:
     return openai_error(exc.status, exc.message, exc.type_)
+
+
+def add_tokenize_route(
+    router: APIRouter, state: ModelState, payload: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    """``POST /tokenize`` → ``payload(body)``; a body that is not a JSON object is refused before
+    the gate."""
+
+    async def tokenize(request: Request) -> Response:
+        try:
+            body = await read_json_object(request)
+        except SimulatedError as exc:
+            return bad_request(exc)
+        blocked = await gate(request, state)
+        if blocked is not None:
+            return blocked
+        try:
+            return JSONResponse(payload(body))
+        except SimulatedError as exc:
+            return bad_request(exc)
+
+    router.add_api_route("/tokenize", tokenize, methods=["POST"])

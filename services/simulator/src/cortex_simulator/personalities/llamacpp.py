@@ -18,6 +18,7 @@ from cortex_simulator.formats import LLAMACPP_FINGERPRINT
 from cortex_simulator.models import ModelState
 from cortex_simulator.personalities.common import (
     add_chat_routes,
+    add_tokenize_route,
     bad_request,
     gate,
     read_json_object,
@@ -183,19 +184,7 @@ def build_router(state: ModelState) -> APIRouter:
     router.add_api_route("/v1/models", models, methods=["GET"])
     router.add_api_route("/models", models, methods=["GET"])
 
-    @router.post("/tokenize")
-    async def tokenize(request: Request) -> Response:
-        try:
-            body = await read_json_object(request)
-        except SimulatedError as exc:
-            return bad_request(exc)
-        blocked = await gate(request, state)
-        if blocked is not None:
-            return blocked
-        try:
-            return JSONResponse(tokenize_payload(body))
-        except SimulatedError as exc:
-            return bad_request(exc)
+    add_tokenize_route(router, state, tokenize_payload)
 
     @router.post("/apply-template")
     async def apply_template(request: Request) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,9 +12,8 @@ from cortex_simulator.errors import SimulatedError
 from cortex_simulator.models import ModelState
 from cortex_simulator.personalities.common import (
     add_chat_routes,
-    bad_request,
+    add_tokenize_route,
     gate,
-    read_json_object,
 )
 from cortex_simulator.tokens import BOS_ID, prompt_token_ids, token_ids
 
@@ -78,19 +78,7 @@ def build_router(state: ModelState) -> APIRouter:
         blocked = await gate(request, state)
         return blocked or JSONResponse({"object": "list", "data": [model_card(state)]})
 
-    @router.post("/tokenize")
-    async def tokenize(request: Request) -> Response:
-        try:
-            body = await read_json_object(request)
-        except SimulatedError as exc:
-            return bad_request(exc)
-        blocked = await gate(request, state)
-        if blocked is not None:
-            return blocked
-        try:
-            return JSONResponse(tokenize_payload(state, body))
-        except SimulatedError as exc:
-            return bad_request(exc)
+    add_tokenize_route(router, state, partial(tokenize_payload, state))
 
     add_chat_routes(router, state, "/v1/chat/completions")
     return router
