@@ -37,6 +37,23 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return payload
 
 
+def add_gated_get(
+    router: APIRouter, state: ModelState, answer: Callable[[ModelState], Any], *paths: str
+) -> None:
+    """``GET <path>`` → ``answer(state)`` (a response, or a payload sent as JSON) once the gate
+    lets the request through, for every path given."""
+
+    async def get(request: Request) -> Response:
+        blocked = await gate(request, state)
+        if blocked is not None:
+            return blocked
+        payload = answer(state)
+        return payload if isinstance(payload, Response) else JSONResponse(payload)
+
+    for path in paths:
+        router.add_api_route(path, get, methods=["GET"])
+
+
 def add_chat_routes(router: APIRouter, state: ModelState, *paths: str) -> None:
     """``POST <path>`` → chat completion for every path given."""
 
