@@ -1,19 +1,15 @@
 """Engine-aware probes against a real simulator over HTTP (vLLM, llama.cpp, plain OpenAI)."""
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-import uvicorn
 
 from cortex_contracts.events.models import Upstream
 from cortex_devstack.ports import free_port
 from cortex_health.probes import probe
-from cortex_simulator import Settings, create_app
 from cortex_simulator.models import ModelConfig
+from tests.support.simulator import serving
 
 pytestmark = pytest.mark.integration
 
@@ -28,22 +24,8 @@ TIMEOUT = 0.5
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[str]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        create_app(Settings(models=MODELS)), log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "simulator did not start"
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with serving(MODELS) as base:
+        yield base
 
 
 @pytest.fixture

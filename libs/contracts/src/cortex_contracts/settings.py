@@ -103,6 +103,13 @@ def service_config(service: str) -> SettingsConfigDict:
     return SettingsConfigDict(alias_generator=lambda field: prefix + field.upper())
 
 
+def old_service_names(service: str, *names: str) -> dict[str, str]:
+    """`renamed` of a service's settings that were read from `<SERVICE>_<NAME>`: each name
+    maps to its `CORTEX_<SERVICE>_<NAME>`."""
+    prefix = service.upper() + "_"
+    return {prefix + name: f"CORTEX_{prefix}{name}" for name in names}
+
+
 class ServiceSettings(CortexSettings):
     """Where a service's HTTP server listens: `host` here, `port` declared by the service (its
     default from the table of services, cortex_contracts.services)."""

@@ -1,16 +1,22 @@
 """Alembic, shared by every service that owns tables: one history and version table per service.
 
-A service's `migrations/env.py` is two lines: `run_env(metadata, version_table="...")`.
+A service's `migrations/env.py` is two lines: `run_env(metadata, version_table="...")`. A revision
+that adds tables defined in the service's `tables.py` (shared with its `rebuild`, which creates
+identical fresh copies) is `upgrade, downgrade = table_revision(define)`.
 """
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import MetaData, create_engine, text
 
 logging.getLogger("alembic").setLevel(logging.WARNING)  # before alembic logs its plugin setup
-from alembic import command, context  # noqa: E402
+from alembic import command, context, op  # noqa: E402
 from alembic.config import Config  # noqa: E402
+
+T = TypeVar("T")
 
 MIGRATION_LOCK_ID = 7_041_958_211  # pg advisory lock: replicas starting together migrate once
 
@@ -42,3 +48,31 @@ def run_env(metadata: MetaData, version_table: str) -> None:
             connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
             connection.commit()
     engine.dispose()
+
+
+def create_tables(define: Callable[[MetaData], T]) -> T:
+    """Create the tables `define` adds to a metadata; returns what `define` returns."""
+    meta = MetaData()
+    tables = define(meta)
+    meta.create_all(op.get_bind())
+    return tables
+
+
+def drop_tables(define: Callable[[MetaData], object]) -> None:
+    meta = MetaData()
+    define(meta)
+    meta.drop_all(op.get_bind())
+
+
+def table_revision(
+    define: Callable[[MetaData], object],
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """`upgrade` and `downgrade` of a revision that only adds the tables `define` adds."""
+
+    def upgrade() -> None:
+        create_tables(define)
+
+    def downgrade() -> None:
+        drop_tables(define)
+
+    return upgrade, downgrade

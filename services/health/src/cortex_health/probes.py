@@ -8,7 +8,6 @@ Other OpenAI-compatible servers: `GET /v1/models` (200 = up).
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +54,7 @@ async def probe(
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout):
-            live = await _LIVENESS[upstream.engine_type](client, root, headers)
+            live = await _liveness(client, upstream.engine_type, root, headers)
     except TimeoutError:
         return ProbeResult("unhealthy", error=f"no answer within {timeout:g} s")
     except httpx.HTTPError as error:
@@ -72,41 +71,21 @@ async def probe(
     return ProbeResult(live.status, latency_ms, live.error, max_model_len)
 
 
-async def _vllm_liveness(
-    client: httpx.AsyncClient, root: str, headers: dict[str, str]
+# What answers "up": its status, or for servers with no health route, the model list.
+_LIVENESS_PATH = {"vllm": "/health", "llamacpp": "/health", "openai": "/v1/models"}
+
+
+async def _liveness(
+    client: httpx.AsyncClient, engine_type: str, root: str, headers: dict[str, str]
 ) -> _Liveness:
-    response = await client.get(f"{root}/health", headers=headers)
+    path = _LIVENESS_PATH[engine_type]
+    response = await client.get(f"{root}{path}", headers=headers)
     if response.status_code == 200:
-        return _Liveness("healthy")
-    return _Liveness("unhealthy", _status_error("/health", response))
-
-
-async def _llamacpp_liveness(
-    client: httpx.AsyncClient, root: str, headers: dict[str, str]
-) -> _Liveness:
-    response = await client.get(f"{root}/health", headers=headers)
-    if response.status_code == 200:
-        return _Liveness("healthy")
-    if response.status_code == 503:  # llama-server answers 503 until the model is loaded
-        return _Liveness("loading", _status_error("/health", response))
-    return _Liveness("unhealthy", _status_error("/health", response))
-
-
-async def _openai_liveness(
-    client: httpx.AsyncClient, root: str, headers: dict[str, str]
-) -> _Liveness:
-    response = await client.get(f"{root}/v1/models", headers=headers)
-    if response.status_code == 200:
-        return _Liveness("healthy", models_payload=_json_or_none(response))
-    return _Liveness("unhealthy", _status_error("/v1/models", response))
-
-
-LivenessCheck = Callable[[httpx.AsyncClient, str, dict[str, str]], Awaitable[_Liveness]]
-_LIVENESS: dict[str, LivenessCheck] = {
-    "vllm": _vllm_liveness,
-    "llamacpp": _llamacpp_liveness,
-    "openai": _openai_liveness,
-}
+        models = _json_or_none(response) if path == "/v1/models" else None
+        return _Liveness("healthy", models_payload=models)
+    if response.status_code == 503 and engine_type == "llamacpp":  # until the model is loaded
+        return _Liveness("loading", _status_error(path, response))
+    return _Liveness("unhealthy", _status_error(path, response))
 
 
 async def _context_length(

@@ -4,7 +4,12 @@ from typing import ClassVar
 from pydantic import Field, model_validator
 
 from cortex_contracts.services import service
-from cortex_contracts.settings import NatsSettings, ServiceSettings, service_config
+from cortex_contracts.settings import (
+    NatsSettings,
+    ServiceSettings,
+    old_service_names,
+    service_config,
+)
 
 
 class Settings(ServiceSettings, NatsSettings):
@@ -15,10 +20,9 @@ class Settings(ServiceSettings, NatsSettings):
     ttl_sec: float = Field(default=20.0, alias="CORTEX_HEALTH_CHECK_TTL_SEC", gt=0)
     probe_timeout_sec: float = Field(default=5.0, gt=0)
 
-    renamed: ClassVar[Mapping[str, str]] = {
-        f"HEALTH_{name}": f"CORTEX_HEALTH_{name}"
-        for name in ("HOST", "PORT", "POLL_SEC", "CHECK_TTL_SEC", "PROBE_TIMEOUT_SEC")
-    }
+    renamed: ClassVar[Mapping[str, str]] = old_service_names(
+        "health", "HOST", "PORT", "POLL_SEC", "CHECK_TTL_SEC", "PROBE_TIMEOUT_SEC"
+    )
 
     @model_validator(mode="after")
     def _ttl_outlives_poll(self) -> "Settings":

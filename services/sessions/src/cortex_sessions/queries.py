@@ -5,6 +5,7 @@ import asyncio
 import base64
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -104,15 +105,14 @@ def page_statement(user_id: str, limit: int, after: tuple[datetime, UUID] | None
     return statement
 
 
+@dataclass
 class SessionQueries:
-    def __init__(
-        self, engine: AsyncEngine, js: JetStreamContext, topology: Topology, timeout: float
-    ) -> None:
-        self.engine = engine
-        self.js = js
-        self.topology = topology
-        self.timeout = timeout
-        self._known_floor = 0  # the consumer's ack floor only grows: a cached value stays true
+    engine: AsyncEngine
+    js: JetStreamContext
+    topology: Topology
+    timeout: float
+    # the consumer's ack floor only grows: a cached value stays true
+    _known_floor: int = field(default=0, init=False)
 
     async def list(self, query: ListSessions) -> SessionPage | ErrorReply:
         with QUERY_SECONDS.labels("list").time():

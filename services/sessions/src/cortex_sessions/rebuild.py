@@ -217,30 +217,30 @@ async def _create_fresh_tables(conn: AsyncConnection[Any], fresh: tuple[Table, .
                 await conn.execute(str(CreateIndex(index).compile(dialect=dialect)))
 
 
+# Constraints first: renaming a primary key or unique constraint renames its index too.
+_RENAMES = (
+    (
+        "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND conname LIKE %s",
+        "ALTER TABLE {table} RENAME CONSTRAINT {old} TO {new}",
+    ),
+    (
+        "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname LIKE %s",
+        "ALTER INDEX {old} RENAME TO {new}",
+    ),
+)
+
+
 async def _rename_constraints_and_indexes(conn: AsyncConnection[Any], table: str) -> None:
     """The fresh table's constraints and indexes take the names the live ones had."""
-    constraints = await conn.execute(
-        "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND conname LIKE %s",
-        (table, f"%{SUFFIX}%"),
-    )
-    for (name,) in await constraints.fetchall():
-        await conn.execute(
-            sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
-                sql.Identifier(table),
-                sql.Identifier(name),
-                sql.Identifier(name.replace(SUFFIX, "")),
+    for find, rename in _RENAMES:
+        found = await conn.execute(find, (table, f"%{SUFFIX}%"))
+        for (name,) in await found.fetchall():
+            statement = sql.SQL(rename).format(
+                table=sql.Identifier(table),
+                old=sql.Identifier(name),
+                new=sql.Identifier(name.replace(SUFFIX, "")),
             )
-        )
-    indexes = await conn.execute(
-        "SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexname LIKE %s",
-        (table, f"%{SUFFIX}%"),
-    )
-    for (name,) in await indexes.fetchall():
-        await conn.execute(
-            sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-                sql.Identifier(name), sql.Identifier(name.replace(SUFFIX, ""))
-            )
-        )
+            await conn.execute(statement)
 
 
 def _libpq_url(url: str) -> str:

@@ -6,7 +6,9 @@ Queries (list and get) are answered from PostgreSQL; the projection applies chat
 import gc
 import logging
 from operator import attrgetter
+from typing import TypeVar
 
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cortex_contracts.events.chat import AnyChatEvent
@@ -19,20 +21,26 @@ from cortex_sessions.queries import READ_CONNECTION_OPTIONS, SessionQueries
 from cortex_sessions.settings import Settings
 
 log = logging.getLogger(__name__)
+Q = TypeVar("Q", bound=BaseModel)
 
-LIST = Endpoint(
-    title="sessions.list query",
-    subject=attrgetter("sessions_list_subject"),
-    request=ListSessions,
-    replies=(SessionPage,),
-    description="A user's chats, newest first, a page at a time.",
-)
-GET = Endpoint(
-    title="sessions.get query",
-    subject=attrgetter("sessions_get_subject"),
-    request=GetSession,
-    replies=(SessionView,),
-    description="One chat with its messages (404 when the user has no such chat).",
+
+def _query(name: str, request: type[Q], reply: type[BaseModel], about: str) -> Endpoint[Q]:
+    """The `sessions.<name>` query, answered on the topology's `sessions_<name>_subject`."""
+    return Endpoint(
+        title=f"sessions.{name} query",
+        subject=attrgetter(f"sessions_{name}_subject"),
+        request=request,
+        replies=(reply,),
+        description=about,
+    )
+
+
+LIST = _query("list", ListSessions, SessionPage, "A user's chats, newest first, a page at a time.")
+GET = _query(
+    "get",
+    GetSession,
+    SessionView,
+    "One chat with its messages (404 when the user has no such chat).",
 )
 PROJECTION = Consumes(
     title="chat events",

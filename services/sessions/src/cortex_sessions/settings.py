@@ -9,6 +9,7 @@ from cortex_contracts.settings import (
     NatsSettings,
     ReadYourWritesSettings,
     ServiceSettings,
+    old_service_names,
     service_config,
 )
 
@@ -30,15 +31,7 @@ class Settings(ServiceSettings, NatsSettings, DatabaseSettings, ReadYourWritesSe
     #: rows per COPY of a rebuild
     rebuild_batch: int = Field(default=5000, ge=100)
 
-    renamed: ClassVar[Mapping[str, str]] = {
-        f"SESSIONS_{name}": f"CORTEX_SESSIONS_{name}"
-        for name in (
-            "HOST",
-            "PORT",
-            "FETCH_BATCH",
-            "ACK_WAIT_SEC",
-            "QUERY_WORKERS",
-            "MAX_DELIVERIES",
-            "REBUILD_BATCH",
-        )
-    }
+    renamed: ClassVar[Mapping[str, str]] = old_service_names(
+        "sessions", "HOST", "PORT", "FETCH_BATCH", "ACK_WAIT_SEC", "QUERY_WORKERS",
+        "MAX_DELIVERIES", "REBUILD_BATCH",
+    )  # fmt: skip

@@ -7,21 +7,9 @@ rebuild. Deleted sessions leave a tombstone so that a redelivered creation is no
 `user_id` refers to the gateway's users, which live in another service: no foreign key.
 """
 
-from sqlalchemy import (
-    BigInteger,
-    Boolean,
-    Column,
-    DateTime,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    Uuid,
-)
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.schema import Column, ForeignKey, Index, MetaData, Table
+from sqlalchemy.types import BigInteger, Boolean, DateTime, Integer, String, Text, Uuid
 
 metadata = MetaData()
 

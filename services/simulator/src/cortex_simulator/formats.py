@@ -151,6 +151,7 @@ def completion_body(
         if timings is not None:
             body["timings"] = timings
         return body
+    # vLLM and OpenAI share the layout; vLLM adds its own null fields.
     if personality == "vllm":
         message = {
             "role": "assistant",
@@ -158,24 +159,15 @@ def completion_body(
             "content": answer.text,
             "tool_calls": [],
         }
-        return {
-            "id": request_id,
-            "object": "chat.completion",
-            "created": created,
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "logprobs": None,
-                    "finish_reason": answer.finish_reason,
-                    "stop_reason": None,
-                }
-            ],
+        choice_extra: dict[str, Any] = {"stop_reason": None}
+        extra: dict[str, Any] = {
             "usage": {**usage, "prompt_tokens_details": None},
             "prompt_logprobs": None,
         }
-    message = {"role": "assistant", "content": answer.text, "refusal": None}
+    else:
+        message = {"role": "assistant", "content": answer.text, "refusal": None}
+        choice_extra = {}
+        extra = {"usage": usage, "system_fingerprint": None}
     return {
         "id": request_id,
         "object": "chat.completion",
@@ -187,8 +179,8 @@ def completion_body(
                 "message": message,
                 "logprobs": None,
                 "finish_reason": answer.finish_reason,
+                **choice_extra,
             }
         ],
-        "usage": usage,
-        "system_fingerprint": None,
+        **extra,
     }

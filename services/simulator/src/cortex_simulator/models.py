@@ -50,14 +50,7 @@ class ModelConfig(BaseModel):
 
 
 DEFAULT_MODELS: tuple[ModelConfig, ...] = (
-    ModelConfig(
-        name="sim-vllm-small",
-        personality="vllm",
-        max_context=8192,
-        ttft_ms=80,
-        itl_ms=15,
-        output_tokens=120,
-    ),
+    ModelConfig(name="sim-vllm-small"),  # the defaults: vLLM, 8k context, 80/15 ms, 120 tokens
     ModelConfig(
         name="sim-llamacpp-large",
         personality="llamacpp",

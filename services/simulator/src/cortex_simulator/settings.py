@@ -11,7 +11,7 @@ from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from cortex_contracts.services import service
-from cortex_contracts.settings import CortexSettings
+from cortex_contracts.settings import CortexSettings, old_service_names
 from cortex_simulator.models import DEFAULT_MODELS, ModelConfig
 
 
@@ -41,10 +41,9 @@ class Settings(CortexSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = "info"
     access_log: bool = False
 
-    renamed: ClassVar[Mapping[str, str]] = {
-        f"SIMULATOR_{name}": f"CORTEX_SIMULATOR_{name}"
-        for name in ("HOST", "PORT", "MODELS_FILE", "MODELS", "LOG_LEVEL", "ACCESS_LOG")
-    }
+    renamed: ClassVar[Mapping[str, str]] = old_service_names(
+        "simulator", "HOST", "PORT", "MODELS_FILE", "MODELS", "LOG_LEVEL", "ACCESS_LOG"
+    )
 
 
 _MODEL_LIST = TypeAdapter(list[ModelConfig])

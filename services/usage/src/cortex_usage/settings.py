@@ -8,6 +8,7 @@ from cortex_contracts.settings import (
     DatabaseSettings,
     NatsSettings,
     ServiceSettings,
+    old_service_names,
     service_config,
 )
 
@@ -35,21 +36,10 @@ class Settings(ServiceSettings, NatsSettings, DatabaseSettings):
     #: an hour is rolled up once no record arrived for it in this time
     rollup_settle_sec: float = Field(default=5.0, ge=0)
 
-    renamed: ClassVar[Mapping[str, str]] = {
-        **{
-            f"USAGE_{name}": f"CORTEX_USAGE_{name}"
-            for name in (
-                "HOST",
-                "PORT",
-                "FETCH_BATCH",
-                "BATCHES_IN_FLIGHT",
-                "ACK_WAIT_SEC",
-                "MAX_DELIVERIES",
-                "QUERY_WORK_MEM",
-                "ROLLUP_INTERVAL_SEC",
-                "ROLLUP_SETTLE_SEC",
-            )
-        },
+    renamed: ClassVar[Mapping[str, str]] = old_service_names(
+        "usage", "HOST", "PORT", "FETCH_BATCH", "BATCHES_IN_FLIGHT", "ACK_WAIT_SEC",
+        "MAX_DELIVERIES", "QUERY_WORK_MEM", "ROLLUP_INTERVAL_SEC", "ROLLUP_SETTLE_SEC",
+    ) | {
         # a PostgreSQL statement timeout, not the gateway's wait for an answer
         "USAGE_QUERY_TIMEOUT_SEC": "CORTEX_USAGE_STATEMENT_TIMEOUT_SEC",
-    }
+    }  # fmt: skip

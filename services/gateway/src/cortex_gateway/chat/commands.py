@@ -20,7 +20,7 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from nats.errors import MaxPayloadError
 from nats.js import JetStreamContext
@@ -44,6 +44,14 @@ MAX_ATTEMPTS = 30
 CONFLICT_BACKOFF_SEC = 0.002
 DELETE_ALL_CONCURRENCY = 8
 SESSION_ID_NAMESPACE = uuid.UUID("6f1c1a52-3f0e-4d59-9a43-6a4d2b0d7c11")
+
+
+class ModelChoice(TypedDict):
+    """The model a session uses from now on (keyword arguments of `select_model`)."""
+
+    model_name: str
+    engine_type: str
+    constraints_json: dict[str, Any] | None
 
 
 class SessionNotFound(Exception):
@@ -155,49 +163,29 @@ class ChatCommands:
         return await self._append(principal.user_id, session_id, build, dedupe)
 
     async def select_model(
-        self,
-        principal: Principal,
-        session_id: str,
-        *,
-        model_name: str,
-        engine_type: str,
-        constraints_json: dict[str, Any] | None,
+        self, principal: Principal, session_id: str, **choice: Unpack[ModelChoice]
     ) -> Written | None:
         """Use this model from now on: None if the session already does; `ModelLocked` if it
         has messages with another one."""
         session = _require_live(
             await load_session(self.js, self.topology, principal.user_id, session_id)
         )
-        if session.model_name == model_name:
+        if session.model_name == choice["model_name"]:
             return None
-        return await self.change_model(
-            principal,
-            session_id,
-            model_name=model_name,
-            engine_type=engine_type,
-            constraints_json=constraints_json,
-        )
+        return await self.change_model(principal, session_id, **choice)
 
     async def change_model(
-        self,
-        principal: Principal,
-        session_id: str,
-        *,
-        model_name: str,
-        engine_type: str,
-        constraints_json: dict[str, Any] | None,
+        self, principal: Principal, session_id: str, **choice: Unpack[ModelChoice]
     ) -> Written:
         def build(session: ChatSession | None) -> AnyChatEvent:
             live = _require_live(session)
             if live.has_messages:
-                raise ModelLocked(live.model_name, model_name)
+                raise ModelLocked(live.model_name, choice["model_name"])
             return SessionModelChanged(
                 aggregate_id=session_id,
                 actor=_actor(principal),
                 previous_seq=live.last_seq,
-                model_name=model_name,
-                engine_type=engine_type,
-                constraints_json=constraints_json,
+                **choice,
             )
 
         return await self._append(principal.user_id, session_id, build, None)

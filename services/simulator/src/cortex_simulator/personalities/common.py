@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -36,6 +37,23 @@ async def read_json_object(request: Request) -> dict[str, Any]:
     return payload
 
 
+def add_gated_get(
+    router: APIRouter, state: ModelState, answer: Callable[[ModelState], Any], *paths: str
+) -> None:
+    """``GET <path>`` → ``answer(state)`` (a response, or a payload sent as JSON) once the gate
+    lets the request through, for every path given."""
+
+    async def get(request: Request) -> Response:
+        blocked = await gate(request, state)
+        if blocked is not None:
+            return blocked
+        payload = answer(state)
+        return payload if isinstance(payload, Response) else JSONResponse(payload)
+
+    for path in paths:
+        router.add_api_route(path, get, methods=["GET"])
+
+
 def add_chat_routes(router: APIRouter, state: ModelState, *paths: str) -> None:
     """``POST <path>`` → chat completion for every path given."""
 
@@ -48,3 +66,25 @@ def add_chat_routes(router: APIRouter, state: ModelState, *paths: str) -> None:
 
 def bad_request(exc: SimulatedError) -> Response:
     return openai_error(exc.status, exc.message, exc.type_)
+
+
+def add_tokenize_route(
+    router: APIRouter, state: ModelState, payload: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    """``POST /tokenize`` → ``payload(body)``; a body that is not a JSON object is refused before
+    the gate."""
+
+    async def tokenize(request: Request) -> Response:
+        try:
+            body = await read_json_object(request)
+        except SimulatedError as exc:
+            return bad_request(exc)
+        blocked = await gate(request, state)
+        if blocked is not None:
+            return blocked
+        try:
+            return JSONResponse(payload(body))
+        except SimulatedError as exc:
+            return bad_request(exc)
+
+    router.add_api_route("/tokenize", tokenize, methods=["POST"])

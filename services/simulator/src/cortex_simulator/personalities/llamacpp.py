@@ -18,6 +18,8 @@ from cortex_simulator.formats import LLAMACPP_FINGERPRINT
 from cortex_simulator.models import ModelState
 from cortex_simulator.personalities.common import (
     add_chat_routes,
+    add_gated_get,
+    add_tokenize_route,
     bad_request,
     gate,
     read_json_object,
@@ -147,55 +149,27 @@ def tokenize_payload(body: dict[str, Any]) -> dict[str, Any]:
     return {"tokens": tokens}
 
 
+def health(state: ModelState) -> dict[str, Any] | Response:
+    if state.faults.down:
+        return JSONResponse(
+            {"error": {"code": 503, "message": "Unavailable", "type": "unavailable_error"}},
+            status_code=503,
+        )
+    return {"status": "ok"}
+
+
+def slots(state: ModelState) -> list[dict[str, Any]]:
+    busy = state.counters.active_streams + state.counters.active_requests
+    return [slot_state(state, i, i < busy) for i in range(state.config.slots)]
+
+
 def build_router(state: ModelState) -> APIRouter:
     router = APIRouter()
-
-    @router.get("/health")
-    async def health(request: Request) -> Response:
-        blocked = await gate(request, state)
-        if blocked is not None:
-            return blocked
-        if state.faults.down:
-            return JSONResponse(
-                {"error": {"code": 503, "message": "Unavailable", "type": "unavailable_error"}},
-                status_code=503,
-            )
-        return JSONResponse({"status": "ok"})
-
-    @router.get("/props")
-    async def get_props(request: Request) -> Response:
-        blocked = await gate(request, state)
-        return blocked or JSONResponse(props(state))
-
-    @router.get("/slots")
-    async def get_slots(request: Request) -> Response:
-        blocked = await gate(request, state)
-        if blocked is not None:
-            return blocked
-        busy = state.counters.active_streams + state.counters.active_requests
-        slots = [slot_state(state, i, i < busy) for i in range(state.config.slots)]
-        return JSONResponse(slots)
-
-    async def models(request: Request) -> Response:
-        blocked = await gate(request, state)
-        return blocked or JSONResponse(model_list(state))
-
-    router.add_api_route("/v1/models", models, methods=["GET"])
-    router.add_api_route("/models", models, methods=["GET"])
-
-    @router.post("/tokenize")
-    async def tokenize(request: Request) -> Response:
-        try:
-            body = await read_json_object(request)
-        except SimulatedError as exc:
-            return bad_request(exc)
-        blocked = await gate(request, state)
-        if blocked is not None:
-            return blocked
-        try:
-            return JSONResponse(tokenize_payload(body))
-        except SimulatedError as exc:
-            return bad_request(exc)
+    add_gated_get(router, state, health, "/health")
+    add_gated_get(router, state, props, "/props")
+    add_gated_get(router, state, slots, "/slots")
+    add_gated_get(router, state, model_list, "/v1/models", "/models")
+    add_tokenize_route(router, state, tokenize_payload)
 
     @router.post("/apply-template")
     async def apply_template(request: Request) -> Response:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter
+from fastapi.responses import Response
 
 from cortex_simulator.errors import SimulatedError
 from cortex_simulator.models import ModelState
 from cortex_simulator.personalities.common import (
     add_chat_routes,
-    bad_request,
-    gate,
-    read_json_object,
+    add_gated_get,
+    add_tokenize_route,
 )
 from cortex_simulator.tokens import BOS_ID, prompt_token_ids, token_ids
 
@@ -56,41 +56,20 @@ def tokenize_payload(state: ModelState, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def model_list(state: ModelState) -> dict[str, Any]:
+    return {"object": "list", "data": [model_card(state)]}
+
+
+def health(state: ModelState) -> Response:
+    down = state.faults.down or state.faults.loading
+    return Response(status_code=503 if down else 200)
+
+
 def build_router(state: ModelState) -> APIRouter:
     router = APIRouter()
-
-    @router.get("/health")
-    async def health(request: Request) -> Response:
-        blocked = await gate(request, state)
-        if blocked is not None:
-            return blocked
-        if state.faults.down or state.faults.loading:
-            return Response(status_code=503)
-        return Response(status_code=200)
-
-    @router.get("/version")
-    async def version(request: Request) -> Response:
-        blocked = await gate(request, state)
-        return blocked or JSONResponse({"version": VLLM_VERSION})
-
-    @router.get("/v1/models")
-    async def models(request: Request) -> Response:
-        blocked = await gate(request, state)
-        return blocked or JSONResponse({"object": "list", "data": [model_card(state)]})
-
-    @router.post("/tokenize")
-    async def tokenize(request: Request) -> Response:
-        try:
-            body = await read_json_object(request)
-        except SimulatedError as exc:
-            return bad_request(exc)
-        blocked = await gate(request, state)
-        if blocked is not None:
-            return blocked
-        try:
-            return JSONResponse(tokenize_payload(state, body))
-        except SimulatedError as exc:
-            return bad_request(exc)
-
+    add_gated_get(router, state, health, "/health")
+    add_gated_get(router, state, lambda _: {"version": VLLM_VERSION}, "/version")
+    add_gated_get(router, state, model_list, "/v1/models")
+    add_tokenize_route(router, state, partial(tokenize_payload, state))
     add_chat_routes(router, state, "/v1/chat/completions")
     return router

@@ -1,28 +1,18 @@
-"""Usage rollups (hourly, hourly totals, daily) and their marks; existing records get rolled up
-
-Revision ID: 0002
-Revises: 0001
-"""
+"""Revision 0002: usage rollups (hourly, hourly totals, daily) and their marks; existing records
+get rolled up."""
 
 from alembic import op
-from sqlalchemy import MetaData
 
+from cortex_runtime.migrations import create_tables, drop_tables
 from cortex_usage.tables import mark_every_recorded_hour, rollup_tables
 
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
+revision, down_revision = "0002", "0001"
 
 
 def upgrade() -> None:
-    meta = MetaData()
-    tables = rollup_tables(meta)
-    meta.create_all(op.get_bind())
+    tables = create_tables(rollup_tables)
     op.execute(mark_every_recorded_hour(tables.dirty_hours.name))
 
 
 def downgrade() -> None:
-    meta = MetaData()
-    rollup_tables(meta)
-    meta.drop_all(op.get_bind())
+    drop_tables(rollup_tables)
