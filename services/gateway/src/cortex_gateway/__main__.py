@@ -1,6 +1,9 @@
 """cortex-gateway [serve] | migrate | openapi [PATH]"""
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -21,9 +24,7 @@ def main() -> None:
     if args.path is not None and args.command != "openapi":
         parser.error(f"{args.command} takes no path")
     if args.command == "openapi":  # the document only: no settings from the environment
-        from cortex_gateway.openapi import write_document
-
-        write_document(args.path)
+        write_openapi(args.path)
         return
     settings = load_settings(Settings, "cortex-gateway")  # checked once, before any worker
     configure_logging(settings.log_level)
@@ -46,6 +47,18 @@ def main() -> None:
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=5,
     )
+
+
+def write_openapi(path: str | None) -> None:
+    """The OpenAPI document as JSON (`make schemas` turns it into the web UI's types), built
+    without any backend."""
+    from cortex_gateway.app import create_app  # here: a served worker builds its own app
+
+    text = json.dumps(create_app(Settings()).openapi(), indent=2) + "\n"
+    if path:
+        Path(path).write_text(text)
+    else:
+        sys.stdout.write(text)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,8 @@ from cortex_gateway.chat import routes as chat_routes
 from cortex_gateway.completions import routes as completion_routes
 from cortex_gateway.completions.entry import CompletionsFirst
 from cortex_gateway.completions.runtime import CompletionRuntime
-from cortex_gateway.completions.upstream import UpstreamPool
 from cortex_gateway.db import make_engine
+from cortex_gateway.deps import EventStore
 from cortex_gateway.errors import install_error_handlers
 from cortex_gateway.http_limits import BodyCaps
 from cortex_gateway.json_body import StorableJsonBodies
@@ -35,7 +35,6 @@ from cortex_gateway.models.engine import EngineClient
 from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.openapi import install_openapi
 from cortex_gateway.settings import Settings
-from cortex_gateway.state import AppState
 from cortex_runtime.config import configure_logging, load_settings
 from cortex_runtime.connection import connect
 from cortex_runtime.jetstream import ensure_streams
@@ -76,25 +75,30 @@ def create_app(settings: Settings) -> FastAPI:
         await catalog.attach(js, settings.topology, baseline)  # shared registry, seeded
         health = HealthView(settings.topology)
         await health.start(js)
-        state = AppState(
-            settings=settings,
-            engine=engine,
+        queries = QueryClient(nc)
+        engines = EngineClient.from_settings(settings)
+        completions = CompletionRuntime(
+            settings,
+            database=engine,
             nats=nc,
             js=js,
+            queries=queries,
             catalog=catalog,
             health=health,
-            queries=QueryClient(nc),
-            engines=EngineClient.from_settings(settings),
-            completions=CompletionRuntime(
-                UpstreamPool(
-                    connect_timeout_sec=settings.upstream_connect_timeout_sec,
-                    read_timeout_sec=settings.upstream_read_timeout_sec,
-                    max_exchanges=settings.upstream_max_connections,
-                )
-            ),
+            engines=engines,
         )
-        await state.completions.start(nc, settings.topology)
-        app.state.cortex = state
+        await completions.start()
+        # Each under its own name, read back by the dependency of the package that owns its
+        # type (deps.py says how).
+        app.state.settings = settings
+        app.state.database = engine
+        app.state.events = EventStore(js, settings.topology)
+        app.state.queries = queries
+        app.state.catalog = catalog
+        app.state.health = health
+        app.state.engines = engines
+        app.state.completions = completions
+        app.state.readiness = ops.readiness_checks(nc, engine)
         # What is loaded by now lives as long as the process: out of the garbage collector's
         # full passes, which otherwise stall requests for ~100 ms every so often.
         gc.collect()
@@ -102,10 +106,10 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            await state.completions.stop(COMPLETION_RECORDS_DRAIN_SEC)
+            await completions.stop(COMPLETION_RECORDS_DRAIN_SEC)
             await catalog.detach()
             await health.stop()
-            await state.engines.aclose()
+            await engines.aclose()
             await nc.drain()
             await engine.dispose()
 

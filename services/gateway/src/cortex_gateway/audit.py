@@ -12,7 +12,7 @@ from fastapi import Request
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.audit import AuditAction, AuditRecorded
 from cortex_gateway.auth.principal import Principal
-from cortex_gateway.state import AppState
+from cortex_gateway.deps import EventStore
 from cortex_runtime.jetstream import publish_event
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def client_addr(request: Request) -> str:
 
 
 async def record(
-    state: AppState,
+    events: EventStore,
     action: AuditAction,
     *,
     subject_id: str,
@@ -43,12 +43,12 @@ async def record(
         remote_addr=remote_addr,
         details=details,
     )
-    await publish_event(state.js, state.topology.audit_subject(action), event)
+    await publish_event(events.js, events.topology.audit_subject(action), event)
     log.info("audit %s subject=%s actor=%s", action, subject_id, event.actor.user_id)
 
 
 async def record_by(
-    state: AppState,
+    events: EventStore,
     request: Request,
     principal: Principal,
     action: AuditAction,
@@ -59,7 +59,7 @@ async def record_by(
     """An action taken by a logged-in user (usually an administrator)."""
     details.setdefault("by_username", principal.username)
     await record(
-        state,
+        events,
         action,
         subject_id=subject_id,
         actor=actor_of(principal),

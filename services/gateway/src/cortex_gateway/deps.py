@@ -1,34 +1,69 @@
-"""FastAPI dependencies for the process-wide resources."""
+"""FastAPI dependencies: how a route gets the long-lived objects it uses.
+
+- The lifespan (app.py) builds each object once and stores it on `app.state` under its own name.
+- The package that owns the object's type reads it back with a `get_x(request)`, and routes take
+  it through an `Annotated[X, Depends(get_x)]` alias (full-stack-fastapi-template style): a
+  route's signature lists what it uses, and nothing else reaches it.
+- So no module of this level imports a feature: features import it, never the other way.
+  Here: `settings`, `database`, `events`, `queries`. models/deps.py: `catalog`, `health`,
+  `engines`. ops.py: `readiness`. completions/runtime.py: `completions`, which the completions
+  hot path reads itself, once per request, with no dependency solving (completions/routes.py).
+"""
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncConnection
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from cortex_contracts.topology import Topology
 from cortex_gateway.settings import Settings
-from cortex_gateway.state import AppState
+from cortex_runtime.query import QueryClient
+
+
+@dataclass(frozen=True, slots=True)
+class EventStore:
+    """The event streams (the source of truth) and their subjects: what writing or reading
+    events needs (chat commands, the audit trail, parked counts)."""
+
+    js: JetStreamContext
+    topology: Topology
 
 
 # async: a plain `def` dependency would be sent to the threadpool on every request.
-async def get_state(request: Request) -> AppState:
-    state: AppState = request.app.state.cortex
-    return state
+async def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
 
 
-State = Annotated[AppState, Depends(get_state)]
+async def get_database(request: Request) -> AsyncEngine:
+    database: AsyncEngine = request.app.state.database
+    return database
 
 
-async def get_settings(state: State) -> Settings:
-    return state.settings
+async def get_events(request: Request) -> EventStore:
+    events: EventStore = request.app.state.events
+    return events
+
+
+async def get_query_client(request: Request) -> QueryClient:
+    """Asks the other services over NATS (one inbox for every query)."""
+    queries: QueryClient = request.app.state.queries
+    return queries
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+# The connection pool: for reads outside the request's transaction (auth lookups, names).
+Database = Annotated[AsyncEngine, Depends(get_database)]
+Events = Annotated[EventStore, Depends(get_events)]
+QueryClientDep = Annotated[QueryClient, Depends(get_query_client)]
 
 
-async def db_transaction(state: State) -> AsyncIterator[AsyncConnection]:
+async def db_transaction(database: Database) -> AsyncIterator[AsyncConnection]:
     """One transaction per request, committed when the handler returns without error."""
-    async with state.engine.begin() as conn:
+    async with database.begin() as conn:
         yield conn
 
 

@@ -1,6 +1,6 @@
 """The HTTP contract's shared parts: the error bodies, the statuses each kind of route answers, and
-the OpenAPI document (`cortex-gateway openapi` writes it; `make schemas` turns it into the web UI's
-types).
+the OpenAPI document (`cortex-gateway openapi`, in __main__.py, writes it; `make schemas` turns it
+into the web UI's types).
 
 Every error is `{"detail": str, "errors"?: [...]}` (errors.py), except under
 `/v1/chat/completions`, where it is OpenAI's `{"error": {"message", "type", "code"}}`
@@ -10,8 +10,6 @@ Every error is `{"detail": str, "errors"?: [...]}` (errors.py), except under
 """
 
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -115,15 +113,3 @@ def install_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def write_document(path: str | None) -> None:
-    """`cortex-gateway openapi [PATH]`: the document as JSON, built without any backend."""
-    from cortex_gateway.app import create_app
-    from cortex_gateway.settings import Settings
-
-    text = json.dumps(create_app(Settings()).openapi(), indent=2) + "\n"
-    if path:
-        Path(path).write_text(text)
-    else:
-        sys.stdout.write(text)

@@ -1,14 +1,14 @@
 """/healthz (alive), /readyz (NATS and PostgreSQL answer, within a second), /metrics."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from nats.aio.client import Client as NatsClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from cortex_gateway.deps import State
-from cortex_gateway.state import AppState
 from cortex_runtime.readiness import ReadinessCheck, database_check, nats_check, readiness
 
 # Probes and scrapes, not the API: typed, but left out of the OpenAPI document.
@@ -29,19 +29,24 @@ async def healthz() -> Liveness:
     return Liveness()
 
 
-def readiness_checks(state: AppState) -> dict[str, ReadinessCheck]:
-    """Made once per process: a check still running is shared by the next probes."""
-    checks = state.extras.get("readiness")
-    if not isinstance(checks, dict):
-        checks = {"nats": nats_check(lambda: state.nats), "database": database_check(state.engine)}
-        state.extras["readiness"] = checks
+def readiness_checks(nats: NatsClient, database: AsyncEngine) -> dict[str, ReadinessCheck]:
+    """Made once per process, in the lifespan: a check still running is shared by the next
+    probes."""
+    return {"nats": nats_check(lambda: nats), "database": database_check(database)}
+
+
+async def get_readiness_checks(request: Request) -> dict[str, ReadinessCheck]:
+    checks: dict[str, ReadinessCheck] = request.app.state.readiness
     return checks
 
 
+ReadinessChecks = Annotated[dict[str, ReadinessCheck], Depends(get_readiness_checks)]
+
+
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-async def readyz(state: State) -> JSONResponse:
-    ready, checks = await readiness(readiness_checks(state))
-    answer = Readiness(status="ready" if ready else "not ready", checks=checks)
+async def readyz(checks: ReadinessChecks) -> JSONResponse:
+    ready, results = await readiness(checks)
+    answer = Readiness(status="ready" if ready else "not ready", checks=results)
     return JSONResponse(answer.model_dump(), status_code=200 if ready else 503)
 
 

@@ -16,8 +16,9 @@ from cortex_gateway.admin.views import (
     UpstreamWithHealth,
 )
 from cortex_gateway.auth.dependencies import Admin
-from cortex_gateway.deps import State
+from cortex_gateway.deps import QueryClientDep, SettingsDep
 from cortex_gateway.models.catalog import public_view
+from cortex_gateway.models.deps import Catalog, Health
 from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.openapi import ADMIN, WITH_BODY, errors
 
@@ -35,32 +36,35 @@ class RefreshRequest(BaseModel):
 
 
 @router.get("/upstreams")
-async def list_upstreams(state: State, _: Admin) -> UpstreamList:
-    upstreams = sorted(state.catalog.all(), key=lambda u: u.served_model_name)
-    return UpstreamList(
-        upstreams=[_upstream_view(upstream, state.health) for upstream in upstreams]
-    )
+async def list_upstreams(catalog: Catalog, health: Health, _: Admin) -> UpstreamList:
+    upstreams = sorted(catalog.all(), key=lambda u: u.served_model_name)
+    return UpstreamList(upstreams=[_upstream_view(upstream, health) for upstream in upstreams])
 
 
 @router.post("/upstreams/refresh-health", responses=errors(404, 502, *WITH_BODY))
 async def refresh_health(
-    state: State, _: Admin, body: Annotated[RefreshRequest | None, Body()] = None
+    catalog: Catalog,
+    health: Health,
+    queries: QueryClientDep,
+    settings: SettingsDep,
+    _: Admin,
+    body: Annotated[RefreshRequest | None, Body()] = None,
 ) -> RefreshResults:
     names = body.models if body is not None else None
     if names is not None:
-        unknown = [name for name in names if state.catalog.get(name) is None]
+        unknown = [name for name in names if catalog.get(name) is None]
         if unknown:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND, detail=f"Unknown model: {', '.join(unknown)}."
             )
-    timeout = state.settings.query_timeout_sec
+    timeout = settings.query_timeout_sec
     request = RefreshHealth(models=names, timeout_sec=timeout)
-    subject = state.topology.health_refresh_subject
-    reply = await state.queries.ask_for(
+    subject = settings.topology.health_refresh_subject
+    reply = await queries.ask_for(
         subject, request, RefreshHealthReply, timeout=timeout, service="health"
     )
     for result in reply.results:  # the running list reflects the results before we answer
-        state.health.apply_result(result.health, result.revision)
+        health.apply_result(result.health, result.revision)
     return RefreshResults(
         results=[_health_info(result.health) for result in reply.results],
         unknown=reply.unknown,

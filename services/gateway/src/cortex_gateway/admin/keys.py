@@ -10,7 +10,7 @@ from cortex_gateway import audit
 from cortex_gateway.auth import accounts, store
 from cortex_gateway.auth.accounts import CreatedKey, KeyView
 from cortex_gateway.auth.dependencies import Admin
-from cortex_gateway.deps import Db, State
+from cortex_gateway.deps import Db, Events
 from cortex_gateway.openapi import ADMIN, WITH_BODY, errors
 
 router = APIRouter(prefix="/admin/keys", tags=["admin"], responses=errors(*ADMIN))
@@ -39,7 +39,7 @@ class CreateKey(BaseModel):
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409, *WITH_BODY))
 async def create_key(
-    body: CreateKey, admin: Admin, request: Request, response: Response, db: Db, state: State
+    body: CreateKey, admin: Admin, request: Request, response: Response, db: Db, events: Events
 ) -> CreatedKey:
     user = await accounts.find_user(db, body.user_id)
     if user is None:
@@ -50,7 +50,7 @@ async def create_key(
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"User {user.username!r} is disabled.")
     created = await accounts.create_key(db, user, body.name, body.expires_at)
     await audit.record_by(
-        state,
+        events,
         request,
         admin,
         "api_key.created",
@@ -73,14 +73,16 @@ async def list_keys(
 
 
 @router.delete("/{key_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
-async def revoke_key(key_id: str, admin: Admin, request: Request, db: Db, state: State) -> Response:
+async def revoke_key(
+    key_id: str, admin: Admin, request: Request, db: Db, events: Events
+) -> Response:
     """Revoked at once; revoking an already revoked key changes nothing."""
     key = await accounts.find_key(db, key_id)
     if key is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="API key not found.")
     if await accounts.revoke_key(db, key_id):
         await audit.record_by(
-            state,
+            events,
             request,
             admin,
             "api_key.revoked",

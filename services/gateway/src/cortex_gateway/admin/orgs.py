@@ -9,7 +9,7 @@ from cortex_gateway import audit
 from cortex_gateway.auth import accounts, store
 from cortex_gateway.auth.accounts import OrgView
 from cortex_gateway.auth.dependencies import Admin
-from cortex_gateway.deps import Db, State
+from cortex_gateway.deps import Db, Events
 from cortex_gateway.openapi import ADMIN, WITH_BODY, errors
 
 router = APIRouter(prefix="/admin/orgs", tags=["admin"], responses=errors(*ADMIN))
@@ -37,7 +37,7 @@ async def list_orgs(_: Admin, db: Db) -> OrgList:
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409, *WITH_BODY))
 async def create_org(
-    body: CreateOrg, admin: Admin, request: Request, db: Db, state: State
+    body: CreateOrg, admin: Admin, request: Request, db: Db, events: Events
 ) -> OrgView:
     name = body.name.strip()
     taken = HTTPException(
@@ -49,12 +49,14 @@ async def create_org(
         created = await accounts.create_org(db, name)
     except IntegrityError:  # created concurrently under the same name
         raise taken from None
-    await audit.record_by(state, request, admin, "org.created", subject_id=created.id, name=name)
+    await audit.record_by(events, request, admin, "org.created", subject_id=created.id, name=name)
     return created
 
 
 @router.post("/{org_id}/disable", responses=errors(404, 409))
-async def disable_org(org_id: str, admin: Admin, request: Request, db: Db, state: State) -> OrgView:
+async def disable_org(
+    org_id: str, admin: Admin, request: Request, db: Db, events: Events
+) -> OrgView:
     """Every member is logged out and can no longer log in or use an API key."""
     org = await existing_org(db, org_id)
     if org.id == admin.org_id:
@@ -65,17 +67,19 @@ async def disable_org(org_id: str, admin: Admin, request: Request, db: Db, state
     await store.revoke_org_sessions(db, org_id)
     if not org.disabled:
         await audit.record_by(
-            state, request, admin, "org.disabled", subject_id=org_id, name=org.name
+            events, request, admin, "org.disabled", subject_id=org_id, name=org.name
         )
     return await existing_org(db, org_id)
 
 
 @router.post("/{org_id}/enable", responses=errors(404))
-async def enable_org(org_id: str, admin: Admin, request: Request, db: Db, state: State) -> OrgView:
+async def enable_org(
+    org_id: str, admin: Admin, request: Request, db: Db, events: Events
+) -> OrgView:
     org = await existing_org(db, org_id)
     await accounts.set_org_disabled(db, org_id, False)
     if org.disabled:
         await audit.record_by(
-            state, request, admin, "org.enabled", subject_id=org_id, name=org.name
+            events, request, admin, "org.enabled", subject_id=org_id, name=org.name
         )
     return await existing_org(db, org_id)

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from cortex_gateway.auth.dependencies import Admin
-from cortex_gateway.deps import State
+from cortex_gateway.deps import Events
 from cortex_gateway.openapi import ADMIN, errors
 from cortex_runtime.parking import parked_counts
 
@@ -25,8 +25,8 @@ class ParkedEvents(BaseModel):
 
 
 @router.get("/parked")
-async def parked_events(_: Admin, state: State) -> ParkedEvents:
-    counts = await parked_counts(state.js, state.topology)
+async def parked_events(_: Admin, events: Events) -> ParkedEvents:
+    counts = await parked_counts(events.js, events.topology)
     return ParkedEvents(
         consumers=[ParkedCount(consumer=name, parked=n) for name, n in sorted(counts.items())]
     )

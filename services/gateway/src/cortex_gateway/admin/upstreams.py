@@ -13,8 +13,9 @@ from cortex_contracts.events.models import EngineType, Upstream
 from cortex_gateway import audit
 from cortex_gateway.admin.views import UpstreamInfo
 from cortex_gateway.auth.dependencies import Admin
-from cortex_gateway.deps import State
+from cortex_gateway.deps import Events
 from cortex_gateway.models.catalog import public_view
+from cortex_gateway.models.deps import Catalog
 from cortex_gateway.openapi import ADMIN, WITH_BODY, errors
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*ADMIN))
@@ -40,18 +41,23 @@ class RegisterUpstream(BaseModel):
     responses={201: {"model": UpstreamInfo, "description": "Registered"}, **errors(*WITH_BODY)},
 )
 async def register_upstream(
-    body: RegisterUpstream, admin: Admin, state: State, request: Request, response: Response
+    body: RegisterUpstream,
+    admin: Admin,
+    catalog: Catalog,
+    events: Events,
+    request: Request,
+    response: Response,
 ) -> UpstreamInfo:
     if body.base_url.scheme not in ("http", "https"):
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "base_url must be http(s).")
-    current = state.catalog.get(body.served_model_name)
+    current = catalog.get(body.served_model_name)
     api_key = body.api_key or None
     if "api_key" not in body.model_fields_set and current is not None:
         api_key = current.api_key
     upstream = Upstream(**body.model_dump(exclude={"api_key"}), api_key=api_key, origin="admin")
     # Audited first: if the audit event cannot be stored, the change does not happen.
     await audit.record_by(
-        state,
+        events,
         request,
         admin,
         "upstream.registered",
@@ -60,7 +66,7 @@ async def register_upstream(
         engine_type=upstream.engine_type,
         replaced=current is not None,
     )
-    await state.catalog.register(upstream)
+    await catalog.register(upstream)
     response.status_code = status.HTTP_200_OK if current is not None else status.HTTP_201_CREATED
     return UpstreamInfo.model_validate(public_view(upstream))
 
@@ -68,9 +74,11 @@ async def register_upstream(
 @router.delete(
     "/upstreams/{name:path}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404)
 )
-async def remove_upstream(name: str, admin: Admin, state: State, request: Request) -> Response:
-    if state.catalog.get(name) is None:
+async def remove_upstream(
+    name: str, admin: Admin, catalog: Catalog, events: Events, request: Request
+) -> Response:
+    if catalog.get(name) is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown model {name!r}.")
-    await audit.record_by(state, request, admin, "upstream.removed", subject_id=name)
-    await state.catalog.unregister(name)
+    await audit.record_by(events, request, admin, "upstream.removed", subject_id=name)
+    await catalog.unregister(name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -7,10 +7,11 @@ The usage service knows user and org ids only; the gateway adds the names from i
 import csv
 import io
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
@@ -23,12 +24,13 @@ from cortex_contracts.messages.usage import (
     UsagePage,
     UsageQuery,
 )
+from cortex_contracts.topology import Topology
 from cortex_gateway.admin.views import UsageGroupList, UsageRecordList
 from cortex_gateway.auth.dependencies import Admin
-from cortex_gateway.deps import State
+from cortex_gateway.deps import Database, QueryClientDep, SettingsDep
 from cortex_gateway.openapi import ADMIN, errors
-from cortex_gateway.state import AppState
 from cortex_gateway.tables import orgs, users
+from cortex_runtime.query import QueryClient
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*ADMIN))
 T = TypeVar("T", bound=BaseModel)
@@ -53,6 +55,25 @@ CSV_EXPORT = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class UsageSources:
+    """Where a report comes from: the usage service (the records) and the gateway's own tables
+    (the user and org names)."""
+
+    queries: QueryClient
+    topology: Topology
+    database: AsyncEngine
+
+
+async def usage_sources(
+    queries: QueryClientDep, settings: SettingsDep, database: Database
+) -> UsageSources:
+    return UsageSources(queries, settings.topology, database)
+
+
+Sources = Annotated[UsageSources, Depends(usage_sources)]
+
+
 class UsageParams(UsageQuery):
     """The query string: the usage query plus the answer's format."""
 
@@ -67,25 +88,25 @@ class UsageParams(UsageQuery):
     responses={200: CSV_EXPORT, **errors(422, 502)},
 )
 async def get_usage(
-    _: Admin, state: State, params: Annotated[UsageParams, Query()]
+    _: Admin, sources: Sources, params: Annotated[UsageParams, Query()]
 ) -> dict[str, Any] | StreamingResponse:
     query = UsageQuery.model_validate(params.model_dump(exclude={"format"}))
     if query.group_by is not None:
-        grouped = await _aggregate(state, query)
+        grouped = await _aggregate(sources, query)
         if params.format == "csv":
             return _csv_response(_group_lines(grouped), f"usage-by-{query.group_by}")
         return {"group_by": grouped["group_by"], "groups": grouped["groups"]}
     if params.format == "csv":
         query = query.model_copy(update={"limit": MAX_PAGE_SIZE})
-        first = await _page(state, query)  # before the 200: a bad cursor still answers 422
-        return _csv_response(_record_lines(state, query, first), "usage")
-    page = await _page(state, query)
+        first = await _page(sources, query)  # before the 200: a bad cursor still answers 422
+        return _csv_response(_record_lines(sources, query, first), "usage")
+    page = await _page(sources, query)
     return {"records": page["records"], "next_cursor": page["next_cursor"]}
 
 
-async def _ask(state: AppState, query: UsageQuery, reply_type: type[T]) -> T:
-    return await state.queries.ask_for(
-        state.topology.usage_query_subject,
+async def _ask(sources: UsageSources, query: UsageQuery, reply_type: type[T]) -> T:
+    return await sources.queries.ask_for(
+        sources.topology.usage_query_subject,
         query,
         reply_type,
         timeout=USAGE_REPLY_TIMEOUT_SEC,
@@ -93,11 +114,11 @@ async def _ask(state: AppState, query: UsageQuery, reply_type: type[T]) -> T:
     )
 
 
-async def _page(state: AppState, query: UsageQuery) -> dict[str, Any]:
-    page = await _ask(state, query, UsagePage)
+async def _page(sources: UsageSources, query: UsageQuery) -> dict[str, Any]:
+    page = await _ask(sources, query, UsagePage)
     records = [record.model_dump(mode="json") for record in page.records]
     user_names, org_names = await _names(
-        state.engine,
+        sources.database,
         {r.user_id for r in page.records if r.user_id},
         {r.org_id for r in page.records if r.org_id},
     )
@@ -107,11 +128,11 @@ async def _page(state: AppState, query: UsageQuery) -> dict[str, Any]:
     return {"records": records, "next_cursor": page.next_cursor}
 
 
-async def _aggregate(state: AppState, query: UsageQuery) -> dict[str, Any]:
-    grouped = await _ask(state, query, UsageGroups)
+async def _aggregate(sources: UsageSources, query: UsageQuery) -> dict[str, Any]:
+    grouped = await _ask(sources, query, UsageGroups)
     keys = {group.key for group in grouped.groups if group.key}
     user_names, org_names = await _names(
-        state.engine,
+        sources.database,
         keys if grouped.group_by == "user" else set(),
         keys if grouped.group_by == "org" else set(),
     )
@@ -144,7 +165,7 @@ async def _names(
 
 
 async def _record_lines(
-    state: AppState, query: UsageQuery, first: dict[str, Any]
+    sources: UsageSources, query: UsageQuery, first: dict[str, Any]
 ) -> AsyncIterator[str]:
     yield _csv_lines([RECORD_CSV_COLUMNS])
     page = first
@@ -154,7 +175,7 @@ async def _record_lines(
         )
         if page["next_cursor"] is None:
             return
-        page = await _page(state, query.model_copy(update={"cursor": page["next_cursor"]}))
+        page = await _page(sources, query.model_copy(update={"cursor": page["next_cursor"]}))
 
 
 async def _group_lines(grouped: dict[str, Any]) -> AsyncIterator[str]:

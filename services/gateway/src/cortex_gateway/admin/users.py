@@ -18,7 +18,7 @@ from cortex_gateway.auth.policy import (
     username_problem,
 )
 from cortex_gateway.auth.secrets import hash_password_off_loop
-from cortex_gateway.deps import Db, State
+from cortex_gateway.deps import Db, Events
 from cortex_gateway.openapi import ADMIN, WITH_BODY, errors
 
 router = APIRouter(prefix="/admin/users", tags=["admin"], responses=errors(*ADMIN))
@@ -59,7 +59,7 @@ async def list_users(
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=errors(409, *WITH_BODY))
 async def create_user(
-    body: CreateUser, admin: Admin, request: Request, db: Db, state: State
+    body: CreateUser, admin: Admin, request: Request, db: Db, events: Events
 ) -> UserView:
     problem = username_problem(body.username) or password_problem(body.password, body.username)
     if problem:
@@ -79,7 +79,7 @@ async def create_user(
         raise taken from None
     created = await existing_user(db, user_id)
     await audit.record_by(
-        state,
+        events,
         request,
         admin,
         "user.created",
@@ -98,7 +98,7 @@ async def get_user(user_id: str, _: Admin, db: Db) -> UserView:
 
 @router.post("/{user_id}/disable", responses=errors(404, 409))
 async def disable_user(
-    user_id: str, admin: Admin, request: Request, db: Db, state: State
+    user_id: str, admin: Admin, request: Request, db: Db, events: Events
 ) -> UserView:
     """The user can no longer log in; their sessions end now and their API keys stop working."""
     user = await existing_user(db, user_id)
@@ -108,20 +108,20 @@ async def disable_user(
     await store.revoke_user_sessions(db, user_id)
     if not user.disabled:
         await audit.record_by(
-            state, request, admin, "user.disabled", subject_id=user_id, username=user.username
+            events, request, admin, "user.disabled", subject_id=user_id, username=user.username
         )
     return await existing_user(db, user_id)
 
 
 @router.post("/{user_id}/enable", responses=errors(404))
 async def enable_user(
-    user_id: str, admin: Admin, request: Request, db: Db, state: State
+    user_id: str, admin: Admin, request: Request, db: Db, events: Events
 ) -> UserView:
     user = await existing_user(db, user_id)
     await accounts.set_user_disabled(db, user_id, False)
     if user.disabled:
         await audit.record_by(
-            state, request, admin, "user.enabled", subject_id=user_id, username=user.username
+            events, request, admin, "user.enabled", subject_id=user_id, username=user.username
         )
     return await existing_user(db, user_id)
 
@@ -130,7 +130,7 @@ async def enable_user(
     "/{user_id}/password", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, *WITH_BODY)
 )
 async def reset_password(
-    user_id: str, body: ResetPassword, admin: Admin, request: Request, db: Db, state: State
+    user_id: str, body: ResetPassword, admin: Admin, request: Request, db: Db, events: Events
 ) -> Response:
     """Sets a new password and ends the user's sessions (their API keys keep working)."""
     user = await existing_user(db, user_id)
@@ -142,7 +142,7 @@ async def reset_password(
     own_session = request.cookies.get(SESSION_COOKIE) if user_id == admin.user_id else None
     await store.revoke_user_sessions(db, user_id, keep_token=own_session)
     await audit.record_by(
-        state,
+        events,
         request,
         admin,
         "user.password_changed",

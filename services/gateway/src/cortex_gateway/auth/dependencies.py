@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 
 from cortex_gateway.auth import store
 from cortex_gateway.auth.principal import Principal
-from cortex_gateway.deps import State
+from cortex_gateway.deps import Database, SettingsDep
 
 SESSION_COOKIE = "cortex_session"
 CSRF_COOKIE = "cortex_csrf"
@@ -19,12 +19,14 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 NOT_LOGGED_IN = "Not authenticated: log in first."
 
 
-async def _from_cookie(request: Request, state: State) -> Principal | None:
+async def _from_cookie(
+    request: Request, database: Database, settings: SettingsDep
+) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    idle = timedelta(seconds=state.settings.session_idle_sec)
-    async with store.lookup_connection(state.engine) as conn:
+    idle = timedelta(seconds=settings.session_idle_sec)
+    async with store.lookup_connection(database) as conn:
         found = await store.find_login_session(conn, token, idle)
     if found is None:
         raise HTTPException(
@@ -41,11 +43,11 @@ async def _from_cookie(request: Request, state: State) -> Principal | None:
     return found.principal
 
 
-async def _from_api_key(request: Request, state: State) -> Principal | None:
+async def _from_api_key(request: Request, database: Database) -> Principal | None:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key:
         return None
-    async with store.lookup_connection(state.engine) as conn:
+    async with store.lookup_connection(database) as conn:
         principal = await store.find_api_key(conn, key.strip())
     if principal is None:
         raise HTTPException(
@@ -56,20 +58,24 @@ async def _from_api_key(request: Request, state: State) -> Principal | None:
     return principal
 
 
-async def require_user_session(request: Request, state: State) -> Principal:
+async def require_user_session(
+    request: Request, database: Database, settings: SettingsDep
+) -> Principal:
     if request.headers.get("Authorization") and not request.cookies.get(SESSION_COOKIE):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="This endpoint needs a logged-in session; API keys are not accepted here.",
         )
-    principal = await _from_cookie(request, state)
+    principal = await _from_cookie(request, database, settings)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=NOT_LOGGED_IN)
     return principal
 
 
-async def require_user(request: Request, state: State) -> Principal:
-    principal = await _from_api_key(request, state) or await _from_cookie(request, state)
+async def require_user(request: Request, database: Database, settings: SettingsDep) -> Principal:
+    principal = await _from_api_key(request, database) or await _from_cookie(
+        request, database, settings
+    )
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

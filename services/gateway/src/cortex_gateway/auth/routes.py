@@ -23,7 +23,7 @@ from cortex_gateway.auth.secrets import (
     new_token,
     verify_password_off_loop,
 )
-from cortex_gateway.deps import Db, State
+from cortex_gateway.deps import Db, Events, SettingsDep
 from cortex_gateway.openapi import NO_NUL, STATE_CHANGING, WITH_BODY, errors
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -79,7 +79,12 @@ async def count_failure(db: AsyncConnection, username: str, remote: str) -> None
 
 @router.post("/login", responses=errors(401, 429, 503, *WITH_BODY))
 async def login(
-    body: LoginRequest, request: Request, response: Response, db: Db, state: State
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    db: Db,
+    events: Events,
+    settings: SettingsDep,
 ) -> UserView:
     remote = audit.client_addr(request)
     await refuse_if_throttled(db, body.username, remote)
@@ -90,7 +95,9 @@ async def login(
     )
     if user is None or not password_ok or user["disabled"] or user["org_disabled"]:
         await count_failure(db, body.username, remote)
-        await audit.record(state, "auth.login.failed", subject_id=body.username, remote_addr=remote)
+        await audit.record(
+            events, "auth.login.failed", subject_id=body.username, remote_addr=remote
+        )
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=BAD_CREDENTIALS)
 
     await store.clear_login_failures(db, body.username, remote)
@@ -98,7 +105,6 @@ async def login(
     if previous:  # a fresh token on every login: no session fixation, no orphaned session
         await store.revoke_login_session(db, previous)
     token, csrf_token = new_token(), secrets.token_urlsafe(32)
-    settings = state.settings
     await store.create_login_session(
         db, user["id"], token, csrf_token, timedelta(seconds=settings.session_max_sec)
     )
@@ -112,7 +118,7 @@ async def login(
     response.set_cookie(CSRF_COOKIE, csrf_token, httponly=False, **cookie)  # type: ignore[arg-type]
     response.headers.update(NO_STORE)
     await audit.record(
-        state,
+        events,
         "auth.login.succeeded",
         subject_id=user["id"],
         actor=Actor(user_id=user["id"], org_id=user["org_id"]),
@@ -125,18 +131,20 @@ async def login(
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(*STATE_CHANGING))
-async def logout(principal: UserSession, request: Request, db: Db, state: State) -> Response:
+async def logout(
+    principal: UserSession, request: Request, db: Db, events: Events, settings: SettingsDep
+) -> Response:
     await store.revoke_login_session(db, request.cookies[SESSION_COOKIE])
     await audit.record(
-        state,
+        events,
         "auth.logout",
         subject_id=principal.user_id,
         actor=audit.actor_of(principal),
         remote_addr=audit.client_addr(request),
     )
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    response.delete_cookie(SESSION_COOKIE, path="/", secure=state.settings.cookie_secure)
-    response.delete_cookie(CSRF_COOKIE, path="/", secure=state.settings.cookie_secure)
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=settings.cookie_secure)
+    response.delete_cookie(CSRF_COOKIE, path="/", secure=settings.cookie_secure)
     return response
 
 
@@ -154,7 +162,7 @@ async def me(principal: User, db: Db) -> UserView:
     responses=errors(429, *STATE_CHANGING, *WITH_BODY),
 )
 async def change_password(
-    body: ChangePassword, principal: UserSession, request: Request, db: Db, state: State
+    body: ChangePassword, principal: UserSession, request: Request, db: Db, events: Events
 ) -> Response:
     """Change your own password; your other sessions are logged out, this one stays."""
     remote = audit.client_addr(request)
@@ -175,6 +183,6 @@ async def change_password(
         db, principal.user_id, keep_token=request.cookies[SESSION_COOKIE]
     )
     await audit.record_by(
-        state, request, principal, "user.password_changed", subject_id=principal.user_id, by="self"
+        events, request, principal, "user.password_changed", subject_id=principal.user_id, by="self"
     )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

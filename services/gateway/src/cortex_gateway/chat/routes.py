@@ -26,10 +26,10 @@ from cortex_gateway.auth.dependencies import UserSession
 from cortex_gateway.chat.aggregate import last_seq_of
 from cortex_gateway.chat.commands import ChatCommands
 from cortex_gateway.chat.queries import SessionQueries
-from cortex_gateway.deps import State
-from cortex_gateway.models.catalog import constraints_of
+from cortex_gateway.deps import Events, QueryClientDep, SettingsDep
+from cortex_gateway.models.catalog import ModelCatalog, constraints_of
+from cortex_gateway.models.deps import Catalog
 from cortex_gateway.openapi import AUTHENTICATED, NO_NUL, STATE_CHANGING, WITH_BODY, errors
-from cortex_gateway.state import AppState
 
 router = APIRouter(prefix="/v1/chat/sessions", tags=["chat sessions"])
 
@@ -47,12 +47,12 @@ JSON = "application/json"
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-async def get_commands(state: State) -> ChatCommands:
-    return ChatCommands(state.js, state.topology)
+async def get_commands(events: Events) -> ChatCommands:
+    return ChatCommands(events.js, events.topology)
 
 
-async def get_queries(state: State) -> SessionQueries:
-    return SessionQueries(state.queries, state.topology, state.settings.query_timeout_sec)
+async def get_queries(client: QueryClientDep, settings: SettingsDep) -> SessionQueries:
+    return SessionQueries(client, settings.topology, settings.query_timeout_sec)
 
 
 Commands = Annotated[ChatCommands, Depends(get_commands)]
@@ -125,8 +125,8 @@ def session_view(seq_event: SessionCreated, created_at: datetime) -> SessionView
     )
 
 
-def known_model(state: AppState, model_name: str) -> Upstream:
-    upstream = state.catalog.get(model_name)
+def known_model(catalog: ModelCatalog, model_name: str) -> Upstream:
+    upstream = catalog.get(model_name)
     if upstream is None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_ENTITY, detail=f"Unknown model {model_name!r}."
@@ -138,14 +138,16 @@ def known_model(state: AppState, model_name: str) -> Upstream:
 async def list_sessions(
     principal: UserSession,
     queries: Queries,
-    state: State,
+    events: Events,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     """Newest activity first; `next_cursor` fetches the next page. Waits (bounded) until the
     projection shows the user's latest write, else 503 with Retry-After."""
     newest = await last_seq_of(
-        state.js, state.topology.chat_stream, state.topology.chat_user_subjects(principal.user_id)
+        events.js,
+        events.topology.chat_stream,
+        events.topology.chat_user_subjects(principal.user_id),
     )
     page = await queries.list(
         ListSessions(user_id=principal.user_id, limit=limit, cursor=cursor, min_seq=newest)
@@ -162,11 +164,11 @@ async def create_session(
     body: CreateSession,
     principal: UserSession,
     commands: Commands,
-    state: State,
+    catalog: Catalog,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> SessionView:
-    upstream = known_model(state, body.model_name)
+    upstream = known_model(catalog, body.model_name)
     written = await commands.create_session(
         principal,
         model_name=upstream.served_model_name,
@@ -182,12 +184,12 @@ async def create_session(
 
 @router.get("/{session_id}", response_model=SessionView, responses=errors(404, *AUTHENTICATED))
 async def get_session(
-    session_id: SessionId, principal: UserSession, queries: Queries, state: State
+    session_id: SessionId, principal: UserSession, queries: Queries, events: Events
 ) -> Response:
     newest = await last_seq_of(
-        state.js,
-        state.topology.chat_stream,
-        state.topology.chat_subject(principal.user_id, session_id),
+        events.js,
+        events.topology.chat_stream,
+        events.topology.chat_subject(principal.user_id, session_id),
     )
     if newest == 0:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Chat session not found.")
@@ -207,18 +209,19 @@ async def add_message(
     body: AddMessage,
     principal: UserSession,
     commands: Commands,
-    state: State,
+    catalog: Catalog,
+    settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> MessageView:
-    limit = state.settings.max_message_bytes
+    limit = settings.max_message_bytes
     if len(body.content.encode()) > limit:
         raise HTTPException(
             status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             detail=f"Message content is over the limit of {limit} bytes.",
         )
     if body.model_name is not None:
-        upstream = known_model(state, body.model_name)
+        upstream = known_model(catalog, body.model_name)
         await commands.select_model(
             principal,
             session_id,

@@ -17,7 +17,7 @@ from cortex_contracts.storable import storable_text
 from cortex_gateway.chat.commands import ChatCommands, ModelLocked, SessionNotFound
 from cortex_gateway.completions.meter import compute_metrics
 from cortex_gateway.completions.run import CompletionRun
-from cortex_gateway.state import AppState
+from cortex_gateway.completions.runtime import CompletionRuntime
 from cortex_runtime.jetstream import publish_event
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ ATTEMPTS = 6
 FIRST_BACKOFF_SEC = 0.2
 
 
-async def settle_metrics(state: AppState, run: CompletionRun) -> dict[str, Any]:
+async def settle_metrics(state: CompletionRuntime, run: CompletionRun) -> dict[str, Any]:
     """The run's metrics, computed once (the client's event and the stored copy are the same)."""
     if run.metrics is None:
         prompt_tokens, completion_tokens = await token_totals(state, run)
@@ -43,7 +43,7 @@ async def settle_metrics(state: AppState, run: CompletionRun) -> dict[str, Any]:
     return run.metrics
 
 
-async def token_totals(state: AppState, run: CompletionRun) -> tuple[int, int]:
+async def token_totals(state: CompletionRuntime, run: CompletionRun) -> tuple[int, int]:
     """From the upstream's usage; else counted with the engine's tokenizer (or estimated)."""
     usage = run.usage or {}
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
@@ -63,7 +63,7 @@ async def token_totals(state: AppState, run: CompletionRun) -> tuple[int, int]:
     return prompt, completion
 
 
-async def finish(state: AppState, run: CompletionRun) -> None:
+async def finish(state: CompletionRuntime, run: CompletionRun) -> None:
     if run.exchange is not None:
         run.exchange.close()  # a stopped or abandoned stream: the engine stops generating
     if run.stop_subscription is not None:
@@ -88,7 +88,9 @@ async def finish(state: AppState, run: CompletionRun) -> None:
     await publish_usage(state, run, metrics)
 
 
-async def record_answer(state: AppState, run: CompletionRun, metrics: dict[str, Any]) -> None:
+async def record_answer(
+    state: CompletionRuntime, run: CompletionRun, metrics: dict[str, Any]
+) -> None:
     session_id = run.session_id
     assert session_id is not None
     commands = ChatCommands(state.js, state.topology)
@@ -139,7 +141,9 @@ def usage_event(run: CompletionRun, metrics: dict[str, Any]) -> CompletionRecord
     )
 
 
-async def publish_usage(state: AppState, run: CompletionRun, metrics: dict[str, Any]) -> None:
+async def publish_usage(
+    state: CompletionRuntime, run: CompletionRun, metrics: dict[str, Any]
+) -> None:
     event = usage_event(run, metrics)
     subject = state.topology.usage_subject(run.model)
 

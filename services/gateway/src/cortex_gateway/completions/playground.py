@@ -14,15 +14,15 @@ from cortex_gateway.chat.aggregate import load_session
 from cortex_gateway.chat.commands import ChatCommands, ModelLocked, SessionNotFound
 from cortex_gateway.completions.errors import CompletionError
 from cortex_gateway.completions.request import ClientRequest
+from cortex_gateway.completions.runtime import CompletionRuntime
 from cortex_gateway.models.catalog import constraints_of
-from cortex_gateway.state import AppState
 
 SESSION_HEADER = "X-Chat-Session-Id"
 REGENERATE_HEADER = "X-Chat-Regenerate"
 
 
 async def bind_session(
-    state: AppState,
+    state: CompletionRuntime,
     principal: Principal,
     raw_session_id: str,
     client: ClientRequest,
@@ -44,7 +44,7 @@ async def bind_session(
 
 
 async def _bind(
-    state: AppState,
+    state: CompletionRuntime,
     principal: Principal,
     session_id: str,
     client: ClientRequest,

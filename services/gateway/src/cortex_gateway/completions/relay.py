@@ -23,10 +23,10 @@ from cortex_gateway.completions.errors import CompletionError, error_event, upst
 from cortex_gateway.completions.finish import finish, settle_metrics
 from cortex_gateway.completions.request import upstream_body
 from cortex_gateway.completions.run import CompletionRun, Failure
+from cortex_gateway.completions.runtime import CompletionRuntime
 from cortex_gateway.completions.sse import DONE, sse_event
 from cortex_gateway.completions.upstream import Collected, Exchange, UpstreamError
 from cortex_gateway.models.engine import auth_headers, chat_completions_url
-from cortex_gateway.state import AppState
 
 T = TypeVar("T")
 
@@ -35,13 +35,13 @@ METRICS_EVENT = "cortex.metrics"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def close_run(state: AppState, run: CompletionRun) -> asyncio.Task[None] | None:
+def close_run(state: CompletionRuntime, run: CompletionRun) -> asyncio.Task[None] | None:
     """End of the request, however it ended: record it off the request (exactly once)."""
     if run.closed:
         return None
     run.closed = True
     run.abandon(time.perf_counter())
-    return state.completions.spawn(finish(state, run))
+    return state.spawn(finish(state, run))
 
 
 class ClientGone(Exception):
@@ -49,14 +49,14 @@ class ClientGone(Exception):
 
 
 # --- opening ---------------------------------------------------------------------------------
-async def open_upstream(state: AppState, run: CompletionRun, request: Request) -> Exchange:
+async def open_upstream(state: CompletionRuntime, run: CompletionRun, request: Request) -> Exchange:
     """Send the request; return the upstream exchange once its head is in (status 2xx)."""
     upstream = run.upstream
     assert upstream is not None
     headers = {"Content-Type": "application/json", **auth_headers(upstream)}
     if run.client.stream:
         headers["Accept"] = "text/event-stream"
-    sending = state.completions.upstreams.request(
+    sending = state.upstreams.request(
         chat_completions_url(upstream), headers, upstream_body(run.client, upstream)
     )
     try:
@@ -87,7 +87,7 @@ def _reason(error: BaseException) -> str:
     return str(error) if isinstance(error, UpstreamError) else type(error).__name__
 
 
-def _unreachable(state: AppState, run: CompletionRun, why: str) -> CompletionError:
+def _unreachable(state: CompletionRuntime, run: CompletionRun, why: str) -> CompletionError:
     state.health.record_failure(run.model)
     return CompletionError(
         502, f"The model server for {run.model} {why}.", code="upstream_unreachable"
@@ -142,7 +142,7 @@ class RelayResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, state: AppState, run: CompletionRun) -> None:
+    def __init__(self, state: CompletionRuntime, run: CompletionRun) -> None:
         self.status_code = 200
         self.background = None
         self.init_headers({**SSE_HEADERS, COMPLETION_ID_HEADER: run.id})
@@ -216,7 +216,9 @@ class StreamRelay:
         )
 
 
-async def stream_end(state: AppState, run: CompletionRun, failure: Failure | None) -> list[bytes]:
+async def stream_end(
+    state: CompletionRuntime, run: CompletionRun, failure: Failure | None
+) -> list[bytes]:
     """Settle how the stream ended; the events that close it: [error], [metrics], [DONE]."""
     run.end(time.perf_counter(), failure)
     tail = []
@@ -234,7 +236,7 @@ async def stream_end(state: AppState, run: CompletionRun, failure: Failure | Non
 
 
 # --- whole answers ---------------------------------------------------------------------------
-async def relay_whole(state: AppState, run: CompletionRun, request: Request) -> Response:
+async def relay_whole(state: CompletionRuntime, run: CompletionRun, request: Request) -> Response:
     exchange = run.exchange
     assert exchange is not None
     collected = Collected()

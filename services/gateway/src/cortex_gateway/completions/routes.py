@@ -26,8 +26,8 @@ from cortex_gateway.completions.relay import (
 )
 from cortex_gateway.completions.request import read_client_request
 from cortex_gateway.completions.run import CompletionRun, Failure
+from cortex_gateway.completions.runtime import CompletionRuntime
 from cortex_gateway.completions.stop import listen_for_stop, request_stop
-from cortex_gateway.state import AppState
 
 router = APIRouter(tags=["completions"])
 
@@ -43,27 +43,27 @@ def header_flag(request: Request, name: str) -> bool:
     return request.headers.get(name, "").strip().lower() in ("true", "1", "yes")
 
 
-async def authenticate(request: Request, state: AppState) -> Principal:
+async def authenticate(request: Request, state: CompletionRuntime) -> Principal:
     """An API key (cached briefly, see api_keys.py), else the session cookie with CSRF."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and key.strip():
-        principal = await state.completions.api_keys.principal(state.engine, key.strip())
+        principal = await state.api_keys.principal(state.database, key.strip())
         if principal is None:
             raise CompletionError(
                 401, BAD_API_KEY, type_="authentication_error", headers=BEARER_CHALLENGE
             )
         return principal
     try:
-        return await require_user(request, state)
+        return await require_user(request, state.database, state.settings)
     except HTTPException as denied:
         raise CompletionError(
             denied.status_code, str(denied.detail), headers=dict(denied.headers or {})
         ) from None
 
 
-def app_state(request: Request) -> AppState:
+def app_state(request: Request) -> CompletionRuntime:
     """Read directly, not through a dependency: the hot path skips FastAPI's dependency work."""
-    state: AppState = request.app.state.cortex
+    state: CompletionRuntime = request.app.state.completions
     return state
 
 
@@ -105,7 +105,7 @@ async def chat_completions(request: Request) -> Response:
         raise
 
 
-async def start(state: AppState, run: CompletionRun, request: Request) -> Response:
+async def start(state: CompletionRuntime, run: CompletionRun, request: Request) -> Response:
     upstream = run.upstream
     if upstream is None:
         raise CompletionError(

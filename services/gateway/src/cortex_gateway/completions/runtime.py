@@ -1,5 +1,9 @@
-"""Per-process state of the completions proxy: the API-key cache, the connections to model
+"""Per-process state of the completions proxy: what it uses of the gateway (settings, database,
+NATS, model registry and health, engine client), the API-key cache, the connections to model
 servers, and work that outlives a request (recording answers and usage after a stream ends).
+
+Built once in the lifespan (app.py); the hot path reads it from `app.state.completions` once per
+request and hands it down (completions/routes.py), with no dependency solving.
 
 Tasks are kept here (so they are not garbage-collected mid-way) and awaited at shutdown before
 the NATS connection is drained, so nothing a client was promised is dropped by a restart.
@@ -11,22 +15,53 @@ from collections.abc import Coroutine
 from typing import Any
 
 from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_contracts.topology import Topology
 from cortex_gateway.completions.api_keys import ApiKeyCache
 from cortex_gateway.completions.upstream import UpstreamPool
+from cortex_gateway.models.catalog import ModelCatalog
+from cortex_gateway.models.engine import EngineClient
+from cortex_gateway.models.health_view import HealthView
+from cortex_gateway.settings import Settings
+from cortex_runtime.query import QueryClient
 
 log = logging.getLogger(__name__)
 
 
 class CompletionRuntime:
-    def __init__(self, upstreams: UpstreamPool | None = None) -> None:
-        self._tasks: set[asyncio.Task[None]] = set()
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: AsyncEngine,
+        nats: NatsClient,
+        js: JetStreamContext,
+        queries: QueryClient,
+        catalog: ModelCatalog,
+        health: HealthView,
+        engines: EngineClient,
+    ) -> None:
+        self.settings = settings
+        self.topology: Topology = settings.topology
+        self.database = database  # API keys not in the cache (api_keys.py)
+        self.nats = nats  # stop requests for the streams relayed here (stop.py)
+        self.js = js  # the playground's chat events, usage events (playground.py, finish.py)
+        self.queries = queries  # stop requests for streams relayed elsewhere
+        self.catalog = catalog
+        self.health = health
+        self.engines = engines  # token counts when the model server reports none (finish.py)
         self.api_keys = ApiKeyCache()
-        self.upstreams = upstreams or UpstreamPool()
+        self.upstreams = UpstreamPool(
+            connect_timeout_sec=settings.upstream_connect_timeout_sec,
+            read_timeout_sec=settings.upstream_read_timeout_sec,
+            max_exchanges=settings.upstream_max_connections,
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, nc: NatsClient, topology: Topology) -> None:
-        await self.api_keys.start(nc, topology)
+    async def start(self) -> None:
+        await self.api_keys.start(self.nats, self.topology)
 
     async def stop(self, drain_timeout_sec: float) -> None:
         await self.api_keys.stop()

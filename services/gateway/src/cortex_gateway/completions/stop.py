@@ -8,14 +8,16 @@ instead of `abandoned` as when the client merely disconnects.
 
 from cortex_contracts.messages.completions import CompletionStopped, StopCompletion
 from cortex_gateway.completions.run import CompletionRun
-from cortex_gateway.state import AppState
+from cortex_gateway.completions.runtime import CompletionRuntime
 from cortex_runtime.query import QueryFailed
 from cortex_runtime.responder import Responder
 
 REQUEST_TIMEOUT_SEC = 2.0
 
 
-async def listen_for_stop(state: AppState, run: CompletionRun) -> Responder[StopCompletion]:
+async def listen_for_stop(
+    state: CompletionRuntime, run: CompletionRun
+) -> Responder[StopCompletion]:
     async def on_stop(request: StopCompletion) -> CompletionStopped:
         if request.user_id != run.principal.user_id or run.status is not None:
             return CompletionStopped(stopped=False)
@@ -32,7 +34,7 @@ async def listen_for_stop(state: AppState, run: CompletionRun) -> Responder[Stop
     return responder
 
 
-async def request_stop(state: AppState, completion_id: str, user_id: str) -> bool:
+async def request_stop(state: CompletionRuntime, completion_id: str, user_id: str) -> bool:
     subject = state.topology.completion_stop_subject(completion_id)
     try:
         reply = await state.queries.ask_for(

@@ -11,11 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cortex_contracts.events.models import Upstream
 from cortex_gateway.auth.dependencies import User
-from cortex_gateway.deps import State
 from cortex_gateway.models.catalog import constraints_of
+from cortex_gateway.models.deps import Catalog, Engines, Health
+from cortex_gateway.models.engine import EngineClient
+from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.models.views import ModelCard, ModelConstraints, ModelList, TokenizeAnswer
 from cortex_gateway.openapi import AUTHENTICATED, STATE_CHANGING, WITH_BODY, errors
-from cortex_gateway.state import AppState
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -23,8 +24,8 @@ MAX_TOKENIZE_CHARS = 4 * 1024 * 1024
 MAX_TOKENIZE_MESSAGES = 10_000
 
 
-def registered_model(name: str, state: State) -> Upstream:
-    upstream = state.catalog.get(name)
+def registered_model(name: str, catalog: Catalog) -> Upstream:
+    upstream = catalog.get(name)
     if upstream is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"Unknown model {name!r}.")
     return upstream
@@ -33,32 +34,38 @@ def registered_model(name: str, state: State) -> Upstream:
 Model = Annotated[Upstream, Depends(registered_model)]
 
 
-async def known_max_model_len(state: AppState, upstream: Upstream) -> int | None:
+async def known_max_model_len(
+    health: HealthView, engines: EngineClient, upstream: Upstream
+) -> int | None:
     """Configured, else reported by the health service, else asked from the engine (cached)."""
-    health = state.health.get(upstream.served_model_name)
-    known = health.max_model_len if health is not None else None
-    return await state.engines.max_model_len(upstream, known=known)
+    reported = health.get(upstream.served_model_name)
+    known = reported.max_model_len if reported is not None else None
+    return await engines.max_model_len(upstream, known=known)
 
 
-async def model_constraints(state: AppState, upstream: Upstream) -> dict[str, Any]:
-    return constraints_of(upstream, await known_max_model_len(state, upstream))
+async def model_constraints(
+    health: HealthView, engines: EngineClient, upstream: Upstream
+) -> dict[str, Any]:
+    return constraints_of(upstream, await known_max_model_len(health, engines, upstream))
 
 
 @router.get("", responses=errors(*AUTHENTICATED))
-async def list_models(_: User, state: State) -> ModelList:
+async def list_models(_: User, catalog: Catalog) -> ModelList:
     """OpenAI's model list, for SDKs pointed at the gateway (every registered model)."""
     created = int(time.time())
     return ModelList(
         data=[
             ModelCard(id=u.served_model_name, created=created, owned_by="cortex")
-            for u in state.catalog.all()
+            for u in catalog.all()
         ]
     )
 
 
 @router.get("/{name:path}/constraints", responses=errors(404, *AUTHENTICATED))
-async def get_constraints(_: User, upstream: Model, state: State) -> ModelConstraints:
-    return ModelConstraints.model_validate(await model_constraints(state, upstream))
+async def get_constraints(
+    _: User, upstream: Model, health: Health, engines: Engines
+) -> ModelConstraints:
+    return ModelConstraints.model_validate(await model_constraints(health, engines, upstream))
 
 
 class PromptMessage(BaseModel):
@@ -88,11 +95,13 @@ class TokenizeRequest(BaseModel):
 
 
 @router.post("/{name:path}/tokenize", responses=errors(404, *STATE_CHANGING, *WITH_BODY))
-async def tokenize(_: User, upstream: Model, body: TokenizeRequest, state: State) -> TokenizeAnswer:
+async def tokenize(
+    _: User, upstream: Model, body: TokenizeRequest, health: Health, engines: Engines
+) -> TokenizeAnswer:
     if body.messages is not None:
         messages = [m.model_dump() for m in body.messages]
-        counted = await state.engines.count_tokens(upstream, messages=messages)
+        counted = await engines.count_tokens(upstream, messages=messages)
     else:
-        counted = await state.engines.count_tokens(upstream, text=body.text)
-    max_len = await known_max_model_len(state, upstream)
+        counted = await engines.count_tokens(upstream, text=body.text)
+    max_len = await known_max_model_len(health, engines, upstream)
     return TokenizeAnswer(count=counted.count, max_model_len=max_len, exact=counted.exact)

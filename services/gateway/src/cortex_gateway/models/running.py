@@ -5,7 +5,7 @@ from typing import Literal
 from fastapi import APIRouter
 
 from cortex_gateway.auth.dependencies import User
-from cortex_gateway.deps import State
+from cortex_gateway.models.deps import Catalog, Health
 from cortex_gateway.models.views import RunningModel, RunningModels
 from cortex_gateway.openapi import AUTHENTICATED, errors
 
@@ -15,13 +15,13 @@ RUNNING: Literal["running"] = "running"
 
 
 @router.get("/running", responses=errors(*AUTHENTICATED))
-async def running_models(state: State, _: User) -> RunningModels:
+async def running_models(catalog: Catalog, health_view: Health, _: User) -> RunningModels:
     models = []
-    for upstream in sorted(state.catalog.all(), key=lambda u: u.served_model_name):
+    for upstream in sorted(catalog.all(), key=lambda u: u.served_model_name):
         name = upstream.served_model_name
-        if not state.health.is_running(name):
+        if not health_view.is_running(name):
             continue
-        health = state.health.get(name)
+        health = health_view.get(name)
         models.append(
             RunningModel(
                 served_model_name=name,
