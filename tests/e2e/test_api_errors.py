@@ -86,3 +86,16 @@ async def test_usage_queries_the_store_cannot_answer_are_a_422_at_once(
     response = await admin.get("/admin/usage", params=params, timeout=10)
 
     assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize("size", ["4096", 4096.5, True])
+async def test_a_model_server_size_must_be_a_number_as_the_document_says(
+    login_as: LoginAs, size: object
+) -> None:
+    admin = await login_as("admin")
+    body = {"served_model_name": "not-registered", "base_url": "http://h:1", "context_size": size}
+
+    response = await admin.post("/admin/upstreams", json=body)
+
+    assert response.status_code == 422, response.text
+    assert "context_size" in response.json()["detail"]

@@ -30,8 +30,9 @@ class RegisterUpstream(BaseModel):
     base_url: HttpUrl = Field(json_schema_extra={"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://"})
     engine_type: EngineType = "openai"
     api_key: str | None = Field(default=None, max_length=1000)
-    context_size: int | None = Field(default=None, gt=0)
-    max_tokens_default: int | None = Field(default=None, gt=0)
+    # strict: `"4096"` is not a number (as the schema says), though pydantic would read it as one
+    context_size: int | None = Field(default=None, gt=0, strict=True)
+    max_tokens_default: int | None = Field(default=None, gt=0, strict=True)
     request_defaults: dict[str, Any] | None = None
     task: str = Field(default="generate", min_length=1, max_length=50)
 
