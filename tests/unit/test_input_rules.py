@@ -102,5 +102,9 @@ def test_usage_queries_within_bounds_are_valid() -> None:
     UsageQuery.model_validate(
         {"start": "2026-01-01T00:00:00Z", "end": "2027-01-01T00:00:00Z", "group_by": "hour"}
     )
-    UsageQuery.model_validate({"start": "1970-01-01", "end": "2199-01-01", "group_by": "day"})
-    UsageQuery.model_validate({"start": "1970-01-01", "group_by": "hour"})  # spans the data
+    UsageQuery.model_validate(
+        {"start": "1970-01-01T00:00:00Z", "end": "2199-01-01T00:00:00Z", "group_by": "day"}
+    )
+    UsageQuery.model_validate(
+        {"start": "1970-01-01T00:00:00Z", "group_by": "hour"}
+    )  # spans the data
