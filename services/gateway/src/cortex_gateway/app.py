@@ -63,11 +63,12 @@ def create_app(settings: Settings) -> FastAPI:
         nc = await connect(settings.nats_url, "cortex-gateway")
         js = nc.jetstream(timeout=settings.nats_timeout_sec)
         await ensure_streams(js, settings.topology)
+        events = EventStore(js, settings.topology)
         # Not bounded like a request: workers and replicas starting together create the admin
         # one after the other, under a lock held while the password is hashed.
         setup_engine = make_engine(settings.database_url, 1, STARTUP_DB_TIMEOUT_SEC)
         try:
-            await ensure_admin(setup_engine, settings)
+            await ensure_admin(setup_engine, settings, events)
         finally:
             await setup_engine.dispose()
         baseline = read_models_file(settings.models_file) if settings.models_file else None
@@ -92,7 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
         # type (deps.py says how).
         app.state.settings = settings
         app.state.database = engine
-        app.state.events = EventStore(js, settings.topology)
+        app.state.events = events
         app.state.queries = queries
         app.state.catalog = catalog
         app.state.health = health

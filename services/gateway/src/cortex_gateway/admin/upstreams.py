@@ -37,6 +37,20 @@ class RegisterUpstream(BaseModel):
     task: str = Field(default="generate", min_length=1, max_length=50)
 
 
+def changes_between(current: Upstream | None, new: Upstream) -> dict[str, Any]:
+    """What a registration changed, field by field, as the API shows it: never the API key."""
+    before = public_view(current) if current is not None else {}
+    after = public_view(new)
+    changes: dict[str, Any] = {
+        field: {"from": before.get(field), "to": value}
+        for field, value in after.items()
+        if before.get(field) != value
+    }
+    if current is not None and current.api_key and new.api_key != current.api_key:
+        changes["api_key"] = "replaced" if new.api_key else "removed"
+    return changes
+
+
 @router.post(
     "/upstreams",
     responses={201: {"model": UpstreamInfo, "description": "Registered"}, **errors(*WITH_BODY)},
@@ -66,6 +80,7 @@ async def register_upstream(
         base_url=str(upstream.base_url),
         engine_type=upstream.engine_type,
         replaced=current is not None,
+        changes=changes_between(current, upstream),
     )
     await catalog.register(upstream)
     response.status_code = status.HTTP_200_OK if current is not None else status.HTTP_201_CREATED
