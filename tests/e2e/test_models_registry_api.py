@@ -14,7 +14,7 @@ from tests.conftest import LoginAs
 from tests.support.accounts import audit_events
 from tests.support.clients import login
 from tests.support.completions import eventually, register, unique, wait_running
-from tests.support.stack import Stack
+from tests.support.stack import TEST_MODELS, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -274,3 +274,15 @@ async def test_an_upstream_edit_is_audited_with_what_changed_never_the_key(
     }
     assert all(e["actor"]["user_id"] == admin_id for e in registered)
     assert "first-secret" not in str(registered) and "second-secret" not in str(registered)
+
+
+async def test_the_models_file_seeding_at_start_is_audited_by_the_system(stack: Stack) -> None:
+    seeded = [
+        e
+        for e in await audit_events(stack, "upstream.registered")
+        if e["details"].get("by") == "models_file"
+    ]
+
+    # One event per model of the file, though every gateway worker seeds at start.
+    assert sorted(e["aggregate_id"] for e in seeded) == sorted(m["name"] for m in TEST_MODELS)
+    assert all(e["actor"]["user_id"] is None and not e["details"]["replaced"] for e in seeded)

@@ -73,7 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
             await setup_engine.dispose()
         baseline = read_models_file(settings.models_file) if settings.models_file else None
         catalog = ModelCatalog()
-        await catalog.attach(js, settings.topology, baseline)  # shared registry, seeded
+        for change in await catalog.attach(js, settings.topology, baseline):  # shared, seeded
+            await admin_upstreams.record_seeded(events, change)
         health = HealthView(settings.topology)
         await health.start(js)
         queries = QueryClient(nc)
