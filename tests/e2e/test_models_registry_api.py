@@ -11,9 +11,10 @@ import pytest
 from cortex_contracts.events.audit import AuditRecorded
 from cortex_contracts.topology import Topology
 from tests.conftest import LoginAs
+from tests.support.accounts import audit_events
 from tests.support.clients import login
 from tests.support.completions import eventually, register, unique, wait_running
-from tests.support.stack import Stack
+from tests.support.stack import TEST_MODELS, Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -247,3 +248,41 @@ async def audit_actions(stack: Stack, subject_id: str) -> list[str]:
         return actions
     finally:
         await nc.drain()
+
+
+async def test_an_upstream_edit_is_audited_with_what_changed_never_the_key(
+    stack: Stack, admin: httpx.AsyncClient, scratch: list[str]
+) -> None:
+    name = unique("edited")
+    scratch.append(name)
+    body = {"served_model_name": name, "base_url": sim_base(stack, VLLM), "engine_type": "vllm"}
+    admin_id = (await admin.get("/auth/me")).json()["id"]
+
+    await admin.post("/admin/upstreams", json={**body, "api_key": "first-secret"})
+    edited = await admin.post(
+        "/admin/upstreams", json={**body, "context_size": 2048, "api_key": "second-secret"}
+    )
+
+    assert edited.status_code == 200, edited.text
+    registered = [
+        e for e in await audit_events(stack, "upstream.registered") if e["aggregate_id"] == name
+    ]
+    assert [e["details"]["replaced"] for e in registered] == [False, True]
+    assert registered[1]["details"]["changes"] == {
+        "context_size": {"from": None, "to": 2048},
+        "api_key": "replaced",
+    }
+    assert all(e["actor"]["user_id"] == admin_id for e in registered)
+    assert "first-secret" not in str(registered) and "second-secret" not in str(registered)
+
+
+async def test_the_models_file_seeding_at_start_is_audited_by_the_system(stack: Stack) -> None:
+    seeded = [
+        e
+        for e in await audit_events(stack, "upstream.registered")
+        if e["details"].get("by") == "models_file"
+    ]
+
+    # One event per model of the file, though every gateway worker seeds at start.
+    assert sorted(e["aggregate_id"] for e in seeded) == sorted(m["name"] for m in TEST_MODELS)
+    assert all(e["actor"]["user_id"] is None and not e["details"]["replaced"] for e in seeded)

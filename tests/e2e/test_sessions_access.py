@@ -6,7 +6,9 @@ import uuid
 import httpx
 import pytest
 
+from cortex_contracts.topology import Topology
 from tests.conftest import LoginAs
+from tests.support.accounts import stored_events
 from tests.support.chat import (
     MODEL,
     add_message,
@@ -105,3 +107,21 @@ async def test_the_session_api_needs_a_logged_in_session(stack: Stack, login_as:
         anonymous.cookies.update(user.cookies)
         no_csrf = await anonymous.post("/v1/chat/sessions", json={"model_name": MODEL})
     assert no_csrf.status_code == 403
+
+
+async def test_deletes_and_clear_all_are_events_by_the_user(
+    stack: Stack, login_as: LoginAs
+) -> None:
+    client = await login_as()
+    me = (await client.get("/auth/me")).json()
+    first, second, third = [await create_session(client) for _ in range(3)]
+
+    assert (await client.delete(f"/v1/chat/sessions/{first}")).status_code == 204
+    assert (await client.delete("/v1/chat/sessions")).status_code == 204
+
+    topology = Topology(prefix=stack.env["CORTEX_NATS_PREFIX"])
+    events = await stored_events(stack, topology.chat_stream, topology.chat_user_subjects(me["id"]))
+    deleted = [e for e in events if e["type"] == "chat.session.deleted"]
+    assert [e["aggregate_id"] for e in deleted[:1]] == [first]
+    assert sorted(e["aggregate_id"] for e in deleted[1:]) == sorted([second, third])
+    assert all(e["actor"] == {"user_id": me["id"], "org_id": me["org_id"]} for e in deleted)

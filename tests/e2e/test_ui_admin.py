@@ -17,6 +17,7 @@ from tests.support.browser import (
     open_ui,
     screenshot,
 )
+from tests.support.clients import login
 from tests.support.stack import TEST_MODELS, Stack
 
 pytestmark = pytest.mark.e2e
@@ -164,3 +165,39 @@ async def test_admin_pages_fit_the_screen(chromium: Browser, stack: Stack, width
             await screenshot(ui.page, f"ui_layout_{width}{path.replace('/', '_')}")
     finally:
         await ui.close()
+
+
+async def test_users_page_changes_a_role_and_explains_a_refusal(
+    admin_ui: UiUser, stack: Stack
+) -> None:
+    page = admin_ui.page
+    username, password = stack.create_user()
+    await page.goto("/users")
+    role = page.get_by_label(f"Role of {username}", exact=True)
+    await expect(role).to_have_value("user")
+
+    await role.select_option("admin")
+    await page.reload()
+    await expect(page.get_by_label(f"Role of {username}", exact=True)).to_have_value("admin")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as client:
+        await client.post("/auth/login", json={"username": username, "password": password})
+        as_admin = await client.get("/admin/users")
+    assert as_admin.status_code == 200, as_admin.text
+    await screenshot(page, "ui_users_role")
+
+    # With every other administrator demoted, `admin` cannot demote itself: the page says why.
+    users = as_admin.json()["users"]
+    others = [u for u in users if u["role"] == "admin" and u["username"] != "admin"]
+    admin = await login(stack.gateway_url, "admin", stack.admin_password)
+    for user in others:
+        assert (await admin.patch(f"/admin/users/{user['id']}", json={"role": "user"})).is_success
+    try:
+        await page.reload()
+        await page.get_by_label("Role of admin", exact=True).select_option("user")
+        await expect(page.get_by_text("This is the last administrator")).to_be_visible()
+        await page.reload()
+        await expect(page.get_by_label("Role of admin", exact=True)).to_have_value("admin")
+    finally:
+        for user in others:
+            await admin.patch(f"/admin/users/{user['id']}", json={"role": "admin"})
+        await admin.aclose()

@@ -114,3 +114,27 @@ async def _has(catalog: ModelCatalog, name: str) -> bool:
 
 async def _lacks(catalog: ModelCatalog, name: str) -> bool:
     return catalog.get(name) is None
+
+
+async def test_seeding_reports_each_change_once_for_the_audit_trail(
+    js: JetStreamContext, topology: Topology
+) -> None:
+    file = [upstream(f"m{i}") for i in range(3)]
+    catalogs = [ModelCatalog() for _ in range(3)]
+    try:
+        at_once = await asyncio.gather(*(c.attach(js, topology, file) for c in catalogs))
+        restart = ModelCatalog()
+        catalogs.append(restart)
+        changed = await restart.attach(js, topology, [upstream("m0"), upstream("m1", port=9999)])
+    finally:
+        for catalog in catalogs:
+            await catalog.detach()
+
+    added = sorted(c.after.served_model_name for seeded in at_once for c in seeded if c.after)
+    assert added == ["m0", "m1", "m2"]  # three replicas raced; each model is reported once
+    assert all(c.before is None for seeded in at_once for c in seeded)
+    by_name = {(c.after or c.before).served_model_name: c for c in changed if c.after or c.before}
+    assert set(by_name) == {"m1", "m2"}  # m0 unchanged: nothing to report
+    assert str(by_name["m1"].before.base_url) == "http://engine:8000/"
+    assert str(by_name["m1"].after.base_url) == "http://engine:9999/"
+    assert by_name["m2"].after is None

@@ -95,7 +95,11 @@ async def audit_events(stack: Stack, action: str | None = None) -> list[dict[str
     """Every audit event stored in JetStream so far (optionally of one action), oldest first."""
     prefix = stack.env["CORTEX_NATS_PREFIX"]
     subject = f"{prefix}.audit.{action}" if action else f"{prefix}.audit.>"
-    stream = f"{prefix.upper()}_AUDIT"
+    return await stored_events(stack, f"{prefix.upper()}_AUDIT", subject)
+
+
+async def stored_events(stack: Stack, stream: str, subject: str) -> list[dict[str, Any]]:
+    """Every event of `stream` on `subject` (wildcards allowed), oldest first."""
     nc = await nats.connect(stack.env["CORTEX_NATS_URL"])
     events = []
     try:

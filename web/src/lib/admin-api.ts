@@ -11,6 +11,8 @@ export const me = (signal?: AbortSignal) => api<User>('/auth/me', { signal, quie
 export const listUsers = () => api<{ users: User[] }>('/admin/users').then((r) => r?.users ?? []);
 export const createUser = (body: { username: string; password: string; role?: string; org_id?: string | number }) =>
   api<User>('/admin/users', { method: 'POST', body });
+export const setUserRole = (id: string | number, role: User['role']) =>
+  api<User>(`/admin/users/${encodeURIComponent(String(id))}`, { method: 'PATCH', body: { role } });
 export const disableUser = (id: string | number) =>
   api<User>(`/admin/users/${encodeURIComponent(String(id))}/disable`, { method: 'POST', body: {} });
 export const enableUser = (id: string | number) =>

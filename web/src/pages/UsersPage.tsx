@@ -101,7 +101,7 @@ function CreateUserForm({ orgs, onCreated }: { orgs: Org[]; onCreated: () => voi
 }
 
 export function UsersPage() {
-  const { user: me } = useAuth();
+  const { user: me, refresh: refreshMe } = useAuth();
   const [users, setUsers] = useState<User[]>([]);
   const [orgs, setOrgs] = useState<Org[]>([]);
   const [keys, setKeys] = useState<ApiKeyInfo[]>([]);
@@ -145,6 +145,17 @@ export function UsersPage() {
       await load();
     } catch (e) {
       setError(e instanceof Error ? e.message : 'Could not enable the user.');
+    }
+  };
+
+  const changeRole = async (u: User, role: User['role']) => {
+    try {
+      await adminApi.setUserRole(u.id, role);
+      // Demoting yourself takes the admin pages away at once: the app re-reads who you are.
+      if (String(u.id) === String(me?.id)) await refreshMe();
+      await load();
+    } catch (e) {
+      setError(e instanceof Error ? e.message : 'Could not change the role.');
     }
   };
 
@@ -194,7 +205,14 @@ export function UsersPage() {
                 <tr key={String(u.id)}>
                   <td>{u.username}</td>
                   <td>
-                    <span className="badge">{u.role}</span>
+                    <select
+                      aria-label={`Role of ${u.username}`}
+                      value={u.role}
+                      onChange={(e) => void changeRole(u, e.target.value as User['role'])}
+                    >
+                      <option value="user">user</option>
+                      <option value="admin">admin</option>
+                    </select>
                   </td>
                   <td>{u.org_name ?? '—'}</td>
                   <td>

@@ -63,16 +63,18 @@ def create_app(settings: Settings) -> FastAPI:
         nc = await connect(settings.nats_url, "cortex-gateway")
         js = nc.jetstream(timeout=settings.nats_timeout_sec)
         await ensure_streams(js, settings.topology)
+        events = EventStore(js, settings.topology)
         # Not bounded like a request: workers and replicas starting together create the admin
         # one after the other, under a lock held while the password is hashed.
         setup_engine = make_engine(settings.database_url, 1, STARTUP_DB_TIMEOUT_SEC)
         try:
-            await ensure_admin(setup_engine, settings)
+            await ensure_admin(setup_engine, settings, events)
         finally:
             await setup_engine.dispose()
         baseline = read_models_file(settings.models_file) if settings.models_file else None
         catalog = ModelCatalog()
-        await catalog.attach(js, settings.topology, baseline)  # shared registry, seeded
+        for change in await catalog.attach(js, settings.topology, baseline):  # shared, seeded
+            await admin_upstreams.record_seeded(events, change)
         health = HealthView(settings.topology)
         await health.start(js)
         queries = QueryClient(nc)
@@ -92,7 +94,7 @@ def create_app(settings: Settings) -> FastAPI:
         # type (deps.py says how).
         app.state.settings = settings
         app.state.database = engine
-        app.state.events = EventStore(js, settings.topology)
+        app.state.events = events
         app.state.queries = queries
         app.state.catalog = catalog
         app.state.health = health

@@ -12,6 +12,7 @@ AuditAction = Literal[
     "user.disabled",
     "user.enabled",
     "user.password_changed",
+    "user.role_changed",
     "org.created",
     "org.disabled",
     "org.enabled",

@@ -13,9 +13,10 @@ from cortex_contracts.events.models import EngineType, Upstream
 from cortex_gateway import audit
 from cortex_gateway.admin.views import UpstreamInfo
 from cortex_gateway.auth.dependencies import Admin
-from cortex_gateway.deps import Events
+from cortex_gateway.deps import Events, EventStore
 from cortex_gateway.models.catalog import public_view
 from cortex_gateway.models.deps import Catalog
+from cortex_gateway.models.registry import Seeded
 from cortex_gateway.openapi import ADMIN, WITH_BODY, errors
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=errors(*ADMIN))
@@ -35,6 +36,43 @@ class RegisterUpstream(BaseModel):
     max_tokens_default: int | None = Field(default=None, gt=0, strict=True)
     request_defaults: dict[str, Any] | None = None
     task: str = Field(default="generate", min_length=1, max_length=50)
+
+
+def changes_between(current: Upstream | None, new: Upstream) -> dict[str, Any]:
+    """What a registration changed, field by field, as the API shows it: never the API key."""
+    before = public_view(current) if current is not None else {}
+    after = public_view(new)
+    changes: dict[str, Any] = {
+        field: {"from": before.get(field), "to": value}
+        for field, value in after.items()
+        if before.get(field) != value
+    }
+    if current is not None and current.api_key and new.api_key != current.api_key:
+        changes["api_key"] = "replaced" if new.api_key else "removed"
+    return changes
+
+
+def registered_details(current: Upstream | None, new: Upstream) -> dict[str, Any]:
+    return {
+        "base_url": str(new.base_url),
+        "engine_type": new.engine_type,
+        "replaced": current is not None,
+        "changes": changes_between(current, new),
+    }
+
+
+async def record_seeded(events: EventStore, change: Seeded) -> None:
+    """A change CORTEX_MODELS_FILE made at start, by the system (recorded once it is made: the
+    write is conditional, only the replica whose write succeeded records it)."""
+    if change.after is not None:
+        details = registered_details(change.before, change.after)
+        name = change.after.served_model_name
+        await audit.record(
+            events, "upstream.registered", subject_id=name, by="models_file", **details
+        )
+    elif change.before is not None:
+        name = change.before.served_model_name
+        await audit.record(events, "upstream.removed", subject_id=name, by="models_file")
 
 
 @router.post(
@@ -63,9 +101,7 @@ async def register_upstream(
         admin,
         "upstream.registered",
         subject_id=upstream.served_model_name,
-        base_url=str(upstream.base_url),
-        engine_type=upstream.engine_type,
-        replaced=current is not None,
+        **registered_details(current, upstream),
     )
     await catalog.register(upstream)
     response.status_code = status.HTTP_200_OK if current is not None else status.HTTP_201_CREATED

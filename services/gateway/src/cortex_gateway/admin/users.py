@@ -1,4 +1,4 @@
-"""Users: list, create, disable or enable, reset a password (admin role only)."""
+"""Users: list, create, change the role, disable or enable, reset a password (admin role only)."""
 
 from typing import Annotated
 
@@ -33,6 +33,10 @@ class CreateUser(BaseModel):
     password: str = Field(json_schema_extra=PASSWORD_SCHEMA)
     role: Role = "user"
     org_id: str | None = Field(default=None, description="default: the 'default' organization")
+
+
+class UpdateUser(BaseModel):
+    role: Role
 
 
 class ResetPassword(BaseModel):
@@ -93,6 +97,33 @@ async def create_user(
 
 @router.get("/{user_id}", responses=errors(404))
 async def get_user(user_id: str, _: Admin, db: Db) -> UserView:
+    return await existing_user(db, user_id)
+
+
+@router.patch("/{user_id}", responses=errors(404, 409, *WITH_BODY))
+async def update_user(
+    user_id: str, body: UpdateUser, admin: Admin, request: Request, db: Db, events: Events
+) -> UserView:
+    """Changes the role; it applies to the user's next request (their sessions stay open)."""
+    user = await existing_user(db, user_id)
+    if body.role == user.role:
+        return user
+    if user.role == "admin" and await accounts.other_active_admins(db, user_id) == 0:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="This is the last administrator: make another user an administrator first.",
+        )
+    await audit.record_by(
+        events,
+        request,
+        admin,
+        "user.role_changed",
+        subject_id=user_id,
+        username=user.username,
+        previous_role=user.role,
+        role=body.role,
+    )
+    await accounts.set_user_role(db, user_id, body.role)
     return await existing_user(db, user_id)
 
 

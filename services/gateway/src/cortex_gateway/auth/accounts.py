@@ -89,6 +89,22 @@ async def set_user_disabled(conn: AsyncConnection, user_id: str, disabled: bool)
     await conn.execute(update(users).where(users.c.id == user_id).values(disabled=disabled))
 
 
+async def set_user_role(conn: AsyncConnection, user_id: str, role: Role) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(role=role))
+
+
+async def other_active_admins(conn: AsyncConnection, user_id: str) -> int:
+    """Enabled administrators besides `user_id`.
+
+    Every administrator row is locked until the transaction ends, so two administrators demoting
+    each other at the same moment cannot both succeed and leave nobody to administer.
+    """
+    rows = await conn.execute(
+        select(users.c.id, users.c.disabled).where(users.c.role == "admin").with_for_update()
+    )
+    return sum(1 for row in rows if row.id != user_id and not row.disabled)
+
+
 async def set_password_hash(conn: AsyncConnection, user_id: str, password_hash: str) -> None:
     await conn.execute(
         update(users).where(users.c.id == user_id).values(password_hash=password_hash)

@@ -7,8 +7,10 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cortex_gateway import audit
 from cortex_gateway.auth import store
 from cortex_gateway.auth.secrets import generate_password, hash_password_off_loop
+from cortex_gateway.deps import EventStore
 from cortex_gateway.settings import Settings
 from cortex_gateway.tables import orgs
 
@@ -29,7 +31,7 @@ async def ensure_default_org(engine: AsyncEngine) -> str:
         return await store.ensure_org(conn, store.DEFAULT_ORG)
 
 
-async def ensure_admin(engine: AsyncEngine, settings: Settings) -> None:
+async def ensure_admin(engine: AsyncEngine, settings: Settings, events: EventStore) -> None:
     org_id = await ensure_default_org(engine)
     async with engine.begin() as conn:
         await conn.execute(
@@ -43,7 +45,19 @@ async def ensure_admin(engine: AsyncEngine, settings: Settings) -> None:
             password = generate_password()
             _announce_generated_password(settings, password)
         password_hash = await hash_password_off_loop(password)
-        await store.create_user(conn, settings.admin_username, password_hash, "admin", org_id)
+        user_id = await store.create_user(
+            conn, settings.admin_username, password_hash, "admin", org_id
+        )
+        # Before the commit, like every audited change: no first admin without its event.
+        await audit.record(
+            events,
+            "user.created",
+            subject_id=user_id,
+            username=settings.admin_username,
+            role="admin",
+            org_id=org_id,
+            by="startup",
+        )
         log.info("created admin account %r", settings.admin_username)
 
 

@@ -2,10 +2,10 @@
 
 Looking a key up costs a database round trip per request (a few ms of CPU on a busy machine, and
 a burst of queries when many streams start at once). A key seen recently is trusted for
-`TTL_SEC`. A revoked key, or a disabled user or organization, drops every cached entry at once on
-every replica: the gateway that made the change publishes an audit event, which each gateway
-hears on NATS; right after such an event nothing is cached for a moment, because the change is
-committed to the database just after its audit event is stored. Only a key reaching its
+`TTL_SEC`. A revoked key, a disabled user or organization, or a changed role drops every cached
+entry at once on every replica: the gateway that made the change publishes an audit event, which
+each gateway hears on NATS; right after such an event nothing is cached for a moment, because the
+change is committed to the database just after its audit event is stored. Only a key reaching its
 `expires_at` may be honoured up to TTL_SEC late.
 
 A key in use is looked up again in the background during the last REFRESH_SHARE of its time,
@@ -34,7 +34,7 @@ TTL_SEC = 5.0
 REFRESH_SHARE = 0.2
 QUIET_AFTER_CHANGE_SEC = 5.0
 MAX_ENTRIES = 10_000
-INVALIDATING_ACTIONS = ("api_key.revoked", "user.disabled", "org.disabled")
+INVALIDATING_ACTIONS = ("api_key.revoked", "user.disabled", "user.role_changed", "org.disabled")
 
 
 class ApiKeyCache:

@@ -57,11 +57,12 @@ class ModelCatalog:
     # --- lifecycle --------------------------------------------------------------------------
     async def attach(
         self, js: JetStreamContext, topology: Topology, baseline: list[Upstream] | None
-    ) -> None:
-        """Create the bucket if needed, seed it from the file's `baseline`, then follow it."""
+    ) -> list[registry.Seeded]:
+        """Create the bucket if needed, seed it from the file's `baseline`, then follow it.
+
+        Returns the changes seeding made, for the audit trail."""
         self._kv = await ensure_bucket(js, topology.registry_bucket_config())
-        if baseline is not None:
-            await registry.seed_from_file(self._kv, baseline)
+        seeded = [] if baseline is None else await registry.seed_from_file(self._kv, baseline)
         self._follow = asyncio.create_task(follow_bucket(js, topology.registry_bucket, self))
         try:
             await asyncio.wait_for(self._loaded.wait(), FIRST_LOAD_TIMEOUT_SEC)
@@ -70,6 +71,7 @@ class ModelCatalog:
                 "model registry not loaded after %ss; serving what is known",
                 FIRST_LOAD_TIMEOUT_SEC,
             )
+        return seeded
 
     async def detach(self) -> None:
         if self._follow is not None:

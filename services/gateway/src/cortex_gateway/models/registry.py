@@ -61,18 +61,32 @@ async def read_bucket(kv: KeyValue) -> dict[str, StoredEntry]:
     return found
 
 
-async def seed_from_file(kv: KeyValue, declared: list[Upstream]) -> None:
+@dataclass(frozen=True)
+class Seeded:
+    """A change seeding made (for the audit trail): `before` None when added, `after` None when
+    removed. Writes are conditional, so of replicas starting together only one reports it."""
+
+    before: Upstream | None
+    after: Upstream | None
+
+
+async def seed_from_file(kv: KeyValue, declared: list[Upstream]) -> list[Seeded]:
     baseline = {u.served_model_name: u.model_copy(update={"origin": "file"}) for u in declared}
     stored = await read_bucket(kv)
+    changes = []
     for name, upstream in baseline.items():
         key = model_key(name)
         current = stored.get(key)
         if current is None:
-            await _write_if_unchanged(kv, key, upstream, last=0)
-        elif current.removed or current.upstream is None:
+            before, last = None, 0
+        elif current.upstream is None or current.removed:
             continue
         elif current.upstream.origin == "file" and current.upstream != upstream:
-            await _write_if_unchanged(kv, key, upstream, last=current.revision)
+            before, last = current.upstream, current.revision
+        else:
+            continue
+        if await _write_if_unchanged(kv, key, upstream, last=last):
+            changes.append(Seeded(before, upstream))
     for key, current in stored.items():
         previous = current.upstream
         if (
@@ -82,16 +96,20 @@ async def seed_from_file(kv: KeyValue, declared: list[Upstream]) -> None:
         ):
             try:
                 await kv.delete(key, last=current.revision)
+                changes.append(Seeded(previous, None))
             except KeyWrongLastSequenceError:
                 log.info("registry: %s changed while seeding; left as is", key)
+    return changes
 
 
-async def _write_if_unchanged(kv: KeyValue, key: str, upstream: Upstream, last: int) -> None:
+async def _write_if_unchanged(kv: KeyValue, key: str, upstream: Upstream, last: int) -> bool:
     try:
         await kv.update(key, encode(upstream), last=last)
+        return True
     except KeyWrongLastSequenceError:
         # Another replica seeded it, or an admin edited it meanwhile: theirs stands.
         log.info("registry: %s changed while seeding; left as is", upstream.served_model_name)
+        return False
 
 
 async def put(kv: KeyValue, upstream: Upstream) -> int:
