@@ -7,10 +7,13 @@ audit) cannot fork the chain. Once stored, the subject's head is written to the 
 deleting a chat's newest event leaves the head pointing at a hash that is no longer there.
 """
 
+import asyncio
 import hashlib
 import json
 import logging
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import nats.errors
@@ -27,8 +30,10 @@ GENESIS = "0" * 64  # the "previous hash" of a subject's first event
 # Only for measuring its cost (bench/bench_audit.py): an installation keeps the chain on.
 ENABLED = os.environ.get("CORTEX_HASH_CHAIN", "on") != "off"
 
+_CACHE_MAX = 10_000
 _STREAM_OF: dict[str, str] = {}
-_STREAM_OF_MAX = 10_000
+_HEADS: dict[str, "Head"] = {}  # the heads this process wrote last (saves a read per publish)
+_LOCKS: dict[str, tuple[asyncio.Lock, int]] = {}  # subject -> its lock, and how many hold/wait
 
 
 def chain_hash(prev: str, subject: str, payload: bytes) -> str:
@@ -65,6 +70,36 @@ def heads_bucket(subject: str) -> str:
     return Topology(prefix=subject.split(".", 1)[0]).chain_heads_bucket
 
 
+@asynccontextmanager
+async def turn(subject: str) -> AsyncIterator[None]:
+    """One publish of a subject at a time in this process: publishers of one subject here link
+    in turn instead of racing (other replicas' races are settled by the expected sequence)."""
+    lock, users = _LOCKS.get(subject, (asyncio.Lock(), 0))
+    _LOCKS[subject] = (lock, users + 1)
+    try:
+        async with lock:
+            yield
+    finally:
+        lock, users = _LOCKS[subject]
+        if users == 1:
+            del _LOCKS[subject]
+        else:
+            _LOCKS[subject] = (lock, users - 1)
+
+
+def known_head(subject: str) -> Head | None:
+    return _HEADS.get(subject)
+
+
+def remember_head(subject: str, head: Head | None) -> None:
+    if head is None:
+        _HEADS.pop(subject, None)
+        return
+    if len(_HEADS) >= _CACHE_MAX:
+        _HEADS.clear()
+    _HEADS[subject] = head
+
+
 async def read_head(js: JetStreamContext, subject: str) -> Head:
     """The subject's newest event: its sequence and hash (an event from before the chain, or
     none, is GENESIS)."""
@@ -96,7 +131,7 @@ async def _stream_of(js: JetStreamContext, subject: str) -> str:
     stream = _STREAM_OF.get(subject)
     if stream is None:
         stream = await js.find_stream_name_by_subject(subject)
-        if len(_STREAM_OF) >= _STREAM_OF_MAX:
+        if len(_STREAM_OF) >= _CACHE_MAX:
             _STREAM_OF.clear()
         _STREAM_OF[subject] = stream
     return stream

@@ -66,24 +66,40 @@ async def publish_event(
         if expected_last_subject_seq is not None:
             headers[EXPECTED_SUBJECT_SEQ] = str(expected_last_subject_seq)
         return await _publish(js, subject, payload, headers)
+    async with chain.turn(subject):
+        return await _publish_linked(js, subject, payload, headers, expected_last_subject_seq)
+
+
+async def _publish_linked(
+    js: JetStreamContext,
+    subject: str,
+    payload: bytes,
+    headers: dict[str, str],
+    expected: int | None,
+) -> PubAck:
+    head = chain.known_head(subject)
     for attempt in range(CHAIN_ATTEMPTS):
-        head = await chain.read_head(js, subject)
-        if expected_last_subject_seq is not None and head.seq != expected_last_subject_seq:
-            raise ConcurrentWriteError(
-                f"{subject} is at {head.seq}, not {expected_last_subject_seq}"
-            )
+        if head is None or (expected is not None and head.seq != expected):
+            head = await chain.read_head(js, subject)  # not known here, or another wrote since
+        if expected is not None and head.seq != expected:
+            raise ConcurrentWriteError(f"{subject} is at {head.seq}, not {expected}")
         link = chain.link(head, subject, payload)
         try:
             ack = await _publish(
                 js, subject, payload, {**headers, **link, EXPECTED_SUBJECT_SEQ: str(head.seq)}
             )
         except ConcurrentWriteError:
-            if expected_last_subject_seq is not None or attempt == CHAIN_ATTEMPTS - 1:
+            chain.remember_head(subject, None)
+            if expected is not None or attempt == CHAIN_ATTEMPTS - 1:
                 raise
+            head = None
             await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
             continue
-        if not ack.duplicate:
-            await chain.anchor_head(js, subject, ack.seq, link[chain.HASH])
+        if ack.duplicate:  # stored before: the head is that event, which we do not know here
+            chain.remember_head(subject, None)
+            return ack
+        chain.remember_head(subject, chain.Head(ack.seq, link[chain.HASH]))
+        await chain.anchor_head(js, subject, ack.seq, link[chain.HASH])
         return ack
     raise AssertionError("unreachable")
 
