@@ -114,11 +114,12 @@ async def measure(stack: Stack, unchained_url: str) -> str:
     finally:
         await client.close()
     events = sum(report.events for report in reports)
-    findings = sum(len(report.findings) for report in reports)
-    assert findings == 0, [f for report in reports for f in report.findings][:5]
+    findings = [finding for report in reports for finding in report.findings]
+    # the unchained gateway's audit events follow chained ones on shared subjects (logins)
+    assert {finding.kind for finding in findings} <= {"unchained"}, findings[:5]
     lines.append(
-        f"| verify --integrity, {events:,} events ({published:,} published for it) | "
-        f"{events / seconds:,.0f} events/s ({seconds:.1f} s), {findings} findings |"
+        f"| verify --integrity, {events:,} events ({published:,} chat events published for it) | "
+        f"{events / seconds:,.0f} events/s ({seconds:.1f} s) |"
     )
     return "\n".join(lines)
 
