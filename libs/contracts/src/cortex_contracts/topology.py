@@ -135,6 +135,19 @@ class Topology:
     def idempotency_bucket(self) -> str:
         return f"{self.prefix}_idempotency"
 
+    @property
+    def chain_heads_bucket(self) -> str:
+        """The head (newest hash and sequence) of every subject's hash chain, keyed by subject."""
+        return f"{self.prefix}_chain_heads"
+
+    def chain_heads_bucket_config(self) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=self.chain_heads_bucket,
+            history=1,
+            storage=StorageType.FILE,
+            replicas=self.replicas,
+        )
+
     def registry_bucket_config(self) -> KeyValueConfig:
         return KeyValueConfig(
             bucket=self.registry_bucket,

@@ -67,6 +67,13 @@ def backends(data_dir: Path, log_dir: Path) -> Iterator[Backends]:
         yield Backends(nats_url=nats_url, database_url=database_url)
 
 
+def running_nats_url(root: Path) -> str | None:
+    """The embedded NATS of a `make dev` started in `root`, for tools run beside it (its URL
+    with the generated password); None when that stack was never started here."""
+    nats = EmbeddedNats(root / ".data" / "nats", int(os.environ.get("CORTEX_DEV_NATS_PORT", 14222)))
+    return nats.url if password_file(nats.data_dir).exists() else None
+
+
 def _given(variable: str, old_name: str) -> str | None:
     """A URL the user set, under its name or its old name (still read for one release)."""
     value = os.environ.get(variable)

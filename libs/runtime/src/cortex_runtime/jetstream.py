@@ -1,6 +1,8 @@
 """Create the streams and buckets, and publish events with de-duplication and concurrency checks."""
 
+import asyncio
 import logging
+import random
 
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, StreamConfig
@@ -8,10 +10,14 @@ from nats.js.errors import BadRequestError, NotFoundError
 
 from cortex_contracts.envelope import Event
 from cortex_contracts.topology import Topology
+from cortex_runtime import chain
+from cortex_runtime.kv import ensure_bucket
 
 log = logging.getLogger(__name__)
 
 WRONG_LAST_SEQUENCE = 10071
+EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+CHAIN_ATTEMPTS = 20  # concurrent publishers on one subject (usage of one model) link in turn
 
 
 class ConcurrentWriteError(Exception):
@@ -22,6 +28,7 @@ async def ensure_streams(js: JetStreamContext, topology: Topology) -> None:
     """Idempotent: creates missing streams and updates changed ones (several replicas may race)."""
     for config in topology.stream_configs():
         await _ensure_stream(js, config)
+    await ensure_bucket(js, topology.chain_heads_bucket_config())
 
 
 async def _ensure_stream(js: JetStreamContext, config: StreamConfig) -> None:
@@ -45,15 +52,63 @@ async def publish_event(
     expected_last_subject_seq: int | None = None,
     msg_id: str | None = None,
 ) -> PubAck:
-    """Publish and wait for the store's acknowledgement.
+    """Publish and wait for the store's acknowledgement; every event is linked into its subject's
+    hash chain here (cortex_runtime.chain), the one publish path of every service.
 
     `msg_id` (defaults to the event id) makes retries within the stream's duplicate window no-ops.
+    With `expected_last_subject_seq`, a subject that moved on raises ConcurrentWriteError (the
+    caller decides again); without it, a concurrent publisher on the subject means linking to the
+    new newest event and publishing again.
     """
     headers = {"Nats-Msg-Id": msg_id or str(event.event_id)}
-    if expected_last_subject_seq is not None:
-        headers["Nats-Expected-Last-Subject-Sequence"] = str(expected_last_subject_seq)
+    payload = event.to_bytes()
+    if not chain.ENABLED:
+        if expected_last_subject_seq is not None:
+            headers[EXPECTED_SUBJECT_SEQ] = str(expected_last_subject_seq)
+        return await _publish(js, subject, payload, headers)
+    async with chain.turn(subject):
+        return await _publish_linked(js, subject, payload, headers, expected_last_subject_seq)
+
+
+async def _publish_linked(
+    js: JetStreamContext,
+    subject: str,
+    payload: bytes,
+    headers: dict[str, str],
+    expected: int | None,
+) -> PubAck:
+    head = chain.known_head(subject)
+    for attempt in range(CHAIN_ATTEMPTS):
+        if head is None or (expected is not None and head.seq != expected):
+            head = await chain.read_head(js, subject)  # not known here, or another wrote since
+        if expected is not None and head.seq != expected:
+            raise ConcurrentWriteError(f"{subject} is at {head.seq}, not {expected}")
+        link = chain.link(head, subject, payload)
+        try:
+            ack = await _publish(
+                js, subject, payload, {**headers, **link, EXPECTED_SUBJECT_SEQ: str(head.seq)}
+            )
+        except ConcurrentWriteError:
+            chain.remember_head(subject, None)
+            if expected is not None or attempt == CHAIN_ATTEMPTS - 1:
+                raise
+            head = None
+            await asyncio.sleep(random.uniform(0, 0.005 * (attempt + 1)))
+            continue
+        if ack.duplicate:  # stored before: the head is that event, which we do not know here
+            chain.remember_head(subject, None)
+            return ack
+        chain.remember_head(subject, chain.Head(ack.seq, link[chain.HASH]))
+        await chain.anchor_head(js, subject, ack.seq, link[chain.HASH])
+        return ack
+    raise AssertionError("unreachable")
+
+
+async def _publish(
+    js: JetStreamContext, subject: str, payload: bytes, headers: dict[str, str]
+) -> PubAck:
     try:
-        return await js.publish(subject, event.to_bytes(), headers=headers)
+        return await js.publish(subject, payload, headers=headers)
     except BadRequestError as error:
         if error.err_code == WRONG_LAST_SEQUENCE:
             raise ConcurrentWriteError(error.description) from error

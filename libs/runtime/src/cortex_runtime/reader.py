@@ -15,6 +15,7 @@ class StoredEvent(NamedTuple):
     seq: int
     subject: str
     data: bytes
+    headers: dict[str, str] | None = None  # the hash chain's (cortex_runtime.chain), among others
 
 
 class StreamReader:
@@ -67,6 +68,8 @@ class StreamReader:
             self._room.clear()
             await self._room.wait()
         metadata = msg.metadata
-        self._buffer.append(StoredEvent(metadata.sequence.stream, msg.subject, msg.data))
+        self._buffer.append(
+            StoredEvent(metadata.sequence.stream, msg.subject, msg.data, msg.headers)
+        )
         self.at_end = metadata.num_pending == 0
         self._arrived.set()

@@ -187,8 +187,8 @@ async def _follow(
         batch = await reader.take()
         if not batch and reader.at_end:  # the target's message is gone (deleted from the stream)
             break
-        for seq, subject, data in batch:
-            replay.apply(seq, subject, data)
+        for event in batch:
+            replay.apply(event.seq, event.subject, event.data)
         bar.update(replay.applied_through - before)
         if replay.pending_rows >= batch_rows:
             await replay.flush(conn)

@@ -63,7 +63,8 @@ class Replay:
                     return  # the rest of the range was deleted from the stream
                 continue
             rows = []
-            for seq, _, data in batch:
+            for event in batch:
+                seq, data = event.seq, event.data
                 self.last_seq = max(self.last_seq, seq)
                 try:
                     if len(data) > self.settings.max_event_bytes:  # parked by the live recorder

@@ -1,0 +1,1 @@
+"""cortex-audit: the event store checked by an auditor (docs/audit.md)."""
