@@ -31,7 +31,7 @@ from cortex_runtime.jetstream import publish_event
 from tests.support.backends import fresh_database, start_backends
 from tests.support.chat import MODEL, create_session
 from tests.support.clients import login
-from tests.support.stack import Stack, base_env, migrate
+from tests.support.stack import Stack, base_env, running_stack
 
 COMMAND = ".venv/bin/python -m bench audit"
 ROUNDS = 10
@@ -131,13 +131,9 @@ def main() -> None:
         with start_backends(work) as backends, fresh_database(backends.postgres_url) as database:
             env = base_env(backends.nats_url, database)
             env["CORTEX_LOG_LEVEL"] = "WARNING"
-            migrate(env)
-            stack = Stack(env=dict(env), work_dir=work).start()
-            try:
+            with running_stack(env, work) as stack:
                 unchained = stack.start_extra("gateway", CORTEX_HASH_CHAIN="off")
                 table = asyncio.run(measure(stack, unchained.url))
-            finally:
-                stack.stop()
     body = (
         "The hash chain (docs/audit.md) on the write path: per message one more NATS publish (the "
         "chain's head to the chain-heads bucket) and, when another process wrote the chat since, "

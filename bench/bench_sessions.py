@@ -33,7 +33,7 @@ from cortex_sessions.settings import Settings
 from tests.support.backends import fresh_database, start_backends
 from tests.support.clients import login
 from tests.support.processes import ServiceProcess
-from tests.support.stack import Stack, base_env, migrate
+from tests.support.stack import Stack, base_env, running_stack
 
 COMMAND = ".venv/bin/python -m bench sessions"
 LIVE_EVENTS = 20_000
@@ -220,12 +220,8 @@ def main() -> None:
         with start_backends(work) as backends, fresh_database(backends.postgres_url) as database:
             env = base_env(backends.nats_url, database)
             env["CORTEX_LOG_LEVEL"] = "WARNING"
-            migrate(env)
-            stack = Stack(env=dict(env), work_dir=work).start()
-            try:
+            with running_stack(env, work) as stack:
                 table = asyncio.run(measure(stack))
-            finally:
-                stack.stop()
     body = (
         "Targets: replay >= 10,000 events/s; list and get p99 <= 20 ms (sequential requests, "
         "one logged-in client, through the gateway: cookie check, read-your-writes position, "

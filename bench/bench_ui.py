@@ -30,7 +30,7 @@ from bench.report import write_section
 from tests.support.backends import fresh_database, start_backends
 from tests.support.browser import UiUser, launch_browser, message_box, open_ui, require_web_build
 from tests.support.health import reset_faults, set_fault
-from tests.support.stack import Stack, base_env, migrate
+from tests.support.stack import Stack, base_env, running_stack
 
 NAME = "ui"
 COMMAND = "make bench  (or: .venv/bin/python -m bench ui)"
@@ -350,9 +350,7 @@ async def run() -> None:
     with start_backends(work) as backends, fresh_database(backends.postgres_url) as database:
         env = base_env(backends.nats_url, database)
         env["CORTEX_LOG_LEVEL"] = "WARNING"
-        migrate(env)
-        stack = Stack(env=dict(env), work_dir=work).start()
-        try:
+        with running_stack(env, work) as stack:
             require_web_build(stack.gateway_url)
             username, password = stack.create_user()
             async with launch_browser() as browser:
@@ -360,8 +358,6 @@ async def run() -> None:
                 chat = await measure_long_chat(ui)
                 streams = await measure_streaming(ui, stack)
                 await ui.close()
-        finally:
-            stack.stop()
     body = report(chat, streams)
     print(body)
     write_section(NAME, COMMAND, body)

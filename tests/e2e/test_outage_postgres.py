@@ -12,9 +12,7 @@ from cortex_devstack.embedded import EmbeddedPostgres
 from cortex_devstack.ports import free_port
 from tests.support.backends import Backends, server_dir
 from tests.support.chat import MODEL
-from tests.support.clients import login
 from tests.support.outage import (
-    ANSWER_BOUND_SEC,
     assert_not_ready,
     assert_ready_again,
     assert_unavailable,
@@ -22,8 +20,9 @@ from tests.support.outage import (
     frozen,
     kill,
     readyz_of,
+    user_client,
 )
-from tests.support.stack import Stack, base_env, migrate
+from tests.support.stack import Stack, base_env, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -47,19 +46,8 @@ def pg_stack(
     backends: Backends, postgres: EmbeddedPostgres, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     env = base_env(backends.nats_url, postgres.url("cortex"))
-    migrate(env)
-    running = Stack(env=env, work_dir=Path(tmp_path_factory.mktemp("pg-stack")))
-    try:
-        yield running.start()
-    finally:
-        running.stop()
-
-
-async def user_client(stack: Stack) -> httpx.AsyncClient:
-    username, password = stack.create_user()
-    client = await login(stack.gateway_url, username, password)
-    client.timeout = httpx.Timeout(ANSWER_BOUND_SEC)
-    return client
+    with running_stack(env, Path(tmp_path_factory.mktemp("pg-stack"))) as stack:
+        yield stack
 
 
 async def assert_answers_unavailable(client: httpx.AsyncClient) -> None:

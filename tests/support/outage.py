@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import psutil
 
+from tests.support.clients import login
 from tests.support.stack import Stack
 
 # Longer than any bounded answer may take (the gateway's database and NATS bounds are 2 s and
@@ -98,3 +99,11 @@ async def assert_ready_again(stack: Stack, *services: str) -> None:
             url = f"{stack.processes[name].url}/readyz"
             ready = await eventually(lambda url=url: client.get(url), 200)
             assert ready.status_code == 200, f"{name}: {ready.text}"
+
+
+async def user_client(stack: Stack) -> httpx.AsyncClient:
+    """A new user's client that waits ANSWER_BOUND_SEC at most for each answer."""
+    username, password = stack.create_user()
+    client = await login(stack.gateway_url, username, password)
+    client.timeout = httpx.Timeout(ANSWER_BOUND_SEC)
+    return client

@@ -3,6 +3,8 @@
 import json
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +41,18 @@ def base_env(nats_url: str, database_url: str) -> dict[str, str]:
         "CORTEX_LOG_LEVEL": "INFO",
         "CORTEX_GATEWAY_WEB_DIST": str(WEB_DIST),
     }
+
+
+@contextmanager
+def running_stack(env: dict[str, str], work_dir: Path) -> Iterator["Stack"]:
+    """Every service of the stack on a migrated database, stopped afterwards (also when a
+    service fails to start)."""
+    migrate(env)
+    running = Stack(env=dict(env), work_dir=work_dir)
+    try:
+        yield running.start()
+    finally:
+        running.stop()
 
 
 def migrate(env: dict[str, str]) -> None:
