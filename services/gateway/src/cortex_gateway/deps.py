@@ -1,8 +1,8 @@
 """FastAPI dependencies: how a route gets the long-lived objects it uses.
 
 - The lifespan (app.py) builds each object once and stores it on `app.state` under its own name.
-- The package that owns the object's type reads it back with a `get_x(request)`, and routes take
-  it through an `Annotated[X, Depends(get_x)]` alias (full-stack-fastapi-template style): a
+- The package that owns the object's type declares an `Annotated[X, from_app_state("x")]` alias,
+  and routes take it through that alias (full-stack-fastapi-template style): a
   route's signature lists what it uses, and nothing else reaches it.
 - So no module of this level imports a feature: features import it, never the other way.
   Here: `settings`, `database`, `events`, `queries`. models/deps.py: `catalog`, `health`,
@@ -12,7 +12,7 @@
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from nats.js import JetStreamContext
@@ -32,33 +32,23 @@ class EventStore:
     topology: Topology
 
 
-# async: a plain `def` dependency would be sent to the threadpool on every request.
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+def from_app_state(name: str) -> Any:
+    """`Depends` on what the lifespan stored as `app.state.<name>`. The getter is async: a plain
+    `def` dependency would be sent to the threadpool on every request."""
+
+    async def stored(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    stored.__name__ = f"get_{name}"
+    return Depends(stored)
 
 
-async def get_database(request: Request) -> AsyncEngine:
-    database: AsyncEngine = request.app.state.database
-    return database
-
-
-async def get_events(request: Request) -> EventStore:
-    events: EventStore = request.app.state.events
-    return events
-
-
-async def get_query_client(request: Request) -> QueryClient:
-    """Asks the other services over NATS (one inbox for every query)."""
-    queries: QueryClient = request.app.state.queries
-    return queries
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, from_app_state("settings")]
 # The connection pool: for reads outside the request's transaction (auth lookups, names).
-Database = Annotated[AsyncEngine, Depends(get_database)]
-Events = Annotated[EventStore, Depends(get_events)]
-QueryClientDep = Annotated[QueryClient, Depends(get_query_client)]
+Database = Annotated[AsyncEngine, from_app_state("database")]
+Events = Annotated[EventStore, from_app_state("events")]
+# Asks the other services over NATS (one inbox for every query).
+QueryClientDep = Annotated[QueryClient, from_app_state("queries")]
 
 
 async def db_transaction(database: Database) -> AsyncIterator[AsyncConnection]:

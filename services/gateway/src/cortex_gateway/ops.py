@@ -2,13 +2,14 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NatsClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cortex_gateway.deps import from_app_state
 from cortex_runtime.readiness import ReadinessCheck, database_check, nats_check, readiness
 
 # Probes and scrapes, not the API: typed, but left out of the OpenAPI document.
@@ -35,12 +36,7 @@ def readiness_checks(nats: NatsClient, database: AsyncEngine) -> dict[str, Readi
     return {"nats": nats_check(lambda: nats), "database": database_check(database)}
 
 
-async def get_readiness_checks(request: Request) -> dict[str, ReadinessCheck]:
-    checks: dict[str, ReadinessCheck] = request.app.state.readiness
-    return checks
-
-
-ReadinessChecks = Annotated[dict[str, ReadinessCheck], Depends(get_readiness_checks)]
+ReadinessChecks = Annotated[dict[str, ReadinessCheck], from_app_state("readiness")]
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
