@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from cortex_audit.trail_cli import TRAIL_COMMANDS, add_trail_commands, run_trail_command
 from cortex_audit.verify import StreamReport, verify_integrity
 from cortex_contracts.settings import NatsSettings
 from cortex_devstack.stack import running_nats_url
@@ -54,7 +55,10 @@ def main() -> None:
         help="recompute every subject's hash chain; name each event altered, removed or moved",
     )
     verify.add_argument("--no-progress", action="store_true")
+    add_trail_commands(commands)
     args = parser.parse_args()
+    if args.command in TRAIL_COMMANDS:
+        sys.exit(run_trail_command(args, settings()))
     reports = asyncio.run(integrity(settings(), progress=not args.no_progress))
     sys.exit(print_integrity(reports))
 
