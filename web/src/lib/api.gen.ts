@@ -78,6 +78,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/me/archive": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Download Archive
+         * @description One zip: chats with messages (JSON), usage records, security events, the raw events
+         *     (JSON Lines) and a README.txt describing them.
+         */
+        get: operations["download_archive_auth_me_archive_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/chat/sessions": {
         parameters: {
             query?: never;
@@ -511,6 +532,47 @@ export interface paths {
         };
         /** Parked Events */
         get: operations["parked_events_admin_parked_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/audit/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Export Events
+         * @description Chat, usage and audit events as JSON Lines, streamed; filters combine.
+         */
+        get: operations["export_events_admin_audit_export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/audit/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * User Timeline
+         * @description What happened to a user, one entry per event (logins, chats, messages, deletes, keys,
+         *     role and password changes, admins' actions on them).
+         */
+        get: operations["user_timeline_admin_audit_timeline_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -999,6 +1061,53 @@ export interface components {
              * @default []
              */
             messages: components["schemas"]["MessageView"][];
+        };
+        /** TimelineEntry */
+        TimelineEntry: {
+            /**
+             * Time
+             * Format: date-time
+             * @description when the event was stored
+             */
+            time: string;
+            /**
+             * Actor
+             * @description who did it: a username, a user id, 'system' or 'someone'
+             */
+            actor: string;
+            /**
+             * By Other
+             * @description done by someone else than the user of the timeline
+             */
+            by_other: boolean;
+            /** What */
+            what: string;
+            /**
+             * Kind
+             * @description the event type, or the audit action
+             */
+            kind: string;
+            /** Stream */
+            stream: string;
+            /** Seq */
+            seq: number;
+        };
+        /** TimelineView */
+        TimelineView: {
+            /** User Id */
+            user_id: string;
+            /** Username */
+            username: string;
+            /**
+             * Total
+             * @description every entry of the user's history
+             */
+            total: number;
+            /**
+             * Entries
+             * @description the newest `limit` entries, oldest first
+             */
+            entries: components["schemas"]["TimelineEntry"][];
         };
         /** TokenizeAnswer */
         TokenizeAnswer: {
@@ -1507,6 +1616,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    download_archive_auth_me_archive_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's data: chats, usage, security events, the raw events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/zip": string;
                 };
             };
         };
@@ -3859,6 +3988,153 @@ export interface operations {
             };
             /** @description Not allowed: missing CSRF header, or not an administrator */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_events_admin_audit_export_get: {
+        parameters: {
+            query?: {
+                /** @description a username or user id */
+                user?: string | null;
+                /** @description a chat (session) id */
+                chat?: string | null;
+                /** @description stored at or after (ISO 8601) */
+                since?: string | null;
+                /** @description stored before (ISO 8601) */
+                until?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One event a line: stream, seq, subject, time (stored), event; by store time */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/x-ndjson": string;
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    user_timeline_admin_audit_timeline_get: {
+        parameters: {
+            query: {
+                /** @description username or id */
+                user: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TimelineView"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from cortex_contracts.timeline import Timeline, TimelineEntry
 from cortex_contracts.topology import Topology
@@ -103,11 +104,14 @@ class KnownUser(NamedTuple):
 
 
 async def find_user(js: JetStreamContext, topology: Topology, who: str) -> KnownUser | None:
-    """The user whose id or name is `who`, from the `user.created` events (so a deleted user's
-    history is still found); the newest creation wins for a name used twice."""
+    """The user whose id or name is `who`, as the audit trail names them (their creation, their
+    logins): a deleted user's history is found too; the newest mention wins."""
     found = None
-    created = Selection(topology.audit_stream, topology.audit_subject("user.created"))
-    async for recorded in read_trail(js, [created]):
+    naming = [
+        Selection(topology.audit_stream, topology.audit_subject(action))
+        for action in ("user.created", "auth.login.succeeded")
+    ]
+    async for recorded in read_trail(js, naming):
         payload = recorded.payload or {}
         details = payload.get("details") or {}
         user_id, username = payload.get("aggregate_id"), details.get("username")
@@ -128,3 +132,12 @@ async def read_timeline(
             entry = timeline.entry(recorded.stream, event.seq, event.time, recorded.payload)
             if entry is not None:
                 yield entry
+
+
+async def stored_subjects(js: JetStreamContext, stream: str, subjects: str) -> list[str]:
+    """The subjects of `stream` matching `subjects` that hold a message (a user's chats)."""
+    try:
+        info = await js.stream_info(stream, subjects_filter=subjects)
+    except NotFoundError:
+        return []
+    return sorted(info.state.subjects or {})

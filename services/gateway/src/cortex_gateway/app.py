@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from cortex_gateway import ops, web
+from cortex_gateway.admin import audit_trail as admin_audit_trail
 from cortex_gateway.admin import health as admin_health
 from cortex_gateway.admin import keys as admin_keys
 from cortex_gateway.admin import orgs as admin_orgs
@@ -17,6 +18,7 @@ from cortex_gateway.admin import usage as admin_usage
 from cortex_gateway.admin import users as admin_users
 from cortex_gateway.allow import install_allow_header
 from cortex_gateway.api_docs import mount_api_docs
+from cortex_gateway.auth import archive as auth_archive
 from cortex_gateway.auth import routes as auth_routes
 from cortex_gateway.auth.bootstrap import ensure_admin
 from cortex_gateway.chat import routes as chat_routes
@@ -132,6 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_openapi(app)
     app.include_router(ops.router)
     app.include_router(auth_routes.router)
+    app.include_router(auth_archive.router)
     app.include_router(chat_routes.router)
     app.include_router(running_models.router)  # before model_routes: /running is not a {name}
     app.include_router(model_routes.router)
@@ -144,6 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
         admin_health,
         admin_usage,
         admin_parked,
+        admin_audit_trail,
     ):
         app.include_router(admin_module.router)
     mount_api_docs(app, public=settings.api_docs_public)

@@ -20,6 +20,10 @@ AuditAction = Literal[
     "api_key.revoked",
     "upstream.registered",
     "upstream.removed",
+    # reading the trail is audited too (docs/audit.md, "Export")
+    "audit.exported",
+    "audit.timeline_viewed",
+    "user.archive_downloaded",
 ]
 
 
