@@ -2,6 +2,7 @@ import type { ReactNode } from 'react';
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-router-dom';
 import { AppShell } from './components/AppShell';
 import { AuthProvider, useAuth } from './lib/auth';
+import { AuditPage } from './pages/AuditPage';
 import { ChatPage } from './pages/ChatPage';
 import { LoginPage } from './pages/LoginPage';
 import { ModelsPage } from './pages/ModelsPage';
@@ -80,6 +81,14 @@ export default function App() {
               element={
                 <AdminOnly>
                   <UsersPage />
+                </AdminOnly>
+              }
+            />
+            <Route
+              path="admin/audit"
+              element={
+                <AdminOnly>
+                  <AuditPage />
                 </AdminOnly>
               }
             />

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'react';
 import { NavLink, Outlet, useLocation, useNavigate } from 'react-router-dom';
 import { useAuth } from '../lib/auth';
+import { DownloadData } from './account/DownloadData';
 
 export function AppShell() {
   const { user, isAdmin, logout } = useAuth();
@@ -81,6 +82,9 @@ export function AppShell() {
             <NavLink to="/users" className={link}>
               Users
             </NavLink>
+            <NavLink to="/admin/audit" className={link}>
+              Audit
+            </NavLink>
           </div>
         )}
         <div className="nav-user">
@@ -89,6 +93,7 @@ export function AppShell() {
             <span className="badge">{user?.role}</span>
           </div>
           {user?.org_name && <div className="muted small">{user.org_name}</div>}
+          <DownloadData />
           <button type="button" className="btn btn-small btn-block" onClick={() => void onLogout()} disabled={loggingOut}>
             Log out
           </button>
