@@ -1,18 +1,22 @@
 """Reads a whole stream in order, for replays and rebuilds (an ordered push consumer: flow
-controlled, no acks, recreated by nats-py from the last sequence after a gap or a reconnect).
-A subject filter and a start time narrow it on the server (exports, docs/audit.md)."""
+controlled, no acks, recreated by nats-py from the last sequence after a gap or a reconnect);
+and, for exports, a selection of it: subject filter and start time on the server, pulled batch
+by batch (`read_selection`)."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 BUFFER = 20_000
+SELECTION_BATCH = 500  # an export holds one batch at a time, however long the history
+SELECTION_IDLE_SEC = 60.0  # a reader that died leaves its consumer this long at most
 
 
 class StoredEvent(NamedTuple):
@@ -24,32 +28,25 @@ class StoredEvent(NamedTuple):
 
 
 class StreamReader:
-    """Every message of `stream` (matching `subjects`) from the start, or from the first stored
-    at or after `since`, in batches."""
+    """Every message of `stream` (matching `subjects`) from the start, in batches."""
 
-    def __init__(
-        self, js: JetStreamContext, stream: str, subjects: str, since: datetime | None = None
-    ) -> None:
+    def __init__(self, js: JetStreamContext, stream: str, subjects: str) -> None:
         self.js = js
         self.stream = stream
         self.subjects = subjects
-        self.since = since
         self._buffer: list[StoredEvent] = []
         self._arrived = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
         self._subscription: Any = None
         self.at_end = False  # the last message delivered was the stream's last at the time
-        self.end_seq: int | None = None  # the newest message delivered as the last at the time
 
     async def start(self) -> None:
-        by_time = self.since is not None
         self._subscription = await self.js.subscribe(
             self.subjects,
             stream=self.stream,
             ordered_consumer=True,
-            deliver_policy=DeliverPolicy.BY_START_TIME if by_time else DeliverPolicy.ALL,
-            config=ConsumerConfig(opt_start_time=self.since) if by_time else None,
+            deliver_policy=DeliverPolicy.ALL,
             cb=self._on_message,
             pending_msgs_limit=BUFFER * 2,
             pending_bytes_limit=256 * 1024 * 1024,
@@ -59,12 +56,6 @@ class StreamReader:
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
-
-    async def has_nothing(self) -> bool:
-        """True when no message matches (nothing delivered, nothing pending): without this, a
-        reader of an empty selection would wait for its first batch in vain."""
-        info = await self._subscription.consumer_info()
-        return not info.num_pending and not (info.delivered and info.delivered.consumer_seq)
 
     async def last_seq(self) -> int:
         """The stream's last sequence now (a target to read up to)."""
@@ -86,15 +77,16 @@ class StreamReader:
             self._room.clear()
             await self._room.wait()
         metadata = msg.metadata
-        self._buffer.append(
-            StoredEvent(
-                metadata.sequence.stream, msg.subject, msg.data, msg.headers, metadata.timestamp
-            )
-        )
+        self._buffer.append(stored_event(msg))
         self.at_end = metadata.num_pending == 0
-        if self.at_end:
-            self.end_seq = metadata.sequence.stream
         self._arrived.set()
+
+
+def stored_event(msg: Msg) -> StoredEvent:
+    metadata = msg.metadata
+    return StoredEvent(
+        metadata.sequence.stream, msg.subject, msg.data, msg.headers, metadata.timestamp
+    )
 
 
 async def read_selection(
@@ -104,25 +96,41 @@ async def read_selection(
     since: datetime | None = None,
     timeout: float = 5.0,
 ) -> AsyncIterator[list[StoredEvent]]:
-    """The messages of `stream` matching `subjects` (stored at or after `since`) that are there
-    when the read starts, in order, in batches; nothing for a missing stream. Memory stays
-    bounded by the reader's buffer, however many messages match."""
+    """The messages of `stream` matching `subjects` (stored at or after `since`), in order, in
+    batches, until none is pending; nothing for a missing stream.
+
+    A pull consumer, not the push reader above: a push consumer's flow control lets the server
+    send far more than a slow reader (an export written to a slow client) takes, and the client
+    drops the excess. Pulled, memory holds one batch; each pull asks for no more than is pending,
+    so none waits for messages that will not come. A lost batch (a reconnect) is an error, never
+    a silent gap.
+    """
     try:
         await js.stream_info(stream)
     except NotFoundError:
         return
-    reader = StreamReader(js, stream, subjects, since)
-    await reader.start()
+    config = ConsumerConfig(
+        ack_policy=AckPolicy.NONE,
+        deliver_policy=DeliverPolicy.BY_START_TIME if since else DeliverPolicy.ALL,
+        opt_start_time=since,
+        inactive_threshold=SELECTION_IDLE_SEC,
+        mem_storage=True,
+        num_replicas=1,
+    )
+    subscription = await js.pull_subscribe(subjects, stream=stream, config=config)
+    info = await subscription.consumer_info()
     try:
-        if await reader.has_nothing():
-            return
-        while True:
-            batch = await reader.take(timeout)
-            if not batch:
-                raise TimeoutError(f"{stream}: nothing arrived for {timeout} s")
-            yield batch
-            # Not `at_end`: more may have arrived while the caller used this batch.
-            if reader.end_seq is not None and batch[-1].seq >= reader.end_seq:
-                return
+        pending, delivered = info.num_pending or 0, 0
+        while pending:
+            messages = await subscription.fetch(min(pending, SELECTION_BATCH), timeout=timeout)
+            for msg in messages:
+                delivered += 1
+                if msg.metadata.sequence.consumer != delivered:
+                    raise ConnectionError(f"{stream}: a batch was lost while reading; read again")
+            yield [stored_event(msg) for msg in messages]
+            pending = messages[-1].metadata.num_pending
     finally:
-        await reader.stop()
+        await subscription.unsubscribe()
+        if info.name:
+            with contextlib.suppress(NotFoundError):
+                await js.delete_consumer(stream, info.name)
