@@ -4087,7 +4087,7 @@ export interface operations {
     user_timeline_admin_audit_timeline_get: {
         parameters: {
             query: {
-                /** @description username or id */
+                /** @description a username or user id */
                 user: string;
                 limit?: number;
             };

@@ -31,12 +31,18 @@ NDJSON_EXPORT = {
 }
 TIMELINE_LIMIT = 1000
 TIMELINE_MAX = 20_000
+# A username or a user id (a UUID): the characters either may hold, so a NUL or a wildcard is a
+# 422 before any lookup.
+USER_PATTERN = r"^[A-Za-z0-9._@-]+$"
+USER_DESCRIPTION = "a username or user id"
 
 
 class ExportParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user: str | None = Field(default=None, max_length=200, description="a username or user id")
+    user: str | None = Field(
+        default=None, max_length=100, pattern=USER_PATTERN, description=USER_DESCRIPTION
+    )
     chat: UUID | None = Field(default=None, description="a chat (session) id")
     since: datetime | None = Field(default=None, description="stored at or after (ISO 8601)")
     until: datetime | None = Field(default=None, description="stored before (ISO 8601)")
@@ -126,7 +132,7 @@ async def user_timeline(
     request: Request,
     db: Db,
     events: Events,
-    user: Annotated[str, Query(min_length=1, max_length=200, description="username or id")],
+    user: Annotated[str, Query(max_length=100, pattern=USER_PATTERN, description=USER_DESCRIPTION)],
     limit: Annotated[int, Query(ge=1, le=TIMELINE_MAX)] = TIMELINE_LIMIT,
 ) -> TimelineView:
     """What happened to a user, one entry per event (logins, chats, messages, deletes, keys,
