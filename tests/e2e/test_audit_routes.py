@@ -73,12 +73,14 @@ async def test_bad_filters_are_422_and_an_unknown_user_404(admin: httpx.AsyncCli
     not_a_time = await admin.get("/admin/audit/export", params={"since": "yesterday-ish"})
     unknown = await admin.get("/admin/audit/export", params={"user": "nobody-by-that-name"})
     unknown_timeline = await admin.get("/admin/audit/timeline", params={"user": "nobody-either"})
+    not_a_name = await admin.get("/admin/audit/timeline", params={"user": "a*\x00b"})
 
     assert backwards.status_code == 422 and "since must be before until" in backwards.text
     assert not_a_chat.status_code == 422 and not_a_chat.json()["detail"]
     assert not_a_time.status_code == 422
     assert unknown.status_code == 404 and "nobody-by-that-name" in unknown.json()["detail"]
     assert unknown_timeline.status_code == 404
+    assert not_a_name.status_code == 422
 
 
 async def test_the_timeline_tells_what_the_user_did_and_what_an_admin_did_to_them(

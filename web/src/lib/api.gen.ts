@@ -1638,6 +1638,26 @@ export interface operations {
                     "application/zip": string;
                 };
             };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     list_sessions_v1_chat_sessions_get: {

@@ -20,6 +20,7 @@ from cortex_contracts.trail import Selection, TrailQuery, selections
 from cortex_gateway import audit
 from cortex_gateway.auth.dependencies import User
 from cortex_gateway.deps import Events, EventStore
+from cortex_gateway.openapi import AUTHENTICATED, errors
 from cortex_runtime.history import export_line, read_trail, stored_subjects
 
 router = APIRouter(prefix="/auth/me", tags=["auth"])
@@ -45,7 +46,11 @@ events.jsonl           the raw event history of all the above, as the system sto
 """
 
 
-@router.get("/archive", response_class=StreamingResponse, responses={200: ZIP_ARCHIVE})
+@router.get(
+    "/archive",
+    response_class=StreamingResponse,
+    responses={200: ZIP_ARCHIVE, **errors(*AUTHENTICATED)},
+)
 async def download_archive(principal: User, request: Request, events: Events) -> StreamingResponse:
     """One zip: chats with messages (JSON), usage records, security events, the raw events
     (JSON Lines) and a README.txt describing them."""
