@@ -7,12 +7,13 @@ runtime reads the streams (cortex_runtime.history). docs/audit.md, "Export".
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Self
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from cortex_contracts.messages.usage import EARLIEST, LATEST, UtcDatetime
 from cortex_contracts.topology import Topology
 
 Keep = Callable[[dict[str, Any]], bool]
@@ -28,15 +29,15 @@ class TrailQuery(BaseModel):
     # The user's name: a failed login is recorded under the name that was tried.
     username: str | None = None
     chat_id: UUID | None = None
-    since: datetime | None = None
-    until: datetime | None = None
+    # ISO 8601 date and time; without a zone, UTC (what the streams store)
+    since: UtcDatetime | None = None
+    until: UtcDatetime | None = None
 
     @field_validator("since", "until")
     @classmethod
-    def _aware(cls, moment: datetime | None) -> datetime | None:
-        """A time without a zone is UTC (what the streams store)."""
-        if moment is not None and moment.tzinfo is None:
-            return moment.replace(tzinfo=UTC)
+    def _within_bounds(cls, moment: datetime | None) -> datetime | None:
+        if moment is not None and not EARLIEST <= moment <= LATEST:
+            raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
         return moment
 
     @model_validator(mode="after")

@@ -40,7 +40,8 @@ async def trail_query(
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise SystemExit(f"cortex-audit: {where + ': ' if where else ''}{first['msg']}") from error
+        message = first["msg"].removeprefix("Value error, ")
+        raise SystemExit(f"cortex-audit: {where + ': ' if where else ''}{message}") from error
 
 
 async def _known(client: Client, config: NatsSettings, who: str) -> KnownUser:

@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from cortex_contracts.messages.usage import UtcDatetime
 from cortex_contracts.timeline import TimelineEntry
 from cortex_contracts.trail import TrailQuery, selections
 from cortex_gateway import audit
@@ -44,8 +45,8 @@ class ExportParams(BaseModel):
         default=None, max_length=100, pattern=USER_PATTERN, description=USER_DESCRIPTION
     )
     chat: UUID | None = Field(default=None, description="a chat (session) id")
-    since: datetime | None = Field(default=None, description="stored at or after (ISO 8601)")
-    until: datetime | None = Field(default=None, description="stored before (ISO 8601)")
+    since: UtcDatetime | None = Field(default=None, description="stored at or after (ISO 8601)")
+    until: UtcDatetime | None = Field(default=None, description="stored before (ISO 8601)")
 
 
 class TimelineView(BaseModel):
