@@ -1,12 +1,12 @@
 """GET /auth/me/archive: everything the system holds about the caller, as one zip file.
 
-Read from the event streams (the source of truth), written entry by entry into a temporary file
-(never the whole history in memory), then sent in chunks. Only the caller's own subjects and
-events go in (cortex_contracts.trail). docs/audit.md, "The user's archive".
+Read from the event streams (the source of truth) and zipped as it is read: the zip is streamed
+to the client in chunks (never the whole history in memory, nor on disk). Only the caller's own
+subjects and events go in (cortex_contracts.trail). docs/audit.md, "The user's archive".
 """
 
+import io
 import json
-import tempfile
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -63,15 +63,9 @@ async def download_archive(principal: User, request: Request, events: Events) ->
         username=principal.username,
     )
     query = TrailQuery(user_id=principal.user_id, username=principal.username)
-    spool = tempfile.TemporaryFile()  # noqa: SIM115  # closed by `chunks` once sent
-    try:
-        await write_archive(spool, events, query)
-    except BaseException:
-        spool.close()
-        raise
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return StreamingResponse(
-        chunks(spool),
+        archive_stream(events, query),
         media_type="application/zip",
         headers={
             "Content-Disposition": f'attachment; filename="cortex-data-{stamp}.zip"',
@@ -80,35 +74,62 @@ async def download_archive(principal: User, request: Request, events: Events) ->
     )
 
 
-async def chunks(spool: IO[bytes]) -> AsyncIterator[bytes]:
-    try:
-        spool.seek(0)
-        while chunk := spool.read(CHUNK_BYTES):
-            yield chunk
-    finally:
-        spool.close()
+class _Sink(io.RawIOBase):
+    """Where the zip is written: not seekable, so zipfile streams (sizes after each entry's
+    data), and the bytes go to the client as they come, never to a file (the gateway's /tmp is a
+    small emptyDir in Kubernetes)."""
+
+    def __init__(self) -> None:
+        self.pending = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.pending += data
+        return len(data)
+
+    def take(self) -> bytes:
+        taken = bytes(self.pending)
+        self.pending.clear()
+        return taken
 
 
-async def write_archive(spool: IO[bytes], events: EventStore, query: TrailQuery) -> None:
+async def archive_stream(events: EventStore, query: TrailQuery) -> AsyncIterator[bytes]:
+    """The zip, in chunks of about CHUNK_BYTES, as the events are read."""
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        async for _ in write_entries(archive, events, query):
+            if len(sink.pending) >= CHUNK_BYTES:
+                yield sink.take()
+    yield sink.take()  # the end of the last entry and the central directory
+
+
+async def write_entries(
+    archive: zipfile.ZipFile, events: EventStore, query: TrailQuery
+) -> AsyncIterator[None]:
+    """Writes every entry; yields after each event so the caller can send what is ready."""
     chat, usage, security = selections(events.topology, query)
-    with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("README.txt", README.format(when=datetime.now(UTC).isoformat()))
-        for subject in await stored_subjects(events.js, chat.stream, chat.subjects):
-            chat_id = subject.rsplit(".", 1)[-1]
-            with archive.open(f"chats/{chat_id}.json", "w") as entry:
-                await write_chat(entry, events, Selection(chat.stream, subject), chat_id)
-        for name, selection in (("usage.jsonl", usage), ("security.jsonl", security)):
-            with archive.open(name, "w") as entry:
-                async for recorded in read_trail(events.js, [selection]):
-                    entry.write(json.dumps(recorded.payload).encode() + b"\n")
-        with archive.open("events.jsonl", "w") as entry:
-            async for recorded in read_trail(events.js, [chat, usage, security]):
-                entry.write(export_line(recorded))
+    archive.writestr("README.txt", README.format(when=datetime.now(UTC).isoformat()))
+    for subject in await stored_subjects(events.js, chat.stream, chat.subjects):
+        chat_id = subject.rsplit(".", 1)[-1]
+        with archive.open(f"chats/{chat_id}.json", "w") as entry:
+            async for _ in write_chat(entry, events, Selection(chat.stream, subject), chat_id):
+                yield None
+    for name, selection in (("usage.jsonl", usage), ("security.jsonl", security)):
+        with archive.open(name, "w") as entry:
+            async for recorded in read_trail(events.js, [selection]):
+                entry.write(json.dumps(recorded.payload).encode() + b"\n")
+                yield None
+    with archive.open("events.jsonl", "w") as entry:
+        async for recorded in read_trail(events.js, [chat, usage, security]):
+            entry.write(export_line(recorded))
+            yield None
 
 
 async def write_chat(
     entry: IO[bytes], events: EventStore, selection: Selection, chat_id: str
-) -> None:
+) -> AsyncIterator[None]:
     """{"id", "messages": [...], then what the events told about the chat}: the messages are
     written as they are read, the chat's fields after them."""
     chat: dict[str, Any] = {"title": None, "deleted": False}
@@ -126,6 +147,7 @@ async def write_chat(
             }
             entry.write((b"" if first else b",") + json.dumps(message).encode())
             first = False
+            yield None
         elif kind == "chat.session.created":
             chat.update(
                 title=event.get("title"),
