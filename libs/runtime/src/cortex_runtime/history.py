@@ -1,10 +1,10 @@
 """Events of several streams read together, in the order the store took them: audit exports,
 timelines and data archives (docs/audit.md, "Export").
 
-Each stream is read by its own ordered reader (server-side subject filter and start time), and
-the streams are merged by store time, ties by the order of the selections, then sequence; one
-stream's events always keep their sequence order. Memory holds a reader's buffer per stream,
-never the whole selection.
+Each stream is pulled by its own reader (`reader.read_selection`: subject filter and start time
+on the server), and the streams are merged by store time, ties by the order of the selections,
+then sequence; one stream's events always keep their sequence order. Memory holds a batch per
+stream, never the whole selection.
 """
 
 import heapq
@@ -32,12 +32,12 @@ class Recorded(NamedTuple):
 
 async def read_trail(
     js: JetStreamContext,
-    selections: Sequence[Selection],
+    wanted: Sequence[Selection],
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> AsyncIterator[Recorded]:
     """Every selected event stored at or after `since` and before `until`, merged by time."""
-    sources = [_selected(js, selection, since, until) for selection in selections]
+    sources = [_selected(js, selection, since, until) for selection in wanted]
     heads: list[tuple[datetime, int, int, Recorded]] = []
 
     async def advance(order: int) -> None:
