@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -130,7 +131,9 @@ async def read_selection(
             yield [stored_event(msg) for msg in messages]
             pending = messages[-1].metadata.num_pending
     finally:
-        await subscription.unsubscribe()
-        if info.name:
-            with contextlib.suppress(NotFoundError):
+        # Best effort: after a lost connection (or a reader dropped once its client closed) the
+        # consumer expires by itself after SELECTION_IDLE_SEC.
+        with contextlib.suppress(NatsError):
+            await subscription.unsubscribe()
+            if info.name:
                 await js.delete_consumer(stream, info.name)

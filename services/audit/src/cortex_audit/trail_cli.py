@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import Any
 
@@ -37,4 +38,6 @@ def run_trail_command(args: argparse.Namespace, config: NatsSettings) -> int:
     except UnknownUser as error:
         print(error, file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
     return 0
