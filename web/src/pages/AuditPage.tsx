@@ -61,24 +61,24 @@ export function AuditPage() {
             </p>
           )}
           <div className="table-wrap">
-          <table className="table" data-testid="audit-timeline">
-            <thead>
-              <tr>
-                <th scope="col">Time</th>
-                <th scope="col">Who</th>
-                <th scope="col">What</th>
-              </tr>
-            </thead>
-            <tbody>
-              {timeline.entries.map((e) => (
-                <tr key={`${e.stream}-${e.seq}`} data-by-other={e.by_other || undefined}>
-                  <td>{formatDateTime(e.time)}</td>
-                  <td>{e.actor}</td>
-                  <td>{e.what}</td>
+            <table className="table" data-testid="audit-timeline">
+              <thead>
+                <tr>
+                  <th scope="col">Time</th>
+                  <th scope="col">Who</th>
+                  <th scope="col">What</th>
                 </tr>
-              ))}
-            </tbody>
-          </table>
+              </thead>
+              <tbody>
+                {timeline.entries.map((e) => (
+                  <tr key={`${e.stream}-${e.seq}`}>
+                    <td>{formatDateTime(e.time)}</td>
+                    <td>{e.actor}</td>
+                    <td>{e.what}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
           </div>
           {timeline.entries.length === 0 && <p className="muted">No events yet.</p>}
         </section>
