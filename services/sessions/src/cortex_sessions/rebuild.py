@@ -26,6 +26,7 @@ from tqdm import tqdm
 from cortex_runtime.connection import connect
 from cortex_runtime.jetstream import ensure_streams
 from cortex_runtime.reader import StreamReader
+from cortex_sessions.erasure import drop_erased
 from cortex_sessions.fold import SessionRow
 from cortex_sessions.replay import Replay
 from cortex_sessions.settings import Settings
@@ -143,6 +144,7 @@ async def _swap_in(
                     reader, replay, conn, target, settings.rebuild_batch, bar, commit=False
                 )
                 await conn.execute(_lock_statement("ACCESS EXCLUSIVE"))
+                await drop_erased(conn, fresh)
                 await _replace_live_tables(conn, fresh)
             return
         except LockNotAvailable:

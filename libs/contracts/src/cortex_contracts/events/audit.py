@@ -20,6 +20,9 @@ AuditAction = Literal[
     "api_key.revoked",
     "upstream.registered",
     "upstream.removed",
+    "user.deleted",
+    "retention.changed",
+    "retention.applied",
 ]
 
 
