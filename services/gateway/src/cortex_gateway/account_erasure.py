@@ -19,9 +19,9 @@ A crash before step 4 leaves the user listed, disabled: deleting them again fini
 
 from typing import Literal
 
-from fastapi import Request
+from fastapi import HTTPException, Request, status
 from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cortex_contracts.events.erasure import ChatsErased, ErasedChats
 from cortex_gateway import audit
@@ -40,17 +40,21 @@ async def is_last_admin(db: AsyncConnection, user: accounts.UserView) -> bool:
 
 
 async def delete_account(
-    db: AsyncConnection,
+    database: AsyncEngine,
     events: EventStore,
     request: Request,
     actor: Principal,
     user: accounts.UserView,
     by: Literal["admin", "self"],
 ) -> None:
-    await audit.record_by(events, request, actor, "user.deleted", subject_id=user.id, by=by)
-    await accounts.set_user_disabled(db, user.id, True)
-    await store.revoke_user_sessions(db, user.id)
-    await db.commit()
+    """Steps 1 and 2 commit in a transaction of their own, before anything is erased (so not
+    in the request's, which commits at its end); 409 for the last administrator."""
+    async with database.begin() as conn:
+        if await is_last_admin(conn, user):
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=LAST_ADMIN)
+        await audit.record_by(events, request, actor, "user.deleted", subject_id=user.id, by=by)
+        await accounts.set_user_disabled(conn, user.id, True)
+        await store.revoke_user_sessions(conn, user.id)
     erasure = ChatsErased(
         aggregate_id=user.id,
         actor=audit.actor_of(actor),
@@ -58,4 +62,5 @@ async def delete_account(
         chats=[ErasedChats(user_id=user.id)],
     )
     await publish_event(events.js, events.topology.erasure_subject, erasure)
-    await db.execute(delete(users).where(users.c.id == user.id))
+    async with database.begin() as conn:
+        await conn.execute(delete(users).where(users.c.id == user.id))

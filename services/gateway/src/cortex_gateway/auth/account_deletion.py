@@ -4,13 +4,13 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 
 from cortex_gateway import audit
-from cortex_gateway.account_erasure import LAST_ADMIN, delete_account, is_last_admin
+from cortex_gateway.account_erasure import delete_account
 from cortex_gateway.auth import accounts
 from cortex_gateway.auth.dependencies import CSRF_COOKIE, SESSION_COOKIE, UserSession
 from cortex_gateway.auth.policy import MAX_PASSWORD_LENGTH
 from cortex_gateway.auth.routes import count_failure, refuse_if_throttled
 from cortex_gateway.auth.secrets import verify_password_off_loop
-from cortex_gateway.deps import Db, Events, SettingsDep
+from cortex_gateway.deps import Database, Db, Events, SettingsDep
 from cortex_gateway.openapi import STATE_CHANGING, WITH_BODY, errors
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -30,6 +30,7 @@ async def delete_own_account(
     principal: UserSession,
     request: Request,
     db: Db,
+    database: Database,
     events: Events,
     settings: SettingsDep,
 ) -> Response:
@@ -43,9 +44,7 @@ async def delete_own_account(
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="The password is wrong.")
     user = await accounts.find_user(db, principal.user_id)
     assert user is not None  # the session was just loaded from this enabled account
-    if await is_last_admin(db, user):
-        raise HTTPException(status.HTTP_409_CONFLICT, detail=LAST_ADMIN)
-    await delete_account(db, events, request, principal, user, by="self")
+    await delete_account(database, events, request, principal, user, by="self")
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(SESSION_COOKIE, path="/", secure=settings.cookie_secure)
     response.delete_cookie(CSRF_COOKIE, path="/", secure=settings.cookie_secure)
