@@ -89,6 +89,9 @@ export function AppShell() {
             <span className="badge">{user?.role}</span>
           </div>
           {user?.org_name && <div className="muted small">{user.org_name}</div>}
+          <NavLink to="/account" className={link}>
+            My account
+          </NavLink>
           <button type="button" className="btn btn-small btn-block" onClick={() => void onLogout()} disabled={loggingOut}>
             Log out
           </button>

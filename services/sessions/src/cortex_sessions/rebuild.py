@@ -187,7 +187,8 @@ async def _follow(
     while replay.applied_through < target:
         before = replay.applied_through
         batch = await reader.take()
-        if not batch and reader.at_end:  # the target's message is gone (deleted from the stream)
+        # the target's message is gone (deleted from the stream, or its chat erased)
+        if not batch and (reader.at_end or await reader.nothing_after(replay.applied_through)):
             break
         for event in batch:
             replay.apply(event.seq, event.subject, event.data)
