@@ -119,7 +119,7 @@ async def _catch_up(
         if replay.applied_through and target - replay.applied_through < settings.rebuild_batch:
             return
         await _follow(reader, replay, conn, target, settings.rebuild_batch, bar, commit=True)
-        if not target:
+        if not target or await reader.nothing_after(replay.applied_through):
             return
 
 
@@ -185,10 +185,12 @@ async def _follow(
     bar.total = max(bar.total or 0, target)
     bar.refresh()
     while replay.applied_through < target:
+        # the target's message is gone (deleted from the stream, or its chat erased)
+        if await reader.nothing_after(replay.applied_through):
+            break
         before = replay.applied_through
         batch = await reader.take()
-        # the target's message is gone (deleted from the stream, or its chat erased)
-        if not batch and (reader.at_end or await reader.nothing_after(replay.applied_through)):
+        if not batch and reader.at_end:
             break
         for event in batch:
             replay.apply(event.seq, event.subject, event.data)
