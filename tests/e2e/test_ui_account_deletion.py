@@ -54,7 +54,7 @@ async def test_a_user_deletes_their_own_account_after_confirming_with_their_pass
     page = ui.page
     await page.goto("/chat")
     await page.get_by_role("link", name="My account").click()
-    await expect(page.get_by_role("heading", name="My account")).to_be_visible()
+    await expect(page.get_by_role("heading", name="My account", exact=True)).to_be_visible()
     section = page.get_by_test_id("delete-account")
 
     await section.get_by_label("Your password").fill("not-my-password")
