@@ -38,6 +38,8 @@ REFERENCE_CHECKED = [
     ("POST", "/admin/users/{user_id}/password"),
     # the new password must differ from the current one and from the username
     ("POST", "/auth/password"),
+    # every organization named must exist
+    ("PUT", "/admin/retention"),
 ]
 
 

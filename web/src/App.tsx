@@ -3,6 +3,7 @@ import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-route
 import { AppShell } from './components/AppShell';
 import { AuthProvider, useAuth } from './lib/auth';
 import { AuditPage } from './pages/AuditPage';
+import { AccountPage } from './pages/AccountPage';
 import { ChatPage } from './pages/ChatPage';
 import { LoginPage } from './pages/LoginPage';
 import { ModelsPage } from './pages/ModelsPage';
@@ -68,6 +69,7 @@ export default function App() {
             {/* One route for /chat and /chat/:id so the page is not remounted when a new chat gets its id. */}
             <Route path="chat/:id?" element={<ChatPage />} />
             <Route path="models" element={<ModelsPage />} />
+            <Route path="account" element={<AccountPage />} />
             <Route
               path="usage"
               element={

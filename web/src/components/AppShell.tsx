@@ -94,6 +94,9 @@ export function AppShell() {
           </div>
           {user?.org_name && <div className="muted small">{user.org_name}</div>}
           <DownloadData />
+          <NavLink to="/account" className={link}>
+            My account
+          </NavLink>
           <button type="button" className="btn btn-small btn-block" onClick={() => void onLogout()} disabled={loggingOut}>
             Log out
           </button>

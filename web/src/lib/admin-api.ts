@@ -57,3 +57,26 @@ export const groupUsage = (filters: UsageFilters, groupBy: string) =>
   api<{ groups: UsageGroup[] }>(usageQuery(filters, { group_by: groupBy })).then((r) => r?.groups ?? []);
 
 export const usageCsvUrl = (filters: UsageFilters) => usageQuery(filters, { format: 'csv' });
+
+// Account deletion and retention (docs/audit.md, "Erasure and retention").
+export const deleteUser = (id: string | number) =>
+  api<void>(`/admin/users/${encodeURIComponent(String(id))}`, { method: 'DELETE' });
+export const deleteOwnAccount = (password: string) =>
+  api<void>('/auth/me', { method: 'DELETE', body: { password }, quiet401: true });
+
+export interface RetentionSettings {
+  default_days: number | null;
+  org_days: Record<string, number | null>;
+  interval_sec: number;
+  last_run_at: string | null;
+}
+export interface RetentionRun {
+  run_id: string;
+  ran_at: string;
+  chats_erased: number;
+  users: number;
+}
+export const getRetention = () => api<RetentionSettings>('/admin/retention');
+export const setRetention = (body: { default_days: number | null; org_days: Record<string, number | null> }) =>
+  api<RetentionSettings>('/admin/retention', { method: 'PUT', body });
+export const runRetention = () => api<RetentionRun>('/admin/retention/run', { method: 'POST', body: {} });

@@ -1,4 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import { RetentionForm } from '../components/admin/RetentionForm';
+import { ConfirmDialog } from '../components/ConfirmDialog';
 import { FormStatus } from '../components/FormStatus';
 import { InlineError } from '../components/InlineError';
 import { orgOptions, SelectField } from '../components/SelectField';
@@ -108,6 +110,8 @@ export function UsersPage() {
   const [error, setError] = useState<string | null>(null);
   const [confirmDisable, setConfirmDisable] = useState<string | null>(null);
   const [newKey, setNewKey] = useState<{ key: NewApiKey; owner: string } | null>(null);
+  const [toDelete, setToDelete] = useState<User | null>(null);
+  const [deleting, setDeleting] = useState(false);
 
   const load = useCallback(async () => {
     try {
@@ -145,6 +149,20 @@ export function UsersPage() {
       await load();
     } catch (e) {
       setError(e instanceof Error ? e.message : 'Could not enable the user.');
+    }
+  };
+
+  const remove = async (u: User) => {
+    setDeleting(true);
+    try {
+      await adminApi.deleteUser(u.id);
+      setToDelete(null);
+      await load();
+    } catch (e) {
+      setToDelete(null);
+      setError(e instanceof Error ? e.message : 'Could not delete the user.');
+    } finally {
+      setDeleting(false);
     }
   };
 
@@ -259,6 +277,19 @@ export function UsersPage() {
                           Disable
                         </button>
                       ))}
+                    {String(u.id) !== String(me?.id) && (
+                      <>
+                        {' '}
+                        <button
+                          type="button"
+                          className="btn btn-small btn-danger"
+                          aria-label={`Delete ${u.username}`}
+                          onClick={() => setToDelete(u)}
+                        >
+                          Delete
+                        </button>
+                      </>
+                    )}
                   </td>
                 </tr>
               ))}
@@ -267,6 +298,18 @@ export function UsersPage() {
         </div>
       </section>
       <CreateUserForm orgs={orgs} onCreated={() => void load()} />
+      <RetentionForm orgs={orgs} />
+      <ConfirmDialog
+        open={toDelete !== null}
+        title={`Delete ${toDelete?.username ?? 'this user'}?`}
+        confirmLabel={deleting ? 'Deleting…' : 'Delete user'}
+        danger
+        busy={deleting}
+        onConfirm={() => toDelete && void remove(toDelete)}
+        onCancel={() => setToDelete(null)}
+      >
+        <p>The account, its API keys and every chat it wrote are erased for good. Usage counts stay.</p>
+      </ConfirmDialog>
       <section className="card">
         <h2>API keys</h2>
         {keys.length === 0 ? (

@@ -50,6 +50,15 @@ class Topology:
     def audit_all_subjects(self) -> str:
         return f"{self.prefix}.audit.>"
 
+    @property
+    def erasure_subject(self) -> str:
+        """Erasures of chat content (events.erasure), outside every chat subject."""
+        return f"{self.prefix}.erasure.chats"
+
+    @property
+    def erasure_all_subjects(self) -> str:
+        return f"{self.prefix}.erasure.>"
+
     def dead_letter_subject(self, consumer: str) -> str:
         return f"{self.prefix}.dlq.{consumer}"
 
@@ -65,6 +74,10 @@ class Topology:
     @property
     def usage_query_subject(self) -> str:
         return f"{self.prefix}.q.usage.query"
+
+    @property
+    def sessions_stale_subject(self) -> str:
+        return f"{self.prefix}.q.sessions.stale"
 
     @property
     def health_refresh_subject(self) -> str:
@@ -91,6 +104,10 @@ class Topology:
     def dead_letter_stream(self) -> str:
         return f"{self.prefix.upper()}_DLQ"
 
+    @property
+    def erasure_stream(self) -> str:
+        return f"{self.prefix.upper()}_ERASURE"
+
     def stream_configs(self) -> list[StreamConfig]:
         """The event store: file storage, kept forever (they are the source of truth)."""
         return [
@@ -98,6 +115,7 @@ class Topology:
             self._stream(self.usage_stream, self.usage_all_subjects),
             self._stream(self.audit_stream, self.audit_all_subjects),
             self._stream(self.dead_letter_stream, f"{self.prefix}.dlq.>", max_age=30 * DAY_SEC),
+            self._stream(self.erasure_stream, self.erasure_all_subjects),
         ]
 
     def _stream(self, name: str, subjects: str, max_age: float | None = None) -> StreamConfig:
@@ -122,6 +140,10 @@ class Topology:
     def usage_consumer(self) -> str:
         return "usage-recorder"
 
+    @property
+    def erasure_consumer(self) -> str:
+        return "sessions-erasure"
+
     # --- key/value buckets ----------------------------------------------------------------
     @property
     def registry_bucket(self) -> str:
@@ -143,6 +165,19 @@ class Topology:
     def chain_heads_bucket_config(self) -> KeyValueConfig:
         return KeyValueConfig(
             bucket=self.chain_heads_bucket,
+            history=1,
+            storage=StorageType.FILE,
+            replicas=self.replicas,
+        )
+
+    @property
+    def retention_bucket(self) -> str:
+        """The retention policy (a view of its audit events) and the scheduler's last run."""
+        return f"{self.prefix}_retention"
+
+    def retention_bucket_config(self) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=self.retention_bucket,
             history=1,
             storage=StorageType.FILE,
             replicas=self.replicas,

@@ -62,6 +62,17 @@ class StreamReader:
         """The stream's last sequence now (a target to read up to)."""
         return int((await self.js.stream_info(self.stream)).state.last_seq or 0)
 
+    async def nothing_after(self, seq: int) -> bool:
+        """No message is stored after `seq`: a target whose message was deleted or purged (an
+        erasure) counts as reached, even when nothing at all was left to deliver."""
+        try:
+            await self.js.get_msg(
+                self.stream, seq=seq + 1, subject=self.subjects, next=True, direct=True
+            )
+        except NotFoundError:
+            return True
+        return False
+
     async def take(self, timeout: float = 5.0) -> list[StoredEvent]:
         """What arrived since the last call (waits for something, at most `timeout`)."""
         try:

@@ -31,6 +31,7 @@ def event_streams(topology: Topology) -> list[tuple[str, str]]:
         (topology.chat_stream, topology.chat_all_subjects),
         (topology.usage_stream, topology.usage_all_subjects),
         (topology.audit_stream, topology.audit_all_subjects),
+        (topology.erasure_stream, topology.erasure_all_subjects),
     ]
 
 

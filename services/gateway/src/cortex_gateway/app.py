@@ -13,11 +13,14 @@ from cortex_gateway.admin import health as admin_health
 from cortex_gateway.admin import keys as admin_keys
 from cortex_gateway.admin import orgs as admin_orgs
 from cortex_gateway.admin import parked as admin_parked
+from cortex_gateway.admin import retention as admin_retention
 from cortex_gateway.admin import upstreams as admin_upstreams
 from cortex_gateway.admin import usage as admin_usage
+from cortex_gateway.admin import user_deletion as admin_user_deletion
 from cortex_gateway.admin import users as admin_users
 from cortex_gateway.allow import install_allow_header
 from cortex_gateway.api_docs import mount_api_docs
+from cortex_gateway.auth import account_deletion
 from cortex_gateway.auth import archive as auth_archive
 from cortex_gateway.auth import routes as auth_routes
 from cortex_gateway.auth.bootstrap import ensure_admin
@@ -36,6 +39,7 @@ from cortex_gateway.models.catalog import ModelCatalog, read_models_file
 from cortex_gateway.models.engine import EngineClient
 from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.openapi import install_openapi
+from cortex_gateway.retention import Retention
 from cortex_gateway.settings import Settings
 from cortex_runtime.config import configure_logging, load_settings
 from cortex_runtime.connection import connect
@@ -92,6 +96,8 @@ def create_app(settings: Settings) -> FastAPI:
             engines=engines,
         )
         await completions.start()
+        retention = Retention(engine, events, queries, settings.retention_interval_sec)
+        await retention.start()
         # Each under its own name, read back by the dependency of the package that owns its
         # type (deps.py says how).
         app.state.settings = settings
@@ -103,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engines = engines
         app.state.completions = completions
         app.state.readiness = ops.readiness_checks(nc, engine)
+        app.state.retention = retention
         # What is loaded by now lives as long as the process: out of the garbage collector's
         # full passes, which otherwise stall requests for ~100 ms every so often.
         gc.collect()
@@ -110,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await retention.stop()
             await completions.stop(COMPLETION_RECORDS_DRAIN_SEC)
             await catalog.detach()
             await health.stop()
@@ -135,6 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(ops.router)
     app.include_router(auth_routes.router)
     app.include_router(auth_archive.router)
+    app.include_router(account_deletion.router)
     app.include_router(chat_routes.router)
     app.include_router(running_models.router)  # before model_routes: /running is not a {name}
     app.include_router(model_routes.router)
@@ -148,6 +157,8 @@ def create_app(settings: Settings) -> FastAPI:
         admin_usage,
         admin_parked,
         admin_audit_trail,
+        admin_user_deletion,
+        admin_retention,
     ):
         app.include_router(admin_module.router)
     mount_api_docs(app, public=settings.api_docs_public)

@@ -77,6 +77,9 @@ class Settings(ServiceSettings, NatsSettings, DatabaseSettings, ReadYourWritesSe
     max_auth_body_bytes: int = Field(default=64 * 1024, gt=0)
     # A chat message of CORTEX_GATEWAY_MAX_MESSAGE_BYTES fits even with every character \u-escaped.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    # How often chats past the retention limit are erased (docs/audit.md); the limit itself is
+    # set by an administrator (PUT /admin/retention), off by default.
+    retention_interval_sec: float = Field(default=3600.0, gt=0)
     # /openapi.json and /docs without logging in.
     api_docs_public: bool = False
 

@@ -21,6 +21,7 @@ from cortex_contracts.topology import Topology
 from cortex_runtime.consumer import DurableConsumer
 from cortex_runtime.parking import FAILING, OVERSIZED, REJECTED, Parking, unreadable_kind
 from cortex_runtime.pull import deliveries, stream_sequence
+from cortex_sessions.erasure import split_erased
 from cortex_sessions.fold import Unreadable, session_key
 from cortex_sessions.metrics import EVENTS_APPLIED
 from cortex_sessions.projector import CreatedConcurrently, Outcome, Pending, Projector
@@ -164,10 +165,12 @@ class ChatEventConsumer:
             await self.parking.park(messages[event.seq], reason, _kind(event))
 
         async with self.engine.begin() as conn:
+            live, erased = await split_erased(conn, pending)
             outcomes = await self.projector.apply(
-                conn, pending, in_turn=self.next_on_subject_is, dead_letter=dead_letter
+                conn, live, in_turn=self.next_on_subject_is, dead_letter=dead_letter
             )
-        return {p.seq: outcome for p, outcome in zip(pending, outcomes, strict=True)}
+        applied = {p.seq: outcome for p, outcome in zip(live, outcomes, strict=True)}
+        return applied | {p.seq: Outcome.ERASED for p in erased}
 
     async def _settle(self, msg: Msg, outcome: Outcome) -> None:
         if outcome in (Outcome.EARLY, Outcome.FAILED):

@@ -42,6 +42,7 @@ class Outcome(Enum):
     EARLY = "early"  # its predecessor is not applied yet
     REJECTED = "rejected"  # dead-lettered
     FAILED = "failed"  # applying it failed (the database is away, say): redeliver it later
+    ERASED = "erased"  # its chat was erased (cortex_sessions.erasure): acknowledged, not applied
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 from cortex_runtime.connection import connect
 from cortex_runtime.jetstream import ensure_streams
 from cortex_runtime.reader import StreamReader
+from cortex_sessions.erasure import drop_erased
 from cortex_sessions.fold import SessionRow
 from cortex_sessions.replay import Replay
 from cortex_sessions.settings import Settings
@@ -118,7 +119,7 @@ async def _catch_up(
         if replay.applied_through and target - replay.applied_through < settings.rebuild_batch:
             return
         await _follow(reader, replay, conn, target, settings.rebuild_batch, bar, commit=True)
-        if not target:
+        if not target or await reader.nothing_after(replay.applied_through):
             return
 
 
@@ -143,6 +144,7 @@ async def _swap_in(
                     reader, replay, conn, target, settings.rebuild_batch, bar, commit=False
                 )
                 await conn.execute(_lock_statement("ACCESS EXCLUSIVE"))
+                await drop_erased(conn, fresh)
                 await _replace_live_tables(conn, fresh)
             return
         except LockNotAvailable:
@@ -183,9 +185,12 @@ async def _follow(
     bar.total = max(bar.total or 0, target)
     bar.refresh()
     while replay.applied_through < target:
+        # the target's message is gone (deleted from the stream, or its chat erased)
+        if await reader.nothing_after(replay.applied_through):
+            break
         before = replay.applied_through
         batch = await reader.take()
-        if not batch and reader.at_end:  # the target's message is gone (deleted from the stream)
+        if not batch and reader.at_end:
             break
         for event in batch:
             replay.apply(event.seq, event.subject, event.data)

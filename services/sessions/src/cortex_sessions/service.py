@@ -5,6 +5,7 @@ Queries (list and get) are answered from PostgreSQL; the projection applies chat
 
 import gc
 import logging
+from functools import partial
 from operator import attrgetter
 from typing import TypeVar
 
@@ -12,13 +13,18 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cortex_contracts.events.chat import AnyChatEvent
+from cortex_contracts.events.erasure import ChatsErased
+from cortex_contracts.messages.retention import FindStaleChats, StaleChats
 from cortex_contracts.messages.sessions import GetSession, ListSessions, SessionPage, SessionView
 from cortex_runtime.ops import database_check
 from cortex_runtime.responder import Endpoint
 from cortex_runtime.service import Consumes, Context, Service
 from cortex_sessions.consumer import ChatEventConsumer, durable_consumer
+from cortex_sessions.erasure import ErasureConsumer
+from cortex_sessions.erasure import durable_consumer as erasure_consumer
 from cortex_sessions.queries import READ_CONNECTION_OPTIONS, SessionQueries
 from cortex_sessions.settings import Settings
+from cortex_sessions.stale import stale_chats
 
 log = logging.getLogger(__name__)
 Q = TypeVar("Q", bound=BaseModel)
@@ -42,6 +48,12 @@ GET = _query(
     SessionView,
     "One chat with its messages (404 when the user has no such chat).",
 )
+STALE = _query(
+    "stale",
+    FindStaleChats,
+    StaleChats,
+    "The users' chats whose last activity is older than a cutoff (the retention run's question).",
+)
 PROJECTION = Consumes(
     title="chat events",
     subject=lambda topology: topology.chat_subject("{user_id}", "{session_id}"),
@@ -49,6 +61,14 @@ PROJECTION = Consumes(
     event=AnyChatEvent,
     description="One subject per chat session, in the chat stream; published by the gateway "
     "with Nats-Expected-Last-Subject-Sequence = previous_seq.",
+)
+ERASURE = Consumes(
+    title="chat erasures",
+    subject=attrgetter("erasure_subject"),
+    durable=attrgetter("erasure_consumer"),
+    event=ChatsErased,
+    description="A user deleted or chats past retention: the sessions service purges their chat "
+    "subjects, dead-letter copies and chain heads, and deletes their rows.",
 )
 
 
@@ -66,6 +86,7 @@ async def start(ctx: Context[Settings]) -> None:
     queries = SessionQueries(engine, ctx.js, ctx.topology, settings.read_your_writes_timeout_sec)
     ctx.answer(LIST, queries.list, workers=settings.query_workers)
     ctx.answer(GET, queries.get, workers=settings.query_workers)
+    ctx.answer(STALE, partial(stale_chats, engine), workers=1)
 
     # A pool of its own: waiting queries must never keep the projection from the database.
     projection_engine = create_async_engine(settings.database_url, pool_size=2, pool_pre_ping=True)
@@ -76,6 +97,11 @@ async def start(ctx: Context[Settings]) -> None:
     )
     # On stop the projection finishes the batch in hand (else it is redelivered).
     ctx.consume(consumer, projection.handle, wake_after=projection.wake_after)
+    erasures = erasure_consumer(settings)
+    eraser = ErasureConsumer(
+        projection_engine, ctx.js, ctx.topology, ctx.parking(erasures, "erasure event")
+    )
+    ctx.consume(erasures, eraser.handle)
     # Everything loaded so far lives as long as the process: keep it out of the garbage
     # collector's full passes, which otherwise stall queries for tens of milliseconds.
     gc.collect()
@@ -98,7 +124,7 @@ service = Service(
     name="sessions",
     settings=Settings,
     start=start,
-    answers=(LIST, GET),
-    consumes=(PROJECTION,),
+    answers=(LIST, GET, STALE),
+    consumes=(PROJECTION, ERASURE),
     commands={"migrate": _migrate, "rebuild": _rebuild},
 )

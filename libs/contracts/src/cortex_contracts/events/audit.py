@@ -24,6 +24,9 @@ AuditAction = Literal[
     "audit.exported",
     "audit.timeline_viewed",
     "user.archive_downloaded",
+    "user.deleted",
+    "retention.changed",
+    "retention.applied",
 ]
 
 

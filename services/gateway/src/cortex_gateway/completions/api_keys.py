@@ -34,7 +34,13 @@ TTL_SEC = 5.0
 REFRESH_SHARE = 0.2
 QUIET_AFTER_CHANGE_SEC = 5.0
 MAX_ENTRIES = 10_000
-INVALIDATING_ACTIONS = ("api_key.revoked", "user.disabled", "user.role_changed", "org.disabled")
+INVALIDATING_ACTIONS = (
+    "api_key.revoked",
+    "user.disabled",
+    "user.role_changed",
+    "org.disabled",
+    "user.deleted",
+)
 
 
 class ApiKeyCache:
