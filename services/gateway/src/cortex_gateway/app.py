@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from cortex_gateway import ops, web
+from cortex_gateway.admin import bench_limits as admin_bench_limits
 from cortex_gateway.admin import health as admin_health
 from cortex_gateway.admin import keys as admin_keys
 from cortex_gateway.admin import orgs as admin_orgs
@@ -19,6 +20,7 @@ from cortex_gateway.allow import install_allow_header
 from cortex_gateway.api_docs import mount_api_docs
 from cortex_gateway.auth import routes as auth_routes
 from cortex_gateway.auth.bootstrap import ensure_admin
+from cortex_gateway.bench import routes as bench_routes
 from cortex_gateway.chat import routes as chat_routes
 from cortex_gateway.completions import routes as completion_routes
 from cortex_gateway.completions.entry import CompletionsFirst
@@ -136,6 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(running_models.router)  # before model_routes: /running is not a {name}
     app.include_router(model_routes.router)
     app.include_router(completion_routes.router)
+    app.include_router(bench_routes.router)
     for admin_module in (
         admin_users,
         admin_orgs,
@@ -144,6 +147,7 @@ def create_app(settings: Settings) -> FastAPI:
         admin_health,
         admin_usage,
         admin_parked,
+        admin_bench_limits,
     ):
         app.include_router(admin_module.router)
     mount_api_docs(app, public=settings.api_docs_public)
