@@ -2,6 +2,8 @@ import type { ReactNode } from 'react';
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-router-dom';
 import { AppShell } from './components/AppShell';
 import { AuthProvider, useAuth } from './lib/auth';
+import { BenchPage } from './pages/BenchPage';
+import { BenchRunPage } from './pages/BenchRunPage';
 import { ChatPage } from './pages/ChatPage';
 import { LoginPage } from './pages/LoginPage';
 import { ModelsPage } from './pages/ModelsPage';
@@ -67,6 +69,8 @@ export default function App() {
             {/* One route for /chat and /chat/:id so the page is not remounted when a new chat gets its id. */}
             <Route path="chat/:id?" element={<ChatPage />} />
             <Route path="models" element={<ModelsPage />} />
+            <Route path="bench" element={<BenchPage />} />
+            <Route path="bench/runs/:id" element={<BenchRunPage />} />
             <Route
               path="usage"
               element={

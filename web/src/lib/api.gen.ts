@@ -693,9 +693,9 @@ export interface components {
             /** Replica */
             replica?: string | null;
             /** Levels */
-            levels?: components["schemas"]["LevelView"][];
+            levels: components["schemas"]["LevelView"][];
             /** Engine Samples */
-            engine_samples?: components["schemas"]["EngineSample"][];
+            engine_samples: components["schemas"]["EngineSample"][];
             progress?: components["schemas"]["Progress"] | null;
         };
         /** ChangePassword */

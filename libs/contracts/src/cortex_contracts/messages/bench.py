@@ -75,8 +75,8 @@ class BenchRunView(BaseModel):
     max_context: int | None = None
     gateway_version: str
     replica: str | None = None
-    levels: list[LevelView] = Field(default_factory=list)
-    engine_samples: list[EngineSample] = Field(default_factory=list)
+    levels: list[LevelView]
+    engine_samples: list[EngineSample]
     progress: Progress | None = None
 
 
