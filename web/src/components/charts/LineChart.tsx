@@ -72,5 +72,7 @@ export function LineChart({ series, title, yLabel, xLabel, formatX, xLog, height
     [series, xLabel, yLabel, xLog, fx],
   );
   if (!series.some((s) => s.points.length)) return <p className="muted">No data for this range.</p>;
-  return <ChartCanvas config={config} title={title} height={height} />;
+  // The series are named in the accessible label too (the legend is drawn on the canvas).
+  const label = `${title}. Series: ${series.map((s) => s.name).join('; ')}`;
+  return <ChartCanvas config={config} title={label} height={height} />;
 }
