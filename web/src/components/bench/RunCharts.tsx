@@ -10,18 +10,18 @@ const short = (run: RunView) => `${run.summary.model} ${run.summary.created_at.s
 
 function throughput(run: RunView, dashed: boolean, tag: string): LineSeries[] {
   return [
-    { name: `${tag}output tok/s`, points: pointsOf(run.levels, (s) => s.output_throughput), dashed, note: DEFINITIONS['out tok/s'] },
-    { name: `${tag}total tok/s`, points: pointsOf(run.levels, (s) => s.total_token_throughput), dashed },
+    { name: `${tag}output tok/s`, points: pointsOf(run.levels, (s) => s.output_throughput), dashed, color: 0, note: DEFINITIONS['out tok/s'] },
+    { name: `${tag}total tok/s`, points: pointsOf(run.levels, (s) => s.total_token_throughput), dashed, color: 1 },
   ];
 }
 
 function latency(run: RunView, dashed: boolean, tag: string): LineSeries[] {
   return [
-    { name: `${tag}TTFT p50`, points: percentilePoints(run.levels, 'ttft_ms', 'median'), dashed, note: 'vLLM TTFT' },
-    { name: `${tag}TTFT p99`, points: percentilePoints(run.levels, 'ttft_ms', 'p99'), dashed },
-    { name: `${tag}TPOT p50`, points: percentilePoints(run.levels, 'tpot_ms', 'median'), dashed, note: '(E2EL−TTFT)/(out−1)' },
-    { name: `${tag}E2EL p50`, points: percentilePoints(run.levels, 'e2el_ms', 'median'), dashed },
-    { name: `${tag}E2EL p99`, points: percentilePoints(run.levels, 'e2el_ms', 'p99'), dashed },
+    { name: `${tag}TTFT p50`, points: percentilePoints(run.levels, 'ttft_ms', 'median'), dashed, color: 0, note: 'vLLM TTFT' },
+    { name: `${tag}TTFT p99`, points: percentilePoints(run.levels, 'ttft_ms', 'p99'), dashed, color: 1 },
+    { name: `${tag}TPOT p50`, points: percentilePoints(run.levels, 'tpot_ms', 'median'), dashed, color: 2, note: 'vLLM TPOT: (E2EL−TTFT)/(out−1)' },
+    { name: `${tag}E2EL p50`, points: percentilePoints(run.levels, 'e2el_ms', 'median'), dashed, color: 3 },
+    { name: `${tag}E2EL p99`, points: percentilePoints(run.levels, 'e2el_ms', 'p99'), dashed, color: 4 },
   ];
 }
 
@@ -31,8 +31,8 @@ export function RunCharts({ run, other }: { run: RunView; other: RunView | null 
   const tagA = other ? 'A: ' : '';
   const throughputSeries = useMemo(
     () => [
-      { name: `${tagA}req/s`, points: pointsOf(run.levels, (s) => s.request_throughput) },
-      ...(other ? [{ name: `${tagB}req/s`, points: pointsOf(other.levels, (s) => s.request_throughput), dashed: true }] : []),
+      { name: `${tagA}req/s`, points: pointsOf(run.levels, (s) => s.request_throughput), color: 0 },
+      ...(other ? [{ name: `${tagB}req/s`, points: pointsOf(other.levels, (s) => s.request_throughput), dashed: true, color: 0 }] : []),
     ],
     [run, other, tagA, tagB],
   );

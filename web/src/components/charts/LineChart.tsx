@@ -10,6 +10,8 @@ export interface LineSeries {
   dashed?: boolean;
   /** a tooltip note after the value (e.g. the formula of the figure) */
   note?: string;
+  /** palette index (default: the series' position): the same figure of two runs, one colour */
+  color?: number;
 }
 
 interface Props {
@@ -35,8 +37,8 @@ export function LineChart({ series, title, yLabel, xLabel, formatX, xLog, height
         datasets: series.map((s, i) => ({
           label: s.name,
           data: [...s.points].sort((a, b) => a.x - b.x),
-          borderColor: PALETTE[i % PALETTE.length],
-          backgroundColor: PALETTE[i % PALETTE.length],
+          borderColor: PALETTE[(s.color ?? i) % PALETTE.length],
+          backgroundColor: PALETTE[(s.color ?? i) % PALETTE.length],
           borderDash: s.dashed ? [6, 4] : undefined,
           pointRadius: 3,
           borderWidth: 2,
@@ -49,6 +51,13 @@ export function LineChart({ series, title, yLabel, xLabel, formatX, xLog, height
             type: xLog ? 'logarithmic' : 'linear',
             title: { display: Boolean(xLabel), text: xLabel ?? '' },
             ticks: { callback: (value) => fx(Number(value)), maxTicksLimit: 6 },
+            // On a log axis (concurrency 1, 4, 16...) a tick at each measured level reads best.
+            afterBuildTicks: xLog
+              ? (axis) => {
+                  const xs = new Set(series.flatMap((s) => s.points.map((p) => p.x)));
+                  axis.ticks = [...xs].sort((a, b) => a - b).map((value) => ({ value }));
+                }
+              : undefined,
           },
           y: {
             beginAtZero: true,
