@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from cortex_bench.settings import Settings as BenchSettings
 from pydantic_settings import BaseSettings
 
 import cortex_contracts.settings as shared
@@ -25,6 +26,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "health": HealthSettings,
     "usage": UsageSettings,
     "simulator": SimulatorSettings,
+    "bench": BenchSettings,
 }
 SHARED_BASES = [
     cls
