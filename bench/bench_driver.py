@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 import httpx
-from cortex_bench import stats
-from cortex_bench.driver import Budget, Driver, Target
-from cortex_bench.prompts import prompt_stream
 
 from bench.gateway_stack import bin_path
 from bench.report import write_section
+from cortex_bench import stats
+from cortex_bench.driver import Budget, Driver, Target
+from cortex_bench.prompts import prompt_stream
 from cortex_contracts.events.bench import PromptSettings, RequestSample, RunSettings, Slo
 from cortex_devstack.ports import free_port
 

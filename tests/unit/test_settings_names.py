@@ -5,10 +5,10 @@ import re
 from pathlib import Path
 
 import pytest
-from cortex_bench.settings import Settings as BenchSettings
 from pydantic_settings import BaseSettings
 
 import cortex_contracts.settings as shared
+from cortex_bench.settings import Settings as BenchSettings
 from cortex_contracts.services import SERVICES, Service
 from cortex_contracts.settings import environment_variables, renamed_variables
 from cortex_gateway.settings import Settings as GatewaySettings
