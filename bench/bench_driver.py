@@ -66,7 +66,8 @@ def _start_simulator(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise TimeoutError("the simulator did not start")
 
 
-async def _level(simulator_url: str, concurrency: int) -> tuple[list[RequestSample], float]:
+async def _level(simulator_url: str, concurrency: int) -> tuple[list[RequestSample], float, float]:
+    """The samples, the wall time, and the CPU time this (driver) process used."""
     settings = RunSettings(
         model=MODEL,
         levels=[concurrency],
@@ -78,7 +79,7 @@ async def _level(simulator_url: str, concurrency: int) -> tuple[list[RequestSamp
         driver = Driver(client, Target(f"{simulator_url}/m/{MODEL}", "unused", settings))
         samples: list[RequestSample] = []
         requests = max(40, concurrency * ROUNDS_PER_LEVEL)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await driver.closed_loop(
             prompt_stream(settings.prompt, 0),
             concurrency,
@@ -86,11 +87,15 @@ async def _level(simulator_url: str, concurrency: int) -> tuple[list[RequestSamp
             samples,
             lambda _: None,
         )
-        return samples, time.perf_counter() - started
+        return samples, time.perf_counter() - started, time.process_time() - cpu
 
 
 def _row(
-    concurrency: int, samples: list[RequestSample], wall_s: float, baseline: float | None
+    concurrency: int,
+    samples: list[RequestSample],
+    wall_s: float,
+    cpu_s: float,
+    baseline: float | None,
 ) -> tuple[str, float, bool]:
     """The table row, the median TTFT, and whether it stayed within 5 % of the same run's
     concurrency-1 median (the machine's own slowness cancels out of that ratio)."""
@@ -104,7 +109,8 @@ def _row(
     return (
         f"| {concurrency} | {figures.completed / wall_s:.0f} | {figures.errors} | "
         f"{median:.1f} ({drift:+.1%}) | {versus:+.1%} | {ttft.p99:.1f} | "
-        f"{tpot.median:.2f} ({tpot_drift:+.1%}) | {'yes' if within else 'no'} |",
+        f"{tpot.median:.2f} ({tpot_drift:+.1%}) | {cpu_s * 1000 / len(samples):.1f} | "
+        f"{'yes' if within else 'no'} |",
         median,
         within,
     )
@@ -114,10 +120,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         process, url = _start_simulator(Path(work))
         try:
-            rows, ceiling, baseline = [], 0.0, None
+            rows, ceiling, baseline, cpu_per_stream = [], 0.0, None, 0.0
             for concurrency in CONCURRENCY:
-                samples, wall_s = asyncio.run(_level(url, concurrency))
-                row, median, within = _row(concurrency, samples, wall_s, baseline)
+                samples, wall_s, cpu_s = asyncio.run(_level(url, concurrency))
+                row, median, within = _row(concurrency, samples, wall_s, cpu_s, baseline)
+                cpu_per_stream = max(cpu_per_stream, cpu_s / len(samples))
                 baseline = baseline or median
                 print(row, flush=True)
                 rows.append(row)
@@ -134,8 +141,8 @@ is above the configured one. The simulator shares the machine's 2 cores (with ot
 work): some of the drift at the top is the simulator's and the machine's, not the driver's.
 
 | concurrency | streams/s | errors | TTFT p50 ms (vs configured) | TTFT p50 vs c=1 | TTFT p99 ms \
-| TPOT p50 ms (vs configured) | within 5 % of c=1 |
-|---|---|---|---|---|---|---|---|
+| TPOT p50 ms (vs configured) | driver CPU ms / stream | within 5 % of c=1 |
+|---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
 Load average while it ran: {os.getloadavg()[0]:.1f} on 2 cores. One replica drove up to
@@ -143,6 +150,12 @@ Load average while it ran: {os.getloadavg()[0]:.1f} on 2 cores. One replica drov
 median (the ratio in the same run; the absolute drift against the configured value is mostly
 the loaded machine, as the concurrency-1 row shows). Past that, spread runs over more bench
 replicas (one run is owned by one replica) or expect the figures to include queueing.
+
+The figure that does not depend on the machine's load is the driver's own CPU per stream
+({OUTPUT_TOKENS} streamed chunks parsed and timed): at most {cpu_per_stream * 1000:.1f} ms here,
+so one replica on one free core drives at most about **{1 / cpu_per_stream:.0f} streams/s**
+(~{OUTPUT_TOKENS / cpu_per_stream:.0f} chunks/s) before its own event loop, not the model, is the
+bottleneck; keep a run well below that (half, for timings within a few percent), or add replicas.
 """
     write_section(NAME, COMMAND, body)
 
