@@ -124,7 +124,7 @@ def main() -> None:
             for concurrency in CONCURRENCY:
                 samples, wall_s, cpu_s = asyncio.run(_level(url, concurrency))
                 row, median, within = _row(concurrency, samples, wall_s, cpu_s, baseline)
-                cpu_per_stream = max(cpu_per_stream, cpu_s / len(samples))
+                cpu_per_stream = cpu_s / len(samples)  # the busiest level: steady state
                 baseline = baseline or median
                 print(row, flush=True)
                 rows.append(row)
@@ -152,7 +152,8 @@ the loaded machine, as the concurrency-1 row shows). Past that, spread runs over
 replicas (one run is owned by one replica) or expect the figures to include queueing.
 
 The figure that does not depend on the machine's load is the driver's own CPU per stream
-({OUTPUT_TOKENS} streamed chunks parsed and timed): at most {cpu_per_stream * 1000:.1f} ms here,
+({OUTPUT_TOKENS} streamed chunks parsed and timed) at the busiest level, where connections are
+reused (the concurrency-1 row also pays the client's start): {cpu_per_stream * 1000:.1f} ms,
 so one replica on one free core drives at most about **{1 / cpu_per_stream:.0f} streams/s**
 (~{OUTPUT_TOKENS / cpu_per_stream:.0f} chunks/s) before its own event loop, not the model, is the
 bottleneck; keep a run well below that (half, for timings within a few percent), or add replicas.
