@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import LoginAs
 from tests.support.accounts import audit_events, create_key
-from tests.support.bench import allow_everyone, run_view, start_bench, start_run, wait_for_run
-from tests.support.processes import ServiceProcess, console_script
+from tests.support.bench import allow_everyone, run_view, start_run, wait_for_run
+from tests.support.processes import console_script
 from tests.support.simulator import control, state_of
 from tests.support.stack import Stack
 
@@ -26,13 +26,6 @@ pytestmark = pytest.mark.e2e
 
 MODEL = "sim-vllm-small"
 TTFT_MS, ITL_MS, OUTPUT_TOKENS = 200.0, 25.0, 12
-
-
-@pytest.fixture(scope="module")
-def bench(stack: Stack) -> Iterator[ServiceProcess]:
-    process = start_bench(stack)
-    yield process
-    process.stop()
 
 
 @pytest.fixture
@@ -43,7 +36,7 @@ async def simulator(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def admin(login_as: LoginAs, bench: ServiceProcess) -> httpx.AsyncClient:
+async def admin(login_as: LoginAs) -> httpx.AsyncClient:
     client = await login_as("admin")
     await allow_everyone(client)  # each test starts from the defaults it needs
     return client

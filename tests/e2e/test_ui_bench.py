@@ -4,13 +4,13 @@ charted, cancelled mid-run (the simulator sees no new request), compared with an
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
-from tests.support.bench import allow_everyone, start_bench, wait_for_run
+from tests.support.bench import allow_everyone, wait_for_run
 from tests.support.browser import (
     UiUser,
     chromium_fixture,  # noqa: F401 - fixture
@@ -18,7 +18,6 @@ from tests.support.browser import (
     screenshot,
 )
 from tests.support.clients import login
-from tests.support.processes import ServiceProcess
 from tests.support.simulator import control, state_of
 from tests.support.stack import Stack
 
@@ -28,15 +27,8 @@ MODEL = "sim-vllm-small"
 RUN_URL = re.compile(r"/bench/runs/[0-9a-f-]{36}$")
 
 
-@pytest.fixture(scope="module")
-def bench(stack: Stack) -> Iterator[ServiceProcess]:
-    process = start_bench(stack)
-    yield process
-    process.stop()
-
-
 @pytest.fixture
-async def admin_ui(chromium: Browser, stack: Stack, bench: ServiceProcess) -> AsyncIterator[UiUser]:
+async def admin_ui(chromium: Browser, stack: Stack) -> AsyncIterator[UiUser]:
     ui = await open_ui(chromium, stack.gateway_url, "admin", stack.admin_password)
     try:
         yield ui
@@ -52,7 +44,7 @@ async def simulator(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def api(stack: Stack, bench: ServiceProcess) -> AsyncIterator[httpx.AsyncClient]:
+async def api(stack: Stack) -> AsyncIterator[httpx.AsyncClient]:
     client = await login(stack.gateway_url, "admin", stack.admin_password)
     await allow_everyone(client)
     yield client

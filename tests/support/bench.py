@@ -1,22 +1,10 @@
-"""Benchmark runs in tests: a bench replica beside the stack, runs started and awaited."""
+"""Benchmark runs in tests (the stack runs a bench replica): runs started and awaited."""
 
 import asyncio
 import time
 from typing import Any
 
 import httpx
-
-from tests.support.processes import ServiceProcess
-from tests.support.stack import Stack
-
-
-def start_bench(stack: Stack) -> ServiceProcess:
-    """A bench replica driving load through the stack's gateway."""
-    return stack.start_extra(
-        "bench",
-        CORTEX_BENCH_GATEWAY_URL=stack.gateway_url,
-        CORTEX_BENCH_METRICS_INTERVAL_SEC="0.2",
-    )
 
 
 async def allow_everyone(admin: httpx.AsyncClient, **limits: Any) -> None:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from importlib.metadata import version
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
@@ -41,6 +41,7 @@ from cortex_runtime.jetstream import publish_event
 router = APIRouter(prefix="/v1/bench", tags=["bench"])
 CREDENTIAL_MARGIN = timedelta(minutes=5)
 ACTIVE = ("queued", "running")
+RunId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
 class RunRequest(RunSettings):
@@ -136,8 +137,8 @@ async def list_runs(
     )
 
 
-@router.get("/runs/{run_id}", responses=errors(*AUTHENTICATED, 404))
-async def get_run(run_id: str, principal: User, events: Events, queries: Queries) -> BenchRunView:
+@router.get("/runs/{run_id}", responses=errors(*AUTHENTICATED, 404, 422))
+async def get_run(run_id: RunId, principal: User, events: Events, queries: Queries) -> BenchRunView:
     """Settings, per-level figures, engine samples and, while it runs, its progress."""
     return await find_run(queries, events, principal, run_id)
 
@@ -145,9 +146,11 @@ async def get_run(run_id: str, principal: User, events: Events, queries: Queries
 @router.post(
     "/runs/{run_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=errors(*STATE_CHANGING, 404, 409),
+    responses=errors(*STATE_CHANGING, 404, 409, 422),
 )
-async def cancel_run(run_id: str, principal: User, events: Events, queries: Queries) -> RunSummary:
+async def cancel_run(
+    run_id: RunId, principal: User, events: Events, queries: Queries
+) -> RunSummary:
     """Stops the load at once: requests in flight are aborted and no new one starts."""
     run = await find_run(queries, events, principal, run_id)
     if run.summary.status not in ACTIVE:
@@ -171,7 +174,7 @@ EXPORT = {
     responses={200: EXPORT, **errors(*AUTHENTICATED, 404, 422)},
 )
 async def export_run(
-    run_id: str,
+    run_id: RunId,
     principal: User,
     events: Events,
     queries: Queries,
