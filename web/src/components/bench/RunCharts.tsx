@@ -2,7 +2,7 @@
 // time; a second run, when chosen, is drawn dashed on the same charts.
 
 import { useMemo } from 'react';
-import { DEFINITIONS, loadLabel, percentilePoints, pointsOf } from '../../lib/bench';
+import { DEFINITIONS, isActive, loadLabel, percentilePoints, pointsOf } from '../../lib/bench';
 import type { RunView } from '../../lib/bench-api';
 import { LineChart, type LineSeries } from '../charts/LineChart';
 
@@ -78,6 +78,8 @@ export function RunCharts({ run, other }: { run: RunView; other: RunView | null 
         <h3>Engine metrics over time</h3>
         {run.engine_samples.length ? (
           <LineChart series={engineSeries} title="The engine's running and waiting requests and KV-cache use during the run" xLabel="seconds into the run" formatX={fx} />
+        ) : isActive(run.summary.status) ? (
+          <p className="muted">No engine sample yet.</p>
         ) : (
           <p className="muted">The engine exposes no Prometheus metrics (vLLM's /metrics) to sample.</p>
         )}

@@ -11,7 +11,7 @@ from nats.js.kv import KeyValue
 from cortex_contracts.events.bench import RunSettings
 from cortex_contracts.messages.bench import BenchLimits, BenchRunQuery, BenchRunView
 from cortex_gateway.auth.principal import Principal
-from cortex_gateway.deps import Events, QueryClientDep
+from cortex_gateway.deps import Events
 from cortex_runtime.kv import ensure_bucket
 from cortex_runtime.query import QueryClient
 
@@ -108,6 +108,3 @@ async def find_run(
         timeout=QUERY_TIMEOUT_SEC,
         service="bench",
     )
-
-
-Queries = QueryClientDep

@@ -28,12 +28,11 @@ from cortex_gateway.auth.dependencies import User
 from cortex_gateway.bench.access import (
     QUERY_TIMEOUT_SEC,
     Buckets,
-    Queries,
     check_allowed,
     find_run,
 )
 from cortex_gateway.bench.export import csv_export
-from cortex_gateway.deps import Db, Events
+from cortex_gateway.deps import Db, Events, QueryClientDep
 from cortex_gateway.models.deps import Catalog, Health
 from cortex_gateway.openapi import AUTHENTICATED, STATE_CHANGING, WITH_BODY, errors
 from cortex_runtime.jetstream import publish_event
@@ -58,7 +57,7 @@ async def start_run(
     principal: User,
     db: Db,
     events: Events,
-    queries: Queries,
+    queries: QueryClientDep,
     buckets: Buckets,
     catalog: Catalog,
     health: Health,
@@ -120,7 +119,7 @@ async def start_run(
 async def list_runs(
     principal: User,
     events: Events,
-    queries: Queries,
+    queries: QueryClientDep,
     model: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> BenchRunList:
@@ -138,7 +137,9 @@ async def list_runs(
 
 
 @router.get("/runs/{run_id}", responses=errors(*AUTHENTICATED, 404, 422))
-async def get_run(run_id: RunId, principal: User, events: Events, queries: Queries) -> BenchRunView:
+async def get_run(
+    run_id: RunId, principal: User, events: Events, queries: QueryClientDep
+) -> BenchRunView:
     """Settings, per-level figures, engine samples and, while it runs, its progress."""
     return await find_run(queries, events, principal, run_id)
 
@@ -149,7 +150,7 @@ async def get_run(run_id: RunId, principal: User, events: Events, queries: Queri
     responses=errors(*STATE_CHANGING, 404, 409, 422),
 )
 async def cancel_run(
-    run_id: RunId, principal: User, events: Events, queries: Queries
+    run_id: RunId, principal: User, events: Events, queries: QueryClientDep
 ) -> RunSummary:
     """Stops the load at once: requests in flight are aborted and no new one starts."""
     run = await find_run(queries, events, principal, run_id)
@@ -177,7 +178,7 @@ async def export_run(
     run_id: RunId,
     principal: User,
     events: Events,
-    queries: Queries,
+    queries: QueryClientDep,
     format: Literal["json", "csv"] = "json",
 ) -> Response:
     run = await find_run(queries, events, principal, run_id, include_samples=format == "json")
