@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import LoginAs
-from tests.support.accounts import audit_events, create_key
+from tests.support.accounts import audit_events, create_key, stored_events
 from tests.support.bench import allow_everyone, run_view, start_run, wait_for_run
 from tests.support.processes import console_script
 from tests.support.simulator import control, state_of
@@ -169,3 +169,24 @@ async def test_cli_run_is_stored_and_fails_a_missed_slo(
     listed = (await admin.get("/v1/bench/runs", params={"model": MODEL})).json()["runs"]
     assert any(r["id"] == written["summary"]["id"] and r["source"] == "cli" for r in listed)
     assert sys.executable  # the CLI ran from this environment
+
+
+async def test_with_two_replicas_one_owns_each_run(admin: httpx.AsyncClient, stack: Stack) -> None:
+    second = stack.start_extra(
+        "bench", CORTEX_BENCH_GATEWAY_URL=stack.gateway_url, CORTEX_BENCH_REPLICA="second"
+    )
+    try:
+        runs = []
+        for _ in range(2):  # one after the other (one run at a time per model)
+            run_id = await start_run(admin, levels=[2], requests_per_level=6, output_tokens=8)
+            runs.append(await wait_for_run(admin, run_id))
+    finally:
+        second.stop()
+    prefix = stack.env["CORTEX_NATS_PREFIX"]
+    for run in runs:
+        assert run["summary"]["status"] == "complete"
+        assert run["levels"][0]["stats"]["completed"] == 6  # not 12: nobody ran it twice
+        started = await stored_events(
+            stack, f"{prefix.upper()}_BENCH", f"{prefix}.bench.{run['summary']['id']}.started"
+        )
+        assert len(started) == 1
