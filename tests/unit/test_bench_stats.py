@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from cortex_bench import stats
-from cortex_bench.runner import SLICE_BYTES, _slices
+from cortex_bench.levels import SLICE_BYTES, _slices
 from cortex_contracts.events.bench import RequestSample, RunSettings, Slo
 
 pytestmark = pytest.mark.unit

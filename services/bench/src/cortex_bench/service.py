@@ -5,8 +5,9 @@ from operator import attrgetter
 
 from nats.aio.msg import Msg
 
+from cortex_bench.levels import progress_key
 from cortex_bench.projection import Projection
-from cortex_bench.runner import Buckets, Runner, progress_key
+from cortex_bench.runner import Buckets, Runner
 from cortex_bench.settings import Settings
 from cortex_contracts.events.bench import BenchRunRequested
 from cortex_contracts.messages import ErrorReply
