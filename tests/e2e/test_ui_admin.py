@@ -92,7 +92,7 @@ async def test_usage_page_shows_playground_usage_filters_it_and_exports_csv(
         await expect(records).to_be_visible()
     await expect(mine.first).to_contain_text("admin")
     await expect(page.get_by_test_id("usage-groups")).to_contain_text(MODEL)
-    await expect(page.locator(".charts svg").first).to_be_visible()
+    await expect(page.locator(".charts canvas").first).to_be_visible()
 
     await page.get_by_label("Source", exact=True).select_option("playground")
     await page.get_by_label("Model", exact=True).fill(MODEL)

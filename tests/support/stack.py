@@ -100,6 +100,10 @@ class Stack:
         self.env["CORTEX_GATEWAY_MODELS_FILE"] = str(models_file)
         for service in ("sessions", "usage", "health", "gateway"):
             self.processes[service] = ServiceProcess(service, self.env).start()
+        # the benchmark load goes through this gateway; engine gauges sampled often (short runs)
+        self.env["CORTEX_BENCH_GATEWAY_URL"] = self.gateway_url
+        self.env["CORTEX_BENCH_METRICS_INTERVAL_SEC"] = "0.2"
+        self.processes["bench"] = ServiceProcess("bench", self.env).start()
         return self
 
     def start_extra(self, service: str, **overrides: str) -> ServiceProcess:

@@ -8,6 +8,7 @@ import pytest
 from pydantic_settings import BaseSettings
 
 import cortex_contracts.settings as shared
+from cortex_bench.settings import Settings as BenchSettings
 from cortex_contracts.services import SERVICES, Service
 from cortex_contracts.settings import environment_variables, renamed_variables
 from cortex_gateway.settings import Settings as GatewaySettings
@@ -25,6 +26,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "health": HealthSettings,
     "usage": UsageSettings,
     "simulator": SimulatorSettings,
+    "bench": BenchSettings,
 }
 SHARED_BASES = [
     cls

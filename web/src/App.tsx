@@ -4,6 +4,8 @@ import { AppShell } from './components/AppShell';
 import { AuthProvider, useAuth } from './lib/auth';
 import { AuditPage } from './pages/AuditPage';
 import { AccountPage } from './pages/AccountPage';
+import { BenchPage } from './pages/BenchPage';
+import { BenchRunPage } from './pages/BenchRunPage';
 import { ChatPage } from './pages/ChatPage';
 import { LoginPage } from './pages/LoginPage';
 import { ModelsPage } from './pages/ModelsPage';
@@ -70,6 +72,8 @@ export default function App() {
             <Route path="chat/:id?" element={<ChatPage />} />
             <Route path="models" element={<ModelsPage />} />
             <Route path="account" element={<AccountPage />} />
+            <Route path="bench" element={<BenchPage />} />
+            <Route path="bench/runs/:id" element={<BenchRunPage />} />
             <Route
               path="usage"
               element={

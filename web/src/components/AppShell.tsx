@@ -66,6 +66,9 @@ export function AppShell() {
           <NavLink to="/models" className={link}>
             Models
           </NavLink>
+          <NavLink to="/bench" className={link}>
+            Benchmarks
+          </NavLink>
         </div>
         <div className="nav-section">
           <h2 className="nav-heading">Chat</h2>

@@ -270,6 +270,87 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/bench/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Runs
+         * @description Your runs (an administrator sees everyone's), newest first.
+         */
+        get: operations["list_runs_v1_bench_runs_get"];
+        put?: never;
+        /**
+         * Start Run
+         * @description Queued at once; one bench replica picks it up. 409 while another run goes on the model.
+         */
+        post: operations["start_run_v1_bench_runs_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bench/runs/{run_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Run
+         * @description Settings, per-level figures, engine samples and, while it runs, its progress.
+         */
+        get: operations["get_run_v1_bench_runs__run_id__get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bench/runs/{run_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel Run
+         * @description Stops the load at once: requests in flight are aborted and no new one starts.
+         */
+        post: operations["cancel_run_v1_bench_runs__run_id__cancel_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/bench/runs/{run_id}/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Export Run */
+        get: operations["export_run_v1_bench_runs__run_id__export_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/users": {
         parameters: {
             query?: never;
@@ -635,6 +716,24 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/bench/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Limits */
+        get: operations["get_limits_admin_bench_limits_get"];
+        /** Put Limits */
+        put: operations["put_limits_admin_bench_limits_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -657,6 +756,63 @@ export interface components {
              * @description the model this message is for; refused (409) if the chat is locked to another
              */
             model_name?: string | null;
+        };
+        /**
+         * BenchLimits
+         * @description The administrator's guard rails (`PUT /admin/bench/limits`, audited). The rule: on any one
+         *     model at most one run goes on at a time, and it holds at most `max_concurrency` streams
+         *     open (a request rate included: arrivals beyond it wait), so interactive users always share
+         *     the model with no more than `max_concurrency` benchmark streams.
+         */
+        BenchLimits: {
+            /**
+             * Who
+             * @default admins
+             * @enum {string}
+             */
+            who: "admins" | "everyone";
+            /**
+             * Max Concurrency
+             * @default 64
+             */
+            max_concurrency: number;
+            /**
+             * Max Requests
+             * @description per run, all levels
+             * @default 2000
+             */
+            max_requests: number;
+            /**
+             * Max Duration Sec
+             * @description per run
+             * @default 1800
+             */
+            max_duration_sec: number;
+        };
+        /** BenchRunList */
+        BenchRunList: {
+            /** Runs */
+            runs: components["schemas"]["RunSummary"][];
+        };
+        /** BenchRunView */
+        BenchRunView: {
+            summary: components["schemas"]["RunSummary"];
+            settings: components["schemas"]["RunSettings"];
+            /** Engine Type */
+            engine_type: string;
+            /** Engine Version */
+            engine_version?: string | null;
+            /** Max Context */
+            max_context?: number | null;
+            /** Gateway Version */
+            gateway_version: string;
+            /** Replica */
+            replica?: string | null;
+            /** Levels */
+            levels: components["schemas"]["LevelView"][];
+            /** Engine Samples */
+            engine_samples: components["schemas"]["EngineSample"][];
+            progress?: components["schemas"]["Progress"] | null;
         };
         /** ChangePassword */
         ChangePassword: {
@@ -740,6 +896,20 @@ export interface components {
         DeleteAccount: {
             /** Password */
             password: string;
+        };
+        /**
+         * EngineSample
+         * @description The engine's Prometheus gauges at `t_s` seconds after the run started (vLLM).
+         */
+        EngineSample: {
+            /** T S */
+            t_s: number;
+            /** Num Requests Running */
+            num_requests_running?: number | null;
+            /** Num Requests Waiting */
+            num_requests_waiting?: number | null;
+            /** Kv Cache Usage Perc */
+            kv_cache_usage_perc?: number | null;
         };
         /**
          * ErrorBody
@@ -832,6 +1002,81 @@ export interface components {
             revoked_at: string | null;
             /** Last Used At */
             last_used_at: string | null;
+        };
+        /**
+         * LevelStats
+         * @description One level's figures, named as vLLM `bench serve` names them (milliseconds, seconds).
+         */
+        LevelStats: {
+            /**
+             * Completed
+             * @default 0
+             */
+            completed: number;
+            /**
+             * Errors
+             * @default 0
+             */
+            errors: number;
+            /**
+             * Duration S
+             * @default 0
+             */
+            duration_s: number;
+            /**
+             * Total Input Tokens
+             * @default 0
+             */
+            total_input_tokens: number;
+            /**
+             * Total Output Tokens
+             * @default 0
+             */
+            total_output_tokens: number;
+            /**
+             * Request Throughput
+             * @default 0
+             */
+            request_throughput: number;
+            /**
+             * Output Throughput
+             * @default 0
+             */
+            output_throughput: number;
+            /**
+             * Total Token Throughput
+             * @default 0
+             */
+            total_token_throughput: number;
+            /** Request Goodput */
+            request_goodput?: number | null;
+            /** Slo Attainment */
+            slo_attainment?: number | null;
+            /** @default {} */
+            ttft_ms: components["schemas"]["Percentiles"];
+            /** @default {} */
+            tpot_ms: components["schemas"]["Percentiles"];
+            /** @default {} */
+            itl_ms: components["schemas"]["Percentiles"];
+            /** @default {} */
+            e2el_ms: components["schemas"]["Percentiles"];
+        };
+        /** LevelView */
+        LevelView: {
+            /** Index */
+            index: number;
+            /** Load */
+            load: number;
+            /**
+             * Partial
+             * @default false
+             */
+            partial: boolean;
+            /** Slo Passed */
+            slo_passed?: boolean | null;
+            stats: components["schemas"]["LevelStats"];
+            /** Samples */
+            samples?: components["schemas"]["RequestSample"][] | null;
         };
         /** LoginRequest */
         LoginRequest: {
@@ -974,12 +1219,87 @@ export interface components {
             /** Consumers */
             consumers: components["schemas"]["ParkedCount"][];
         };
+        /** Percentiles */
+        Percentiles: {
+            /** Mean */
+            mean?: number | null;
+            /** Median */
+            median?: number | null;
+            /** P90 */
+            p90?: number | null;
+            /** P99 */
+            p99?: number | null;
+            /** Std */
+            std?: number | null;
+        };
+        /**
+         * Progress
+         * @description Where a running run is: level `level` of `levels` (None while searching), `done` of
+         *     `total` requests of that level (`total` None for a duration), `elapsed_s` in it.
+         */
+        Progress: {
+            /**
+             * Level
+             * @default 0
+             */
+            level: number;
+            /** Levels */
+            levels?: number | null;
+            /**
+             * Done
+             * @default 0
+             */
+            done: number;
+            /** Total */
+            total?: number | null;
+            /**
+             * Elapsed S
+             * @default 0
+             */
+            elapsed_s: number;
+            /**
+             * Fraction
+             * @description of the whole run, for a bar
+             * @default 0
+             */
+            fraction: number;
+        };
         /** PromptMessage */
         PromptMessage: {
             /** Role */
             role: string;
             /** Content */
             content?: string | unknown[] | null;
+        };
+        /**
+         * PromptSettings
+         * @description fixed: `text` every time; random: words, `input_len` ± `input_len_stddev` of them per
+         *     prompt (normal, seeded); jsonl: the uploaded prompts, in turn.
+         */
+        PromptSettings: {
+            /**
+             * Kind
+             * @default fixed
+             * @enum {string}
+             */
+            kind: "fixed" | "random" | "jsonl";
+            /**
+             * Text
+             * @default Write a short story about a lighthouse.
+             */
+            text: string;
+            /**
+             * Input Len
+             * @default 128
+             */
+            input_len: number;
+            /**
+             * Input Len Stddev
+             * @default 0
+             */
+            input_len_stddev: number;
+            /** Prompts */
+            prompts?: string[];
         };
         /** RefreshRequest */
         RefreshRequest: {
@@ -1029,6 +1349,32 @@ export interface components {
              * @default generate
              */
             task: string;
+        };
+        /**
+         * RequestSample
+         * @description One request's raw timings (ms, from the level's start): every figure is recomputable.
+         */
+        RequestSample: {
+            /** Start Ms */
+            start_ms: number;
+            /** Ttft Ms */
+            ttft_ms?: number | null;
+            /** E2El Ms */
+            e2el_ms?: number | null;
+            /** Itl Ms */
+            itl_ms?: number[];
+            /**
+             * Prompt Tokens
+             * @default 0
+             */
+            prompt_tokens: number;
+            /**
+             * Output Tokens
+             * @default 0
+             */
+            output_tokens: number;
+            /** Error */
+            error?: string | null;
         };
         /** ResetPassword */
         ResetPassword: {
@@ -1082,6 +1428,135 @@ export interface components {
             interval_sec: number;
             /** Last Run At */
             last_run_at?: string | null;
+        };
+        /** RunRequest */
+        RunRequest: {
+            /** Model */
+            model: string;
+            /**
+             * Shape
+             * @default concurrency
+             * @enum {string}
+             */
+            shape: "concurrency" | "rate" | "slo_search";
+            /** Levels */
+            levels?: number[];
+            /**
+             * Requests Per Level
+             * @default 50
+             */
+            requests_per_level: number | null;
+            /** Duration Per Level Sec */
+            duration_per_level_sec?: number | null;
+            prompt?: components["schemas"]["PromptSettings"];
+            /**
+             * Output Tokens
+             * @default 128
+             */
+            output_tokens: number;
+            /** Temperature */
+            temperature?: number | null;
+            /** Top P */
+            top_p?: number | null;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+            slo?: components["schemas"]["Slo"];
+            /**
+             * Slo Attainment
+             * @default 0.9
+             */
+            slo_attainment: number;
+            /**
+             * Source
+             * @description who started it
+             * @default api
+             * @enum {string}
+             */
+            source: "web" | "cli" | "api";
+        };
+        /**
+         * RunSettings
+         * @description What the user asks for. `levels` are concurrencies (shape concurrency), requests/s
+         *     (rate), or the [lowest, highest] concurrency searched (slo_search).
+         */
+        RunSettings: {
+            /** Model */
+            model: string;
+            /**
+             * Shape
+             * @default concurrency
+             * @enum {string}
+             */
+            shape: "concurrency" | "rate" | "slo_search";
+            /** Levels */
+            levels?: number[];
+            /**
+             * Requests Per Level
+             * @default 50
+             */
+            requests_per_level: number | null;
+            /** Duration Per Level Sec */
+            duration_per_level_sec?: number | null;
+            prompt?: components["schemas"]["PromptSettings"];
+            /**
+             * Output Tokens
+             * @default 128
+             */
+            output_tokens: number;
+            /** Temperature */
+            temperature?: number | null;
+            /** Top P */
+            top_p?: number | null;
+            /**
+             * Seed
+             * @default 0
+             */
+            seed: number;
+            slo?: components["schemas"]["Slo"];
+            /**
+             * Slo Attainment
+             * @default 0.9
+             */
+            slo_attainment: number;
+        };
+        /** RunSummary */
+        RunSummary: {
+            /** Id */
+            id: string;
+            /** Model */
+            model: string;
+            /**
+             * Shape
+             * @enum {string}
+             */
+            shape: "concurrency" | "rate" | "slo_search";
+            /** Levels */
+            levels: number[];
+            /**
+             * Status
+             * @enum {string}
+             */
+            status: "queued" | "running" | "complete" | "cancelled" | "failed";
+            /** User Id */
+            user_id: string | null;
+            /** Source */
+            source: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /** Finished At */
+            finished_at?: string | null;
+            /** Error */
+            error?: string | null;
+            /** Slo Met */
+            slo_met?: boolean | null;
+            /** Best Load */
+            best_load?: number | null;
         };
         /** RunningModel */
         RunningModel: {
@@ -1168,6 +1643,19 @@ export interface components {
              * @default []
              */
             messages: components["schemas"]["MessageView"][];
+        };
+        /**
+         * Slo
+         * @description Service-level objectives in milliseconds (DistServe goodput, vLLM `--goodput`): a request
+         *     is good when it meets every objective given.
+         */
+        Slo: {
+            /** Ttft Ms */
+            ttft_ms?: number | null;
+            /** Tpot Ms */
+            tpot_ms?: number | null;
+            /** E2El Ms */
+            e2el_ms?: number | null;
         };
         /** TimelineEntry */
         TimelineEntry: {
@@ -2742,6 +3230,348 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+        };
+    };
+    list_runs_v1_bench_runs_get: {
+        parameters: {
+            query?: {
+                model?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BenchRunList"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    start_run_v1_bench_runs_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunSummary"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body or content over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_run_v1_bench_runs__run_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BenchRunView"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cancel_run_v1_bench_runs__run_id__cancel_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunSummary"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    export_run_v1_bench_runs__run_id__export_get: {
+        parameters: {
+            query?: {
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path: {
+                run_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run with every raw sample (JSON), or its per-level figures (CSV) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BenchRunView"];
+                    "text/csv": string;
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
         };
@@ -4614,6 +5444,135 @@ export interface operations {
             };
             /** @description Not allowed: missing CSRF header, or not an administrator */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_limits_admin_bench_limits_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BenchLimits"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    put_limits_admin_bench_limits_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BenchLimits"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BenchLimits"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body or content over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -72,7 +72,10 @@ function RunningModels() {
                   </td>
                   <td>{m.max_model_len ? formatInt(m.max_model_len) : '—'}</td>
                   <td>
-                    <Link to="/chat">Chat</Link>
+                    <Link to="/chat">Chat</Link>{' '}
+                    <Link to={`/bench?model=${encodeURIComponent(m.served_model_name)}`} aria-label={`Benchmark ${m.served_model_name}`}>
+                      Benchmark
+                    </Link>
                   </td>
                 </tr>
               ))}

@@ -58,6 +58,7 @@ SERVICES: tuple[Service, ...] = (
     Service("sessions", 8085, "chat projection and queries", migrates=True, database=True),
     Service("health", 8086, "polls the model servers"),
     Service("usage", 8087, "usage consumer and queries", migrates=True, database=True),
+    Service("bench", 8088, "benchmark runs: drives load through the gateway"),
     Service("simulator", 8090, "simulated model server", ops=False),
 )
 

@@ -59,6 +59,18 @@ class Topology:
     def erasure_all_subjects(self) -> str:
         return f"{self.prefix}.erasure.>"
 
+    def bench_subject(self, run_id: str, kind: str) -> str:
+        """One subject per run and kind (requested, started, samples, level, engine, cancel,
+        finished): a run is read with `bench_run_subjects`."""
+        return f"{self.prefix}.bench.{_token(run_id)}.{kind}"
+
+    def bench_run_subjects(self, run_id: str) -> str:
+        return f"{self.prefix}.bench.{_token(run_id)}.>"
+
+    @property
+    def bench_all_subjects(self) -> str:
+        return f"{self.prefix}.bench.>"
+
     def dead_letter_subject(self, consumer: str) -> str:
         return f"{self.prefix}.dlq.{consumer}"
 
@@ -83,6 +95,14 @@ class Topology:
     def health_refresh_subject(self) -> str:
         return f"{self.prefix}.q.health.refresh"
 
+    @property
+    def bench_runs_subject(self) -> str:
+        return f"{self.prefix}.q.bench.runs"
+
+    @property
+    def bench_run_subject(self) -> str:
+        return f"{self.prefix}.q.bench.run"
+
     def completion_stop_subject(self, completion_id: str) -> str:
         """Asks the gateway replica that relays a completion to stop it (request/reply)."""
         return f"{self.prefix}.q.completions.stop.{_token(completion_id)}"
@@ -101,6 +121,10 @@ class Topology:
         return f"{self.prefix.upper()}_AUDIT"
 
     @property
+    def bench_stream(self) -> str:
+        return f"{self.prefix.upper()}_BENCH"
+
+    @property
     def dead_letter_stream(self) -> str:
         return f"{self.prefix.upper()}_DLQ"
 
@@ -114,6 +138,7 @@ class Topology:
             self._stream(self.chat_stream, self.chat_all_subjects),
             self._stream(self.usage_stream, self.usage_all_subjects),
             self._stream(self.audit_stream, self.audit_all_subjects),
+            self._stream(self.bench_stream, self.bench_all_subjects),
             self._stream(self.dead_letter_stream, f"{self.prefix}.dlq.>", max_age=30 * DAY_SEC),
             self._stream(self.erasure_stream, self.erasure_all_subjects),
         ]
@@ -144,6 +169,11 @@ class Topology:
     def erasure_consumer(self) -> str:
         return "sessions-erasure"
 
+    @property
+    def bench_consumer(self) -> str:
+        """Run requests, shared by the bench replicas: each run is picked up by one of them."""
+        return "bench-runner"
+
     # --- key/value buckets ----------------------------------------------------------------
     @property
     def registry_bucket(self) -> str:
@@ -161,6 +191,34 @@ class Topology:
     def chain_heads_bucket(self) -> str:
         """The head (newest hash and sequence) of every subject's hash chain, keyed by subject."""
         return f"{self.prefix}_chain_heads"
+
+    @property
+    def bench_limits_bucket(self) -> str:
+        """The admin's guard rails for benchmark runs (one key, `limits`)."""
+        return f"{self.prefix}_bench_limits"
+
+    @property
+    def bench_live_bucket(self) -> str:
+        """Per run: its short-lived credential (written by the gateway) and its progress (by the
+        replica running it); entries expire, nothing here is history."""
+        return f"{self.prefix}_bench_live"
+
+    def bench_limits_bucket_config(self) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=self.bench_limits_bucket,
+            history=5,
+            storage=StorageType.FILE,
+            replicas=self.replicas,
+        )
+
+    def bench_live_bucket_config(self) -> KeyValueConfig:
+        return KeyValueConfig(
+            bucket=self.bench_live_bucket,
+            history=1,
+            ttl=DAY_SEC,
+            storage=StorageType.FILE,
+            replicas=self.replicas,
+        )
 
     def chain_heads_bucket_config(self) -> KeyValueConfig:
         return KeyValueConfig(

@@ -104,6 +104,10 @@ def service_env(root: Path, data_dir: Path, found: Backends) -> dict[str, str]:
         ),
         CORTEX_GATEWAY_ADMIN_PASSWORD_FILE=str(data_dir / "admin-password"),
         CORTEX_GATEWAY_WEB_DIST=env.get("CORTEX_GATEWAY_WEB_DIST", str(root / "web/dist")),
+        CORTEX_BENCH_GATEWAY_URL=env.get(  # the benchmark load goes through this gateway
+            "CORTEX_BENCH_GATEWAY_URL",
+            f"http://127.0.0.1:{env.get('CORTEX_GATEWAY_PORT', service('gateway').port)}",
+        ),
         PYTHONUNBUFFERED="1",
     )
     return env

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from cortex_gateway import ops, web
 from cortex_gateway.admin import audit_trail as admin_audit_trail
+from cortex_gateway.admin import bench_limits as admin_bench_limits
 from cortex_gateway.admin import health as admin_health
 from cortex_gateway.admin import keys as admin_keys
 from cortex_gateway.admin import orgs as admin_orgs
@@ -24,6 +25,7 @@ from cortex_gateway.auth import account_deletion
 from cortex_gateway.auth import archive as auth_archive
 from cortex_gateway.auth import routes as auth_routes
 from cortex_gateway.auth.bootstrap import ensure_admin
+from cortex_gateway.bench import routes as bench_routes
 from cortex_gateway.chat import routes as chat_routes
 from cortex_gateway.completions import routes as completion_routes
 from cortex_gateway.completions.entry import CompletionsFirst
@@ -148,6 +150,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(running_models.router)  # before model_routes: /running is not a {name}
     app.include_router(model_routes.router)
     app.include_router(completion_routes.router)
+    app.include_router(bench_routes.router)
     for admin_module in (
         admin_users,
         admin_orgs,
@@ -159,6 +162,7 @@ def create_app(settings: Settings) -> FastAPI:
         admin_audit_trail,
         admin_user_deletion,
         admin_retention,
+        admin_bench_limits,
     ):
         app.include_router(admin_module.router)
     mount_api_docs(app, public=settings.api_docs_public)

@@ -1,88 +1,87 @@
-import { compact, niceTicks, PALETTE } from './scale';
+import type { ChartConfiguration } from 'chart.js';
+import { useMemo } from 'react';
+import { ChartCanvas } from './ChartCanvas';
+import { compact, PALETTE } from './scale';
 
 export interface LineSeries {
   name: string;
   points: { x: number; y: number }[];
+  /** drawn dashed (e.g. the run compared with) */
+  dashed?: boolean;
+  /** a tooltip note after the value (e.g. the formula of the figure) */
+  note?: string;
+  /** palette index (default: the series' position): the same figure of two runs, one colour */
+  color?: number;
 }
 
 interface Props {
   series: LineSeries[];
   title: string;
   yLabel?: string;
+  xLabel?: string;
   formatX?: (x: number) => string;
+  /** a logarithmic x axis (concurrency 1, 4, 16, 64) */
+  xLog?: boolean;
   height?: number;
 }
 
-const W = 640;
-const PAD = { top: 12, right: 16, bottom: 28, left: 52 };
+const byTime = (x: number) => new Date(x).toLocaleString('en-US', { month: 'short', day: 'numeric', hour: '2-digit' });
 
-/** Multi-series line chart in plain SVG (x: time in ms). */
-export function LineChart({ series, title, yLabel, formatX, height = 220 }: Props) {
-  const all = series.flatMap((s) => s.points);
-  if (!all.length) return <p className="muted">No data for this range.</p>;
-  const xs = all.map((p) => p.x);
-  let xMin = Math.min(...xs);
-  let xMax = Math.max(...xs);
-  if (xMin === xMax) {
-    xMin -= 1800_000;
-    xMax += 1800_000;
-  }
-  const ticks = niceTicks(Math.max(...all.map((p) => p.y)));
-  const yMax = ticks[ticks.length - 1] || 1;
-  const H = height;
-  const iw = W - PAD.left - PAD.right;
-  const ih = H - PAD.top - PAD.bottom;
-  const sx = (x: number) => PAD.left + ((x - xMin) / (xMax - xMin)) * iw;
-  const sy = (y: number) => PAD.top + ih - (y / yMax) * ih;
-  const fx = formatX ?? ((x: number) => new Date(x).toLocaleString('en-US', { month: 'short', day: 'numeric', hour: '2-digit' }));
-  const xTicks = [xMin, xMin + (xMax - xMin) / 2, xMax];
-
-  return (
-    <figure className="chart">
-      <svg viewBox={`0 0 ${W} ${H}`} role="img" aria-label={title} preserveAspectRatio="xMidYMid meet">
-        <title>{title}</title>
-        {ticks.map((t) => (
-          <g key={t}>
-            <line x1={PAD.left} x2={W - PAD.right} y1={sy(t)} y2={sy(t)} className="grid" />
-            <text x={PAD.left - 6} y={sy(t)} className="axis" textAnchor="end" dominantBaseline="middle">
-              {compact(t)}
-            </text>
-          </g>
-        ))}
-        {xTicks.map((t, i) => (
-          <text key={i} x={sx(t)} y={H - 8} className="axis" textAnchor={i === 0 ? 'start' : i === 2 ? 'end' : 'middle'}>
-            {fx(t)}
-          </text>
-        ))}
-        {yLabel && (
-          <text x={12} y={PAD.top + ih / 2} className="axis" textAnchor="middle" transform={`rotate(-90 12 ${PAD.top + ih / 2})`}>
-            {yLabel}
-          </text>
-        )}
-        {series.map((s, si) => {
-          const pts = [...s.points].sort((a, b) => a.x - b.x);
-          const color = PALETTE[si % PALETTE.length];
-          const d = pts.map((p, i) => `${i ? 'L' : 'M'}${sx(p.x).toFixed(1)},${sy(p.y).toFixed(1)}`).join('');
-          return (
-            <g key={s.name}>
-              <path d={d} fill="none" stroke={color} strokeWidth={2} />
-              {pts.map((p, i) => (
-                <circle key={i} cx={sx(p.x)} cy={sy(p.y)} r={3} fill={color}>
-                  <title>{`${s.name} · ${fx(p.x)} · ${compact(p.y)}`}</title>
-                </circle>
-              ))}
-            </g>
-          );
-        })}
-      </svg>
-      <figcaption className="legend">
-        {series.map((s, si) => (
-          <span key={s.name} className="legend-item">
-            <span className="swatch" style={{ background: PALETTE[si % PALETTE.length] }} />
-            {s.name}
-          </span>
-        ))}
-      </figcaption>
-    </figure>
+/** Multi-series line chart (x numeric: time in ms unless `formatX` says otherwise). */
+export function LineChart({ series, title, yLabel, xLabel, formatX, xLog, height = 220 }: Props) {
+  const fx = formatX ?? byTime;
+  const config = useMemo<ChartConfiguration>(
+    () => ({
+      type: 'line',
+      data: {
+        datasets: series.map((s, i) => ({
+          label: s.name,
+          data: [...s.points].sort((a, b) => a.x - b.x),
+          borderColor: PALETTE[(s.color ?? i) % PALETTE.length],
+          backgroundColor: PALETTE[(s.color ?? i) % PALETTE.length],
+          borderDash: s.dashed ? [6, 4] : undefined,
+          pointRadius: 3,
+          borderWidth: 2,
+        })),
+      },
+      options: {
+        parsing: false,
+        scales: {
+          x: {
+            type: xLog ? 'logarithmic' : 'linear',
+            title: { display: Boolean(xLabel), text: xLabel ?? '' },
+            ticks: { callback: (value) => fx(Number(value)), maxTicksLimit: 6 },
+            // On a log axis (concurrency 1, 4, 16...) a tick at each measured level reads best.
+            afterBuildTicks: xLog
+              ? (axis) => {
+                  const xs = new Set(series.flatMap((s) => s.points.map((p) => p.x)));
+                  axis.ticks = [...xs].sort((a, b) => a - b).map((value) => ({ value }));
+                }
+              : undefined,
+          },
+          y: {
+            beginAtZero: true,
+            title: { display: Boolean(yLabel), text: yLabel ?? '' },
+            ticks: { callback: (value) => compact(Number(value)) },
+          },
+        },
+        plugins: {
+          tooltip: {
+            callbacks: {
+              title: (items) => (items.length ? fx(Number(items[0].parsed.x)) : ''),
+              label: (item) => {
+                const note = series[item.datasetIndex]?.note;
+                return `${item.dataset.label}: ${compact(Number(item.parsed.y))}${note ? ` (${note})` : ''}`;
+              },
+            },
+          },
+        },
+      },
+    }),
+    [series, xLabel, yLabel, xLog, fx],
   );
+  if (!series.some((s) => s.points.length)) return <p className="muted">No data for this range.</p>;
+  // The series are named in the accessible label too (the legend is drawn on the canvas).
+  const label = `${title}. Series: ${series.map((s) => s.name).join('; ')}`;
+  return <ChartCanvas config={config} title={label} height={height} />;
 }

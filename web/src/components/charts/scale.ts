@@ -1,19 +1,6 @@
-// Tiny helpers for the hand-drawn SVG charts.
+// Colours and number labels shared by the charts.
 
 export const PALETTE = ['#2457d6', '#d9480f', '#2b8a3e', '#ae3ec9', '#e67700', '#0c8599', '#c2255c', '#5c677d'];
-
-/** "Nice" axis ticks covering [0, max]. */
-export function niceTicks(max: number, count = 4): number[] {
-  if (!Number.isFinite(max) || max <= 0) return [0, 1];
-  const raw = max / count;
-  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-  const norm = raw / mag;
-  const step = (norm <= 1 ? 1 : norm <= 2 ? 2 : norm <= 2.5 ? 2.5 : norm <= 5 ? 5 : 10) * mag;
-  const ticks: number[] = [];
-  for (let v = 0; v <= max + step * 0.5; v += step) ticks.push(Number(v.toPrecision(12)));
-  if (ticks[ticks.length - 1] < max) ticks.push(ticks[ticks.length - 1] + step);
-  return ticks;
-}
 
 export function compact(n: number): string {
   const a = Math.abs(n);

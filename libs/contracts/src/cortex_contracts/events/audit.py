@@ -27,6 +27,7 @@ AuditAction = Literal[
     "user.deleted",
     "retention.changed",
     "retention.applied",
+    "bench.limits_changed",
 ]
 
 

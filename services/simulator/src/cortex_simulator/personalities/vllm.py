@@ -1,4 +1,5 @@
-"""vLLM personality: ``/health``, ``/version``, ``/v1/models``, ``/tokenize``, chat completions."""
+"""vLLM personality: ``/health``, ``/version``, ``/v1/models``, ``/metrics``, ``/tokenize``,
+chat completions."""
 
 from __future__ import annotations
 
@@ -65,11 +66,36 @@ def health(state: ModelState) -> Response:
     return Response(status_code=503 if down else 200)
 
 
+# A made-up KV-cache share per running sequence: enough for the gauge to move under load.
+KV_CACHE_PER_SEQUENCE = 0.02
+
+
+def metrics(state: ModelState) -> Response:
+    """Prometheus text with vLLM's scheduler gauges (names as vLLM >= 0.10 exports them): every
+    open request is running (no scheduler queue here), the KV cache fills with them."""
+    c = state.counters
+    running = c.active_streams + c.active_requests
+    label = f'{{model_name="{state.name}"}}'
+    lines = [
+        "# HELP vllm:num_requests_running Number of requests in model execution batches.",
+        "# TYPE vllm:num_requests_running gauge",
+        f"vllm:num_requests_running{label} {running}",
+        "# HELP vllm:num_requests_waiting Number of requests waiting to be processed.",
+        "# TYPE vllm:num_requests_waiting gauge",
+        f"vllm:num_requests_waiting{label} 0",
+        "# HELP vllm:kv_cache_usage_perc KV-cache usage. 1 means 100 percent usage.",
+        "# TYPE vllm:kv_cache_usage_perc gauge",
+        f"vllm:kv_cache_usage_perc{label} {min(1.0, running * KV_CACHE_PER_SEQUENCE)}",
+    ]
+    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+
 def build_router(state: ModelState) -> APIRouter:
     router = APIRouter()
     add_gated_get(router, state, health, "/health")
     add_gated_get(router, state, lambda _: {"version": VLLM_VERSION}, "/version")
     add_gated_get(router, state, model_list, "/v1/models")
+    add_gated_get(router, state, metrics, "/metrics")
     add_tokenize_route(router, state, partial(tokenize_payload, state))
     add_chat_routes(router, state, "/v1/chat/completions")
     return router

@@ -1,0 +1,1 @@
+"""Bench service and CLI: benchmark runs driven through the gateway."""

@@ -1,0 +1,1 @@
+"""Benchmark runs: the API in front of the bench service (docs/benchmark-runs.md)."""
