@@ -100,6 +100,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.health = health
         app.state.engines = engines
         app.state.completions = completions
+        app.state.credentials = completions.credentials
         app.state.readiness = ops.readiness_checks(nc, engine)
         # What is loaded by now lives as long as the process: out of the garbage collector's
         # full passes, which otherwise stall requests for ~100 ms every so often.
