@@ -27,6 +27,7 @@ from cortex_contracts.messages.sessions import (
 from cortex_contracts.topology import Topology
 from cortex_sessions.fold import session_key
 from cortex_sessions.metrics import QUERY_SECONDS
+from cortex_sessions.partitions import projected_floor
 from cortex_sessions.tables import chat_messages, chat_session_tombstones, chat_sessions
 
 # The query engine's connections: the queries here are short index walks; statistics can lag
@@ -165,13 +166,7 @@ class SessionQueries:
         """Every event up to `seq` is handled: the durable consumer's ack floor passed it."""
         if self._known_floor >= seq:
             return True
-        try:
-            info = await self.js.consumer_info(
-                self.topology.chat_stream, self.topology.sessions_consumer
-            )
-        except NotFoundError:
-            return False
-        floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+        floor = await projected_floor(self.js, self.topology)
         self._known_floor = max(self._known_floor, floor)
         return self._known_floor >= seq
 
