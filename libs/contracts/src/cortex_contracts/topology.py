@@ -45,6 +45,13 @@ class Topology:
             return self.chat_all_subjects
         return f"{self.prefix}.chat.*.*.{partition}"
 
+    def chat_other_subjects(self, partition: int) -> tuple[str, ...]:
+        """Chat subjects of no partition (the one-partition layout, strays) go with partition
+        0, whose consumer dead-letters what is not a chat session."""
+        if self.chat_partitions == 1 or partition != 0:
+            return ()
+        return (f"{self.prefix}.chat.*.*",)
+
     def chat_user_subjects(self, user_id: str) -> str:
         return f"{self.prefix}.chat.{user_id}.>"
 

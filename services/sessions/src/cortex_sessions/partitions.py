@@ -3,6 +3,8 @@ stream (`Topology.chat_partition_subjects`), each pulled by the one replica that
 (`cortex_runtime.partitions`), so every event of a session reaches one replica, in order."""
 
 import asyncio
+import os
+import socket
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -33,7 +35,12 @@ def projection_partitions(ctx: Context[Settings], engine: AsyncEngine) -> Partit
         projection = ChatEventConsumer(engine, ctx.js, ctx.settings, parking)
         partitions.append(Partition(consumer, projection.handle, projection.wake_after))
     return PartitionedConsumers(
-        ctx.nats, topology.leases_bucket, topology.sessions_consumer, partitions, ctx.stopping
+        ctx.nats,
+        topology.leases_bucket,
+        topology.sessions_consumer,
+        partitions,
+        ctx.stopping,
+        replica=f"{socket.gethostname()}-{os.getpid()}",  # a replica's id in the lease bucket
     )
 
 
@@ -44,6 +51,7 @@ def partition_consumers(settings: Settings) -> list[DurableConsumer]:
             stream=topology.chat_stream,
             name=topology.sessions_partition_consumer(partition),
             filter_subject=topology.chat_partition_subjects(partition),
+            also_subjects=topology.chat_other_subjects(partition),
             ack_wait_sec=settings.ack_wait_sec,
             max_ack_pending=MAX_ACK_PENDING,
             batch=settings.fetch_batch,
