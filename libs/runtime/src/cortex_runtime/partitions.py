@@ -66,10 +66,12 @@ class _View:
 
     def __init__(self) -> None:
         self.keys: dict[str, _Seen] = {}
+        self.loaded = asyncio.Event()  # the bucket's content has been read once
 
     def replace_all(self, entries: list[KvEntry]) -> None:
         now = time.monotonic()
         self.keys = {e.key: _Seen(e.value or b"", e.revision, now) for e in entries if e.value}
+        self.loaded.set()
 
     def apply(self, entry: KvEntry) -> None:
         if entry.value is None:
@@ -111,6 +113,7 @@ class PartitionedConsumers:
         self.view = _View()
         self._revisions: dict[str, int] = {}  # lease key -> revision this replica last wrote
         self._running: dict[str, tuple[asyncio.Event, asyncio.Task[None]]] = {}
+        self._handing_over: set[asyncio.Task[None]] = set()
 
     @property
     def owned(self) -> list[str]:
@@ -132,6 +135,8 @@ class PartitionedConsumers:
         if kv is None:
             return
         watch = asyncio.create_task(follow_bucket(js, self.bucket, self.view))
+        with contextlib.suppress(TimeoutError):  # who owns what, before taking anything
+            await asyncio.wait_for(self.view.loaded.wait(), LEASE_SEC)
         try:
             while not self.stopping.is_set():
                 try:
@@ -146,6 +151,7 @@ class PartitionedConsumers:
             await self._release_all(kv)
 
     async def _tick(self, kv: KeyValue) -> None:
+        await self._renew(kv)  # first: nothing this replica holds may run out
         await kv.put(self._member_key(self.replica), b"1")
         now = time.monotonic()
         prefix = self._member_key("")
@@ -153,10 +159,9 @@ class PartitionedConsumers:
         members = [m for m in members if self.view.alive(self._member_key(m), now)]
         if self.replica not in members:
             members.append(self.replica)  # our own write may not be back from the watch yet
-        await self._renew(kv)
         target = fair_share(len(self.partitions), members, self.replica)
-        for name in self.owned[target:] if len(self.owned) > target else []:
-            await self._release(kv, name)
+        for name in self.owned[target:]:
+            self._release(kv, name)
         for name in self._free_in_my_order(now):
             if len(self._running) >= target:
                 break
@@ -174,16 +179,18 @@ class PartitionedConsumers:
         ]
 
     async def _renew(self, kv: KeyValue) -> None:
-        for name in self.owned:
-            key = self._lease_key(name)
-            try:
-                self._revisions[key] = await kv.update(
-                    key, self.replica.encode(), last=self._revisions[key]
-                )
-            except KeyWrongLastSequenceError:  # it ran out and another replica took it
-                log.warning("lost the lease of %s", name)
-                self._revisions.pop(key, None)
-                await self._stop_pulling(name)
+        await asyncio.gather(*(self._renew_one(kv, name) for name in self.owned))
+
+    async def _renew_one(self, kv: KeyValue, name: str) -> None:
+        key = self._lease_key(name)
+        try:
+            self._revisions[key] = await kv.update(
+                key, self.replica.encode(), last=self._revisions[key]
+            )
+        except KeyWrongLastSequenceError:  # it ran out and another replica took it
+            log.warning("replica %s lost the lease of %s", self.replica, name)
+            self._revisions.pop(key, None)
+            self._hand_over(name, None)
 
     async def _try_take(self, kv: KeyValue, name: str) -> None:
         key = self._lease_key(name)
@@ -212,29 +219,33 @@ class PartitionedConsumers:
         )
         self._running[name] = (stop, task)
 
-    async def _stop_pulling(self, name: str) -> None:
-        stop, task = self._running.pop(name)
-        stop.set()  # the batch in hand is finished and acknowledged
-        await asyncio.gather(task, return_exceptions=True)
+    def _release(self, kv: KeyValue, name: str) -> None:
+        log.info("replica %s hands %s over", self.replica, name)
+        self._hand_over(name, kv)
 
-    async def _release(self, kv: KeyValue, name: str) -> None:
-        await self._stop_pulling(name)
+    def _hand_over(self, name: str, kv: KeyValue | None) -> None:
+        """Stop pulling (the batch in hand is finished and acknowledged first), then free the
+        lease, in the background: the renewal of the other leases must not wait for it."""
+        stop, pulling = self._running.pop(name)
+        stop.set()
         key = self._lease_key(name)
         revision = self._revisions.pop(key, None)
-        with contextlib.suppress(NatsError):
-            await kv.delete(key, last=revision)
-        log.info("replica %s hands %s over", self.replica, name)
+
+        async def hand_over() -> None:
+            await asyncio.gather(pulling, return_exceptions=True)
+            if kv is not None and revision is not None:
+                with contextlib.suppress(Exception):
+                    await kv.delete(key, last=revision)
+
+        task = asyncio.create_task(hand_over())
+        self._handing_over.add(task)
+        task.add_done_callback(self._handing_over.discard)
 
     async def _release_all(self, kv: KeyValue) -> None:
-        """At stop: the batches in hand are finished, then the others take over at once
-        instead of after LEASE_SEC."""
-        names = self.owned
-        await asyncio.gather(*(self._stop_pulling(name) for name in names))
-        for name in names:
-            with contextlib.suppress(Exception):
-                await kv.delete(
-                    self._lease_key(name), last=self._revisions.pop(self._lease_key(name), None)
-                )
+        """At stop: the others take over at once instead of after LEASE_SEC."""
+        for name in self.owned:
+            self._hand_over(name, kv)
+        await asyncio.gather(*self._handing_over, return_exceptions=True)
         with contextlib.suppress(Exception):
             await kv.delete(self._member_key(self.replica))
 
