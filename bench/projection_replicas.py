@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nats.js import JetStreamContext
+from nats.js.errors import KeyNotFoundError
 
 from cortex_contracts.topology import Topology
 from cortex_sessions.partitions import projected_floor
@@ -60,7 +61,10 @@ async def partition_split(js: JetStreamContext, topology: Topology) -> Counter[s
     prefix = f"{topology.sessions_consumer}.lease."
     for key in await kv.keys():
         if key.startswith(prefix):
-            entry = await kv.get(key)
+            try:
+                entry = await kv.get(key)
+            except KeyNotFoundError:  # handed over meanwhile
+                continue
             owners[(entry.value or b"").decode()] += 1
     return owners
 

@@ -6,6 +6,8 @@ import socket
 import time
 from collections import Counter
 
+from nats.js.errors import KeyNotFoundError
+
 from cortex_runtime.partitions import LEASE_SEC
 from tests.support.chat import nats_of, topology_of
 from tests.support.processes import ServiceProcess
@@ -33,7 +35,10 @@ async def lease_owners(stack: Stack) -> dict[str, str]:
         for key in keys:
             if not key.startswith(prefix):
                 continue
-            entry = await kv.get(key)
+            try:
+                entry = await kv.get(key)
+            except KeyNotFoundError:  # handed over between the listing and this read
+                continue
             written = entry.created.timestamp() if entry.created else now
             if entry.value and now - written < LEASE_SEC + 1:
                 owners[key[len(prefix) :]] = entry.value.decode()
