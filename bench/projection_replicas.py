@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nats.js import JetStreamContext
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, NoKeysError
 
 from cortex_contracts.topology import Topology
 from cortex_sessions.partitions import projected_floor
@@ -59,7 +59,11 @@ async def partition_split(js: JetStreamContext, topology: Topology) -> Counter[s
     kv = await js.key_value(topology.leases_bucket)
     owners: Counter[str] = Counter()
     prefix = f"{topology.sessions_consumer}.lease."
-    for key in await kv.keys():
+    try:
+        keys = await kv.keys()
+    except NoKeysError:  # nobody holds a lease yet
+        return owners
+    for key in keys:
         if key.startswith(prefix):
             try:
                 entry = await kv.get(key)
@@ -71,7 +75,7 @@ async def partition_split(js: JetStreamContext, topology: Topology) -> Counter[s
 
 async def wait_split(js: JetStreamContext, topology: Topology, replicas: int) -> Counter[str]:
     """Until every partition has an owner and shares are within one of each other."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while True:
         owners = await partition_split(js, topology)
         counts = list(owners.values())
@@ -101,8 +105,9 @@ async def backlog_drain(
     processes = [ServiceProcess("sessions", stack.env) for _ in range(replicas)]
     for process in processes:
         process.start(wait=False)
-    await asyncio.gather(*(asyncio.to_thread(p.wait_ready) for p in processes))
-    # The replicas take partitions as they come up: count from when each holds its share.
+    stack.extras.extend(processes)  # stopped with the stack whatever happens
+    # The replicas take partitions as they come up: count from when each holds its share
+    # (busy projecting, a replica may answer /readyz late on a loaded machine: not waited for).
     await wait_split(js, topology, replicas)
     cpu_before = [cpu_seconds(p) for p in processes]
     started = time.perf_counter()
@@ -112,6 +117,7 @@ async def backlog_drain(
     cpu = [cpu_seconds(p) - before for p, before in zip(processes, cpu_before, strict=True)]
     split = sorted((await partition_split(js, topology)).values(), reverse=True)
     stack.processes["sessions"] = processes[0]
+    stack.extras.remove(processes[0])
     for extra in processes[1:]:
         await asyncio.to_thread(extra.stop)
     return Drain(replicas, max(1, left), seconds, cpu, split)

@@ -114,6 +114,9 @@ class SessionQueries:
     timeout: float
     # the consumer's ack floor only grows: a cached value stays true
     _known_floor: int = field(default=0, init=False)
+    # one floor request (a stream info and one consumer info per partition) at a time, shared
+    # by every waiting query
+    _floor_asked: "asyncio.Task[int] | None" = field(default=None, init=False)
 
     async def list(self, query: ListSessions) -> SessionPage | ErrorReply:
         with QUERY_SECONDS.labels("list").time():
@@ -163,10 +166,12 @@ class SessionQueries:
         return SessionPage(sessions=page, next_cursor=next_cursor)
 
     async def _projected_through(self, seq: int) -> bool:
-        """Every event up to `seq` is handled: the durable consumer's ack floor passed it."""
+        """Every event up to `seq` is handled: every partition's consumer passed it."""
         if self._known_floor >= seq:
             return True
-        floor = await projected_floor(self.js, self.topology)
+        if self._floor_asked is None or self._floor_asked.done():
+            self._floor_asked = asyncio.create_task(projected_floor(self.js, self.topology))
+        floor = await asyncio.shield(self._floor_asked)
         self._known_floor = max(self._known_floor, floor)
         return self._known_floor >= seq
 
