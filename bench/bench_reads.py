@@ -10,6 +10,7 @@ a millisecond on top (the `sessions` section measures the whole path at 10,000 c
 """
 
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -193,7 +194,7 @@ def _uuid_of(i: int) -> Any:
     return uuid.UUID(hashlib.md5(f"s{i}".encode()).hexdigest())
 
 
-def report(load_note: str, rows: list[tuple[str, list[float]]]) -> str:
+def report(load_note: str, rows: list[tuple[str, list[float]]], loads: str) -> str:
     lines = [
         "| query | n | p50 ms | p99 ms | p99 ≤ 20 ms |",
         "|---|---:|---:|---:|---|",
@@ -209,7 +210,10 @@ def report(load_note: str, rows: list[tuple[str, list[float]]]) -> str:
         f"in PostgreSQL (data {load_note}; `make bench-data` loads it ahead). The sessions "
         "service's queries, in-process, sequential, after ANALYZE; the indexes are the "
         "projection's own: (user_id, updated_at, id) for lists (keyset pages) and "
-        "(session_id, id) for a chat's messages.\n\n" + "\n".join(lines) + "\n"
+        "(session_id, id) for a chat's messages.\n\n" + "\n".join(lines) + "\n\n"
+        f"Load average (1 min) before/after: {loads} on 2 cores. The p50s are the queries' "
+        "cost; on a machine this loaded the p99s are mostly waits for a core (the `sessions` "
+        "section notes the same at 10,000 chats).\n"
     )
 
 
@@ -220,7 +224,9 @@ def main() -> None:
         if "--load-only" in sys.argv:
             print(f"bench data {load_note}")
             return
-        body = report(load_note, asyncio.run(measure(postgres)))
+        before = os.getloadavg()[0]
+        rows = asyncio.run(measure(postgres))
+        body = report(load_note, rows, f"{before:.1f}/{os.getloadavg()[0]:.1f}")
     finally:
         postgres.stop()
     print(body)
