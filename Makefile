@@ -17,6 +17,7 @@ help:
 	@echo "make dev    - set up and run the whole stack (embedded NATS + PostgreSQL, simulator)"
 	@echo "make test   - set up and run lint, type checks and every test"
 	@echo "make bench  - run the benchmarks (results go to docs/benchmarks.md)"
+	@echo "make bench-data - load the data of the reads-at-scale benchmark (.data/bench-reads)"
 	@echo "make fuzz   - schemathesis against the whole API, long (see docs/reliability.md)"
 	@echo "make status - readiness of every running service"
 	@echo "make logs-gateway (or logs-sessions, logs-health, logs-usage, logs-simulator)"
@@ -81,6 +82,10 @@ fuzz: setup
 
 bench: setup web
 	$(RUN) python -m bench
+
+# The 1,000,000 chats / 10,000,000 messages of `python -m bench reads`, loaded ahead (minutes).
+bench-data: setup
+	$(RUN) python -m bench.bench_reads --load-only
 
 schemas: setup web/node_modules/.installed
 	rm -rf docs/schemas

@@ -24,6 +24,7 @@ import httpx
 import nats
 from nats.js import JetStreamContext
 
+from bench.projection_replicas import Drain, backlog_drain, wait_projected
 from bench.report import write_section
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.chat import MessageAdded, SessionCreated
@@ -32,11 +33,11 @@ from cortex_sessions.rebuild import RebuildReport, rebuild
 from cortex_sessions.settings import Settings
 from tests.support.backends import fresh_database, start_backends
 from tests.support.clients import login
-from tests.support.processes import ServiceProcess
 from tests.support.stack import Stack, base_env, running_stack
 
 COMMAND = ".venv/bin/python -m bench sessions"
-LIVE_EVENTS = 20_000
+LIVE_EVENTS = 40_000
+PARTITIONS = 12  # CORTEX_CHAT_PARTITIONS of the run: shares of 12, 6 and 4
 REPLAY_EVENTS = 100_000
 USER_SESSIONS = 10_000
 LATENCY_SAMPLES = 1000
@@ -86,46 +87,6 @@ async def publish_chats(
     return last
 
 
-async def wait_projected(js: JetStreamContext, topology: Topology, seq: int) -> None:
-    while True:
-        info = await js.consumer_info(topology.chat_stream, topology.sessions_consumer)
-        if info.ack_floor and (info.ack_floor.stream_seq or 0) >= seq:
-            return
-        await asyncio.sleep(0.01)
-
-
-async def backlog_drain(
-    stack: Stack, js: JetStreamContext, topology: Topology, events: int, replicas: int
-) -> float:
-    """Events/s of the projection working off a backlog of `events` (chats of 9 messages):
-    the sessions service is stopped, the events published, then `replicas` processes started."""
-    await asyncio.to_thread(stack.processes["sessions"].stop)
-    last = await publish_chats(js, topology, str(uuid.uuid4()), events // 10, 9)
-    processes = [ServiceProcess("sessions", stack.env) for _ in range(replicas)]
-    for process in processes:
-        process.start(wait=False)
-    await asyncio.to_thread(_first_ready, processes)
-    started = time.perf_counter()
-    await wait_projected(js, topology, last)
-    rate = events / (time.perf_counter() - started)
-    stack.processes["sessions"] = processes[0]
-    stack.extras.extend(processes[1:])
-    for extra in processes[1:]:
-        await asyncio.to_thread(extra.stop)
-    return rate
-
-
-def _first_ready(processes: list[ServiceProcess]) -> None:
-    while True:
-        for process in processes:
-            try:
-                if httpx.get(process.url + "/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.01)
-
-
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
@@ -141,22 +102,25 @@ async def latencies(client: httpx.AsyncClient, paths: list[str]) -> tuple[float,
     return percentile(samples, 0.5), percentile(samples, 0.99)
 
 
-async def measure(stack: Stack) -> str:
-    topology = Topology(prefix=stack.env["CORTEX_NATS_PREFIX"])
+async def measure(stack: Stack, replica_rows: list[str]) -> str:
+    topology = Topology(prefix=stack.env["CORTEX_NATS_PREFIX"], chat_partitions=PARTITIONS)
     client_nats = await nats.connect(stack.env["CORTEX_NATS_URL"])
     js = client_nats.jetstream()
     await wait_projected(js, topology, 0)
     lines = []
 
-    one = await backlog_drain(stack, js, topology, LIVE_EVENTS, replicas=1)
-    three = await backlog_drain(stack, js, topology, LIVE_EVENTS, replicas=3)
+    drains: list[Drain] = []
+    for replicas in (1, 2, 3):
+        drains.append(
+            await backlog_drain(stack, js, topology, publish_chats, LIVE_EVENTS, replicas)
+        )
+    one, three = drains[0].rate, drains[2].rate
     lines.append(
-        f"| live projection, 1 replica, backlog of {LIVE_EVENTS:,} events | {one:,.0f} events/s |"
+        f"| live projection from a backlog of {LIVE_EVENTS:,} events, 1 / 2 / 3 replicas | "
+        + " / ".join(f"{d.rate:,.0f}" for d in drains)
+        + f" events/s (3 replicas: {three / one:.2f}× of 1) |"
     )
-    lines.append(
-        f"| live projection, 3 replicas, backlog of {LIVE_EVENTS:,} events | "
-        f"{three:,.0f} events/s |"
-    )
+    replica_rows.extend(d.row() for d in drains)
 
     name, password = stack.create_user()
     async with aclosing(await login(stack.gateway_url, name, password)) as client:
@@ -220,8 +184,10 @@ def main() -> None:
         with start_backends(work) as backends, fresh_database(backends.postgres_url) as database:
             env = base_env(backends.nats_url, database)
             env["CORTEX_LOG_LEVEL"] = "WARNING"
+            env["CORTEX_CHAT_PARTITIONS"] = str(PARTITIONS)
+            replica_rows: list[str] = []
             with running_stack(env, work) as stack:
-                table = asyncio.run(measure(stack))
+                table = asyncio.run(measure(stack, replica_rows))
     body = (
         "Targets: replay >= 10,000 events/s; list and get p99 <= 20 ms (sequential requests, "
         "one logged-in client, through the gateway: cookie check, read-your-writes position, "
@@ -230,10 +196,15 @@ def main() -> None:
         f"| measurement | result |\n|---|---|\n{table}\n\n"
         f"Load average (1 min) before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f} "
         "(the machine is shared: under a load of 5-10 the p99 latencies measured 20-40 ms). "
-        "Three replicas drain a backlog no faster than one (over several runs: half as fast up to "
-        "about as fast): "
-        "each chat's events must be applied in order, and consecutive events of a chat then often "
-        "sit with different replicas; replicas are there for availability.\n"
+        f"\n\n### Live projection with partitions\n\n{PARTITIONS} partitions "
+        "(`CORTEX_CHAT_PARTITIONS`), chats of 10 events spread over them by session; each "
+        "partition is pulled by the one replica holding its lease. The replicas start on one "
+        "backlog; timing starts once the partitions are shared out and counts the events still "
+        "unacknowledged then. CPU is each replica process's user+system time while draining "
+        "(the machine's 2 cores are shared with NATS, PostgreSQL and other work).\n\n"
+        "| replicas | events | events/s | CPU s per 1,000 events, each replica | "
+        "CPU s per 1,000 events, all | partitions per replica |\n"
+        "|---:|---:|---:|---|---:|---|\n" + "\n".join(replica_rows) + "\n"
     )
     print(body)
     write_section("sessions", COMMAND, body)

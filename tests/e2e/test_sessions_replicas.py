@@ -17,6 +17,7 @@ from cortex_gateway.auth.principal import Principal
 from cortex_gateway.chat.commands import ChatCommands
 from tests.support.chat import MODEL, get_when_ready, nats_of, sql, topology_of
 from tests.support.clients import login
+from tests.support.partitions import wait_for_shares
 from tests.support.processes import ServiceProcess
 from tests.support.stack import Stack
 
@@ -93,11 +94,14 @@ async def assert_applied_once_in_order(
 
 
 async def start_replicas(stack: Stack, count: int) -> list[ServiceProcess]:
-    return list(
+    """More replicas, each holding its share of the partitions once this returns."""
+    started = list(
         await asyncio.gather(
             *(asyncio.to_thread(stack.start_extra, "sessions") for _ in range(count))
         )
     )
+    await wait_for_shares(stack, [stack.processes["sessions"], *started])
+    return started
 
 
 def events_handled(replica: ServiceProcess) -> float:

@@ -59,7 +59,8 @@ async def user_id_of(client: httpx.AsyncClient) -> str:
 
 
 def topology_of(stack: Stack) -> Topology:
-    return Topology(prefix=stack.env["CORTEX_NATS_PREFIX"])
+    partitions = int(stack.env.get("CORTEX_CHAT_PARTITIONS", "1"))
+    return Topology(prefix=stack.env["CORTEX_NATS_PREFIX"], chat_partitions=partitions)
 
 
 @asynccontextmanager

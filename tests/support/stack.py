@@ -31,6 +31,8 @@ def base_env(nats_url: str, database_url: str) -> dict[str, str]:
         "CORTEX_NATS_URL": nats_url,
         "CORTEX_DATABASE_URL": database_url,
         "CORTEX_NATS_PREFIX": f"t{uuid.uuid4().hex[:10]}",
+        # Several partitions, so every test runs the partitioned projection (docs/scaling.md).
+        "CORTEX_CHAT_PARTITIONS": "6",
         "CORTEX_GATEWAY_ADMIN_USERNAME": "admin",
         "CORTEX_GATEWAY_ADMIN_PASSWORD": secrets.token_urlsafe(16),
         "CORTEX_HEALTH_POLL_SEC": "1",

@@ -1,4 +1,4 @@
-"""The API-key cache's timing rules (completions/api_keys.py), with the database lookup replaced
+"""The API-key cache's timing rules (auth/cache.py), with the database lookup replaced
 by a counted one: one lookup per key at a time, refreshed before it expires."""
 
 import asyncio
@@ -7,8 +7,8 @@ from typing import Any, cast
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cortex_gateway.auth.cache import ApiKeyCache
 from cortex_gateway.auth.principal import Principal
-from cortex_gateway.completions.api_keys import ApiKeyCache
 
 pytestmark = pytest.mark.unit
 
@@ -91,3 +91,28 @@ async def test_a_caller_that_leaves_does_not_cancel_the_shared_lookup() -> None:
 
     assert await staying == ALICE
     assert cache.lookups == 1
+
+
+async def test_dropping_one_user_keeps_the_others_and_does_not_recache_them_at_once() -> None:
+    cache = CountedCache()
+    bob = Principal(user_id="u2", username="bob", role="user", org_id="o1", via="api_key")
+    await cache.principal(NO_ENGINE, "alice_key")
+    cache.answer = bob
+    await cache.principal(NO_ENGINE, "bob_key")
+    assert cache.lookups == 2
+
+    cache.drop("u1")  # alice logged out, was disabled, ...
+    assert await cache.principal(NO_ENGINE, "bob_key") == bob  # still cached
+    assert cache.lookups == 2
+    cache.answer = ALICE
+    await cache.principal(NO_ENGINE, "alice_key")
+    await cache.principal(NO_ENGINE, "alice_key")  # her change may not be committed yet: ask again
+    assert cache.lookups == 4
+
+
+async def test_dropping_an_organization_drops_its_members() -> None:
+    cache = CountedCache()
+    await cache.principal(NO_ENGINE, "alice_key")
+    cache.drop("o1")
+    await cache.principal(NO_ENGINE, "alice_key")
+    assert cache.lookups == 2

@@ -123,6 +123,8 @@ class NatsSettings(CortexSettings):
         default="cortex", alias="CORTEX_NATS_PREFIX", pattern=r"^[a-z][a-z0-9_]{0,30}$"
     )
     stream_replicas: int = Field(default=1, alias="CORTEX_STREAM_REPLICAS", ge=1, le=5)
+    # Part of every chat subject: set once per deployment, changing it needs a new stream.
+    chat_partitions: int = Field(default=1, alias="CORTEX_CHAT_PARTITIONS", ge=1, le=1024)
     log_level: str = Field(default="INFO", alias="CORTEX_LOG_LEVEL")
 
     renamed: ClassVar[Mapping[str, str]] = {
@@ -132,7 +134,11 @@ class NatsSettings(CortexSettings):
 
     @property
     def topology(self) -> Topology:
-        return Topology(prefix=self.nats_prefix, replicas=self.stream_replicas)
+        return Topology(
+            prefix=self.nats_prefix,
+            replicas=self.stream_replicas,
+            chat_partitions=self.chat_partitions,
+        )
 
 
 class DatabaseSettings(CortexSettings):

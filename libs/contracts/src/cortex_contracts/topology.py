@@ -5,6 +5,7 @@ share one NATS server without seeing each other's data.
 """
 
 import base64
+import zlib
 from dataclasses import dataclass
 
 from nats.js.api import (
@@ -23,14 +24,36 @@ class Topology:
     prefix: str = "cortex"
     replicas: int = 1
     duplicate_window_sec: float = 3600.0
+    # Chat sessions are spread over this many partitions, each projected by one replica at a
+    # time (docs/scaling.md). Fixed per deployment: it is part of every chat subject.
+    chat_partitions: int = 1
 
     # --- subjects -------------------------------------------------------------------------
     def chat_subject(self, user_id: str, session_id: str) -> str:
-        """One subject per session, under its owner, so both can be read with a direct get."""
-        return f"{self.prefix}.chat.{user_id}.{session_id}"
+        """One subject per session, under its owner, so both can be read with a direct get;
+        with several partitions the session's partition is its last token."""
+        if self.chat_partitions == 1:
+            return f"{self.prefix}.chat.{user_id}.{session_id}"
+        return f"{self.prefix}.chat.{user_id}.{session_id}.{self.chat_partition(session_id)}"
+
+    def chat_partition(self, session_id: str) -> int:
+        """Deterministic for a session id, the same in every process (CRC-32, not `hash`)."""
+        return zlib.crc32(session_id.encode()) % self.chat_partitions
+
+    def chat_partition_subjects(self, partition: int) -> str:
+        if self.chat_partitions == 1:
+            return self.chat_all_subjects
+        return f"{self.prefix}.chat.*.*.{partition}"
+
+    def chat_other_subjects(self, partition: int) -> tuple[str, ...]:
+        """Chat subjects of no partition (the one-partition layout, strays) go with partition
+        0, whose consumer dead-letters what is not a chat session."""
+        if self.chat_partitions == 1 or partition != 0:
+            return ()
+        return (f"{self.prefix}.chat.*.*",)
 
     def chat_user_subjects(self, user_id: str) -> str:
-        return f"{self.prefix}.chat.{user_id}.*"
+        return f"{self.prefix}.chat.{user_id}.>"
 
     @property
     def chat_all_subjects(self) -> str:
@@ -161,6 +184,16 @@ class Topology:
     def sessions_consumer(self) -> str:
         return "sessions-projector"
 
+    def sessions_partition_consumer(self, partition: int) -> str:
+        """The durable consumer of one partition (the single one keeps its old name)."""
+        if self.chat_partitions == 1:
+            return self.sessions_consumer
+        return f"{self.sessions_consumer}-p{partition}"
+
+    @property
+    def sessions_partition_consumers(self) -> list[str]:
+        return [self.sessions_partition_consumer(p) for p in range(self.chat_partitions)]
+
     @property
     def usage_consumer(self) -> str:
         return "usage-recorder"
@@ -219,6 +252,11 @@ class Topology:
             storage=StorageType.FILE,
             replicas=self.replicas,
         )
+
+    @property
+    def leases_bucket(self) -> str:
+        """Which replica owns which partition, and which replicas are alive (runtime partitions)."""
+        return f"{self.prefix}_partition_leases"
 
     def chain_heads_bucket_config(self) -> KeyValueConfig:
         return KeyValueConfig(

@@ -60,8 +60,10 @@ class Selection:
 def selections(topology: Topology, query: TrailQuery) -> list[Selection]:
     """The streams of `query`, in the order their events sort on equal times."""
     chat = str(query.chat_id) if query.chat_id else None
-    if query.user_id or chat:
-        chat_subjects = topology.chat_subject(query.user_id or "*", chat or "*")
+    if chat:  # the partition token (if any) follows from the chat id
+        chat_subjects = topology.chat_subject(query.user_id or "*", chat)
+    elif query.user_id:
+        chat_subjects = topology.chat_user_subjects(query.user_id)
     else:
         chat_subjects = topology.chat_all_subjects
     found = [

@@ -36,12 +36,15 @@ class DurableConsumer:
     batch: int
     batches_in_flight: int = 1  # > 1: the next batch is pulled while others are being stored
     fill_sec: float = 0.0  # wait this long for a whole batch (bulk writers), 0: hand out at once
+    also_subjects: tuple[str, ...] = ()  # more filters (one consumer of several subject forms)
 
     def config(self) -> ConsumerConfig:
+        many = [self.filter_subject, *self.also_subjects] if self.also_subjects else None
         return ConsumerConfig(
             name=self.name,
             durable_name=self.name,
-            filter_subject=self.filter_subject,
+            filter_subject=None if many else self.filter_subject,
+            filter_subjects=many,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.ack_wait_sec,

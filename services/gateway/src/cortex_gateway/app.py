@@ -110,6 +110,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.health = health
         app.state.engines = engines
         app.state.completions = completions
+        app.state.credentials = completions.credentials
         app.state.readiness = ops.readiness_checks(nc, engine)
         app.state.retention = retention
         # What is loaded by now lives as long as the process: out of the garbage collector's

@@ -1,5 +1,5 @@
-"""The live projection: the batch handler of the durable consumer every replica shares (pulled
-by `cortex_runtime.consumer`).
+"""The live projection: the batch handler of one partition's durable consumer (partitions.py),
+pulled by `cortex_runtime.consumer` in the replica that holds the partition.
 
 The projection needs each message's stream sequence and delivery count, and acks, delayed naks
 and terms of its own choosing; its position is stored in the same transaction as the rows.
@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_contracts.events.chat import AnyChatEvent, parse_chat_event
 from cortex_contracts.topology import Topology
-from cortex_runtime.consumer import DurableConsumer
 from cortex_runtime.parking import FAILING, OVERSIZED, REJECTED, Parking, unreadable_kind
 from cortex_runtime.pull import deliveries, stream_sequence
 from cortex_sessions.erasure import split_erased
@@ -32,19 +31,6 @@ log = logging.getLogger(__name__)
 EARLY_HOLD_SEC = 2.0  # then nak it: its predecessor may be with a replica that died
 EARLY_RETRY_SEC = 0.01  # how soon held events are tried again when nothing new arrives
 MAX_REDELIVERY_DELAY_SEC = 2.0
-MAX_ACK_PENDING = 10_000
-
-
-def durable_consumer(settings: Settings) -> DurableConsumer:
-    topology = settings.topology
-    return DurableConsumer(
-        stream=topology.chat_stream,
-        name=topology.sessions_consumer,
-        filter_subject=topology.chat_all_subjects,
-        ack_wait_sec=settings.ack_wait_sec,
-        max_ack_pending=MAX_ACK_PENDING,
-        batch=settings.fetch_batch,
-    )
 
 
 def redelivery_delay(count: int) -> float:

@@ -78,7 +78,10 @@ class SessionKey:
 
 
 def session_key(subject: str) -> SessionKey | None:
+    """Also with the partition token at the end (`Topology.chat_subject`)."""
     parts = subject.split(".")
+    if len(parts) == 5 and parts[4].isdigit():
+        parts.pop()
     if len(parts) != 4 or parts[1] != "chat" or not 0 < len(parts[2]) <= MAX_USER_ID:
         return None
     try:

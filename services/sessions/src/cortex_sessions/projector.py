@@ -8,7 +8,7 @@ whose predecessor another replica holds is reported EARLY and retried later.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from enum import Enum
 from typing import Any
 from uuid import UUID
@@ -170,17 +170,19 @@ class Projector:
                 (changed if isinstance(before, SessionRow) else created).append(state)
             elif isinstance(state, Tombstone):
                 tombstones.append(state)
+        # Statements with bound parameters, executed for many rows: compiled once and cached (a
+        # multi-row VALUES list is a new statement to compile for every batch size).
         if created:
             inserted = await conn.execute(
                 pg_insert(self.sessions)
-                .values([asdict(row) for row in created])
                 .on_conflict_do_nothing(index_elements=["id"])
-                .returning(self.sessions.c.id)
+                .returning(self.sessions.c.id),
+                [_values(row) for row in created],
             )
             if len(inserted.all()) < len(created):
                 raise CreatedConcurrently
         live_messages = [
-            asdict(m) for m in new_messages if isinstance(states[m.session_id], SessionRow)
+            _values(m) for m in new_messages if isinstance(states[m.session_id], SessionRow)
         ]
         if live_messages:
             await conn.execute(insert(self.messages), live_messages)
@@ -197,13 +199,19 @@ class Projector:
         if gone:  # their messages go with them (ON DELETE CASCADE)
             await conn.execute(delete(self.sessions).where(self.sessions.c.id.in_(gone)))
         if tombstones:
-            statement = pg_insert(self.tombstones).values([asdict(t) for t in tombstones])
+            statement = pg_insert(self.tombstones)
             await conn.execute(
                 statement.on_conflict_do_update(
                     index_elements=["session_id"],
                     set_={"deleted_seq": statement.excluded.deleted_seq},
-                )
+                ),
+                [_values(t) for t in tombstones],
             )
+
+
+def _values(row: SessionRow | MessageRow | Tombstone) -> dict[str, Any]:
+    """The row's columns, as they are: `dataclasses.asdict` deep-copies every value."""
+    return {f.name: getattr(row, f.name) for f in fields(row)}
 
 
 def _changes(row: SessionRow) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from cortex_contracts.messages.sessions import (
 from cortex_contracts.topology import Topology
 from cortex_sessions.fold import session_key
 from cortex_sessions.metrics import QUERY_SECONDS
+from cortex_sessions.partitions import projected_floor
 from cortex_sessions.tables import chat_messages, chat_session_tombstones, chat_sessions
 
 # The query engine's connections: the queries here are short index walks; statistics can lag
@@ -113,6 +114,9 @@ class SessionQueries:
     timeout: float
     # the consumer's ack floor only grows: a cached value stays true
     _known_floor: int = field(default=0, init=False)
+    # one floor request (a stream info and one consumer info per partition) at a time, shared
+    # by every waiting query
+    _floor_asked: "asyncio.Task[int] | None" = field(default=None, init=False)
 
     async def list(self, query: ListSessions) -> SessionPage | ErrorReply:
         with QUERY_SECONDS.labels("list").time():
@@ -162,16 +166,12 @@ class SessionQueries:
         return SessionPage(sessions=page, next_cursor=next_cursor)
 
     async def _projected_through(self, seq: int) -> bool:
-        """Every event up to `seq` is handled: the durable consumer's ack floor passed it."""
+        """Every event up to `seq` is handled: every partition's consumer passed it."""
         if self._known_floor >= seq:
             return True
-        try:
-            info = await self.js.consumer_info(
-                self.topology.chat_stream, self.topology.sessions_consumer
-            )
-        except NotFoundError:
-            return False
-        floor = int(info.ack_floor.stream_seq or 0) if info.ack_floor else 0
+        if self._floor_asked is None or self._floor_asked.done():
+            self._floor_asked = asyncio.create_task(projected_floor(self.js, self.topology))
+        floor = await asyncio.shield(self._floor_asked)
         self._known_floor = max(self._known_floor, floor)
         return self._known_floor >= seq
 

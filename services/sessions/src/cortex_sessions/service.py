@@ -19,9 +19,9 @@ from cortex_contracts.messages.sessions import GetSession, ListSessions, Session
 from cortex_runtime.ops import database_check
 from cortex_runtime.responder import Endpoint
 from cortex_runtime.service import Consumes, Context, Service
-from cortex_sessions.consumer import ChatEventConsumer, durable_consumer
 from cortex_sessions.erasure import ErasureConsumer
 from cortex_sessions.erasure import durable_consumer as erasure_consumer
+from cortex_sessions.partitions import PROJECTION_CONNECTIONS, projection_partitions
 from cortex_sessions.queries import READ_CONNECTION_OPTIONS, SessionQueries
 from cortex_sessions.settings import Settings
 from cortex_sessions.stale import stale_chats
@@ -89,14 +89,14 @@ async def start(ctx: Context[Settings]) -> None:
     ctx.answer(STALE, partial(stale_chats, engine), workers=1)
 
     # A pool of its own: waiting queries must never keep the projection from the database.
-    projection_engine = create_async_engine(settings.database_url, pool_size=2, pool_pre_ping=True)
-    ctx.on_stop(projection_engine.dispose)
-    consumer = durable_consumer(settings)
-    projection = ChatEventConsumer(
-        projection_engine, ctx.js, settings, ctx.parking(consumer, "chat event")
+    projection_engine = create_async_engine(
+        settings.database_url, pool_size=PROJECTION_CONNECTIONS, pool_pre_ping=True
     )
-    # On stop the projection finishes the batch in hand (else it is redelivered).
-    ctx.consume(consumer, projection.handle, wake_after=projection.wake_after)
+    ctx.on_stop(projection_engine.dispose)
+    # One durable consumer per partition, pulled by the replica holding its lease; on stop the
+    # projection finishes the batches in hand (else they are redelivered) and hands them over.
+    ctx.run(projection_partitions(ctx, projection_engine).run)
+    # Erasures are not partitioned: every replica pulls from the one durable consumer.
     erasures = erasure_consumer(settings)
     eraser = ErasureConsumer(
         projection_engine, ctx.js, ctx.topology, ctx.parking(erasures, "erasure event")

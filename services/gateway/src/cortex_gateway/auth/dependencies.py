@@ -7,9 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 
-from cortex_gateway.auth import store
+from cortex_gateway.auth.cache import CredentialCache
 from cortex_gateway.auth.principal import Principal
-from cortex_gateway.deps import Database, SettingsDep
+from cortex_gateway.deps import Database, SettingsDep, from_app_state
+
+# Cookies and API keys seen in the last seconds (cache.py): no database round trip per request.
+Credentials = Annotated[CredentialCache, from_app_state("credentials")]
 
 SESSION_COOKIE = "cortex_session"
 CSRF_COOKIE = "cortex_csrf"
@@ -20,14 +23,13 @@ NOT_LOGGED_IN = "Not authenticated: log in first."
 
 
 async def _from_cookie(
-    request: Request, database: Database, settings: SettingsDep
+    request: Request, database: Database, settings: SettingsDep, credentials: CredentialCache
 ) -> Principal | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
     idle = timedelta(seconds=settings.session_idle_sec)
-    async with store.lookup_connection(database) as conn:
-        found = await store.find_login_session(conn, token, idle)
+    found = await credentials.sessions.login_session(database, token, idle)
     if found is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, detail="Your session has expired or ended: log in again."
@@ -43,12 +45,13 @@ async def _from_cookie(
     return found.principal
 
 
-async def _from_api_key(request: Request, database: Database) -> Principal | None:
+async def _from_api_key(
+    request: Request, database: Database, credentials: CredentialCache
+) -> Principal | None:
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key:
         return None
-    async with store.lookup_connection(database) as conn:
-        principal = await store.find_api_key(conn, key.strip())
+    principal = await credentials.api_keys.principal(database, key.strip())
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -59,22 +62,24 @@ async def _from_api_key(request: Request, database: Database) -> Principal | Non
 
 
 async def require_user_session(
-    request: Request, database: Database, settings: SettingsDep
+    request: Request, database: Database, settings: SettingsDep, credentials: Credentials
 ) -> Principal:
     if request.headers.get("Authorization") and not request.cookies.get(SESSION_COOKIE):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="This endpoint needs a logged-in session; API keys are not accepted here.",
         )
-    principal = await _from_cookie(request, database, settings)
+    principal = await _from_cookie(request, database, settings, credentials)
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail=NOT_LOGGED_IN)
     return principal
 
 
-async def require_user(request: Request, database: Database, settings: SettingsDep) -> Principal:
-    principal = await _from_api_key(request, database) or await _from_cookie(
-        request, database, settings
+async def require_user(
+    request: Request, database: Database, settings: SettingsDep, credentials: Credentials
+) -> Principal:
+    principal = await _from_api_key(request, database, credentials) or await _from_cookie(
+        request, database, settings, credentials
     )
     if principal is None:
         raise HTTPException(

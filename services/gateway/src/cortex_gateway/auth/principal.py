@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 
@@ -12,6 +13,7 @@ class Principal:
     org_id: str
     via: Literal["cookie", "api_key"]
     api_key_id: str | None = None
+    expires_at: datetime | None = None  # when the credential ends (its cache entry with it)
 
     @property
     def is_admin(self) -> bool:

@@ -142,6 +142,7 @@ async def find_login_session(
         role=row["role"],
         org_id=row["org_id"],
         via="cookie",
+        expires_at=row["expires_at"],
     )
     return LoginSession(principal=principal, csrf_token=row["csrf_token"])
 
@@ -155,6 +156,7 @@ async def find_api_key(conn: AsyncConnection, key: str) -> Principal | None:
                 select(
                     api_keys.c.id,
                     api_keys.c.last_used_at,
+                    api_keys.c.expires_at,
                     users.c.id.label("user_id"),
                     users.c.username,
                     users.c.role,
@@ -186,6 +188,7 @@ async def find_api_key(conn: AsyncConnection, key: str) -> Principal | None:
         org_id=row["org_id"],
         via="api_key",
         api_key_id=row["id"],
+        expires_at=row["expires_at"],
     )
 
 

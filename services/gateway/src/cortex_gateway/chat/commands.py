@@ -210,7 +210,9 @@ class ChatCommands:
         async def delete(subject: str) -> int:
             async with gate:
                 try:
-                    return (await self.delete_session(principal, subject.rsplit(".", 1)[-1])).seq
+                    # <prefix>.chat.<user>.<session>[.<partition>]
+                    session_id = subject.split(".")[3]
+                    return (await self.delete_session(principal, session_id)).seq
                 except SessionNotFound:
                     return 0
 

@@ -44,17 +44,17 @@ def header_flag(request: Request, name: str) -> bool:
 
 
 async def authenticate(request: Request, state: CompletionRuntime) -> Principal:
-    """An API key (cached briefly, see api_keys.py), else the session cookie with CSRF."""
+    """An API key, else the session cookie with CSRF (both cached briefly: auth/cache.py)."""
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and key.strip():
-        principal = await state.api_keys.principal(state.database, key.strip())
+        principal = await state.credentials.api_keys.principal(state.database, key.strip())
         if principal is None:
             raise CompletionError(
                 401, BAD_API_KEY, type_="authentication_error", headers=BEARER_CHALLENGE
             )
         return principal
     try:
-        return await require_user(request, state.database, state.settings)
+        return await require_user(request, state.database, state.settings, state.credentials)
     except HTTPException as denied:
         raise CompletionError(
             denied.status_code, str(denied.detail), headers=dict(denied.headers or {})

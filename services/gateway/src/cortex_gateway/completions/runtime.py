@@ -1,5 +1,5 @@
 """Per-process state of the completions proxy: what it uses of the gateway (settings, database,
-NATS, model registry and health, engine client), the API-key cache, the connections to model
+NATS, model registry and health, engine client), the credential cache, the connections to model
 servers, and work that outlives a request (recording answers and usage after a stream ends).
 
 Built once in the lifespan (app.py); the hot path reads it from `app.state.completions` once per
@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_contracts.topology import Topology
-from cortex_gateway.completions.api_keys import ApiKeyCache
+from cortex_gateway.auth.cache import CredentialCache
 from cortex_gateway.completions.upstream import UpstreamPool
 from cortex_gateway.models.catalog import ModelCatalog
 from cortex_gateway.models.engine import EngineClient
@@ -45,14 +45,14 @@ class CompletionRuntime:
     ) -> None:
         self.settings = settings
         self.topology: Topology = settings.topology
-        self.database = database  # API keys not in the cache (api_keys.py)
+        self.database = database  # credentials not in the cache (auth/cache.py)
         self.nats = nats  # stop requests for the streams relayed here (stop.py)
         self.js = js  # the playground's chat events, usage events (playground.py, finish.py)
         self.queries = queries  # stop requests for streams relayed elsewhere
         self.catalog = catalog
         self.health = health
         self.engines = engines  # token counts when the model server reports none (finish.py)
-        self.api_keys = ApiKeyCache()
+        self.credentials = CredentialCache()  # shared with every route (app.state.credentials)
         self.upstreams = UpstreamPool(
             connect_timeout_sec=settings.upstream_connect_timeout_sec,
             read_timeout_sec=settings.upstream_read_timeout_sec,
@@ -61,10 +61,10 @@ class CompletionRuntime:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        await self.api_keys.start(self.nats, self.topology)
+        await self.credentials.start(self.nats, self.topology)
 
     async def stop(self, drain_timeout_sec: float) -> None:
-        await self.api_keys.stop()
+        await self.credentials.stop()
         await self.drain(drain_timeout_sec)
         self.upstreams.close()
 
