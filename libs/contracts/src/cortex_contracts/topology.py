@@ -52,6 +52,10 @@ class Topology:
             return ()
         return (f"{self.prefix}.chat.*.*",)
 
+    def chat_session_of(self, subject: str) -> str:
+        """The session id of a chat subject `<prefix>.chat.<user>.<session>[.<partition>]`."""
+        return subject[len(self.prefix) + 1 :].split(".")[2]
+
     def chat_user_subjects(self, user_id: str) -> str:
         return f"{self.prefix}.chat.{user_id}.>"
 

@@ -112,7 +112,7 @@ async def write_entries(
     chat, usage, security = selections(events.topology, query)
     archive.writestr("README.txt", README.format(when=datetime.now(UTC).isoformat()))
     for subject in await stored_subjects(events.js, chat.stream, chat.subjects):
-        chat_id = subject.rsplit(".", 1)[-1]
+        chat_id = events.topology.chat_session_of(subject)
         with archive.open(f"chats/{chat_id}.json", "w") as entry:
             async for _ in write_chat(entry, events, Selection(chat.stream, subject), chat_id):
                 yield None

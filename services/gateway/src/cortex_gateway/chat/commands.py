@@ -210,8 +210,7 @@ class ChatCommands:
         async def delete(subject: str) -> int:
             async with gate:
                 try:
-                    # <prefix>.chat.<user>.<session>[.<partition>]
-                    session_id = subject.split(".")[3]
+                    session_id = self.topology.chat_session_of(subject)
                     return (await self.delete_session(principal, session_id)).seq
                 except SessionNotFound:
                     return 0
