@@ -36,6 +36,17 @@ class Topology:
     def chat_all_subjects(self) -> str:
         return f"{self.prefix}.chat.>"
 
+    def compare_subject(self, user_id: str, comparison_id: str) -> str:
+        """One subject per comparison (side-by-side compare), under its owner."""
+        return f"{self.prefix}.compare.{user_id}.{comparison_id}"
+
+    def compare_user_subjects(self, user_id: str) -> str:
+        return f"{self.prefix}.compare.{user_id}.*"
+
+    @property
+    def compare_all_subjects(self) -> str:
+        return f"{self.prefix}.compare.>"
+
     def usage_subject(self, model: str) -> str:
         return f"{self.prefix}.usage.completion.{_token(model)}"
 
@@ -63,6 +74,14 @@ class Topology:
         return f"{self.prefix}.q.sessions.get"
 
     @property
+    def sessions_comparisons_list_subject(self) -> str:
+        return f"{self.prefix}.q.comparisons.list"
+
+    @property
+    def sessions_comparisons_votes_subject(self) -> str:
+        return f"{self.prefix}.q.comparisons.votes"
+
+    @property
     def usage_query_subject(self) -> str:
         return f"{self.prefix}.q.usage.query"
 
@@ -78,6 +97,10 @@ class Topology:
     @property
     def chat_stream(self) -> str:
         return f"{self.prefix.upper()}_CHAT"
+
+    @property
+    def compare_stream(self) -> str:
+        return f"{self.prefix.upper()}_COMPARE"
 
     @property
     def usage_stream(self) -> str:
@@ -97,6 +120,7 @@ class Topology:
             self._stream(self.chat_stream, self.chat_all_subjects),
             self._stream(self.usage_stream, self.usage_all_subjects),
             self._stream(self.audit_stream, self.audit_all_subjects),
+            self._stream(self.compare_stream, self.compare_all_subjects),
             self._stream(self.dead_letter_stream, f"{self.prefix}.dlq.>", max_age=30 * DAY_SEC),
         ]
 
@@ -117,6 +141,10 @@ class Topology:
     @property
     def sessions_consumer(self) -> str:
         return "sessions-projector"
+
+    @property
+    def comparisons_consumer(self) -> str:
+        return "comparisons-projector"
 
     @property
     def usage_consumer(self) -> str:

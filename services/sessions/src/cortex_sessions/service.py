@@ -12,10 +12,14 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cortex_contracts.events.chat import AnyChatEvent
+from cortex_contracts.events.compare import AnyComparisonEvent
+from cortex_contracts.messages.compare import ComparisonPage, ListComparisons, ListVotes, VotePage
 from cortex_contracts.messages.sessions import GetSession, ListSessions, SessionPage, SessionView
 from cortex_runtime.ops import database_check
 from cortex_runtime.responder import Endpoint
 from cortex_runtime.service import Consumes, Context, Service
+from cortex_sessions.compare_projection import ComparisonProjection, comparisons_consumer
+from cortex_sessions.compare_queries import ComparisonQueries
 from cortex_sessions.consumer import ChatEventConsumer, durable_consumer
 from cortex_sessions.queries import READ_CONNECTION_OPTIONS, SessionQueries
 from cortex_sessions.settings import Settings
@@ -42,6 +46,26 @@ GET = _query(
     SessionView,
     "One chat with its messages (404 when the user has no such chat).",
 )
+COMPARISONS = _query(
+    "comparisons_list",
+    ListComparisons,
+    ComparisonPage,
+    "A user's comparisons (side-by-side compare), newest activity first.",
+)
+VOTES = _query(
+    "comparisons_votes",
+    ListVotes,
+    VotePage,
+    "The arena votes of a user's comparisons (of every user's: the admin's leaderboard).",
+)
+COMPARISON_PROJECTION = Consumes(
+    title="comparison events",
+    subject=lambda topology: topology.compare_subject("{user_id}", "{comparison_id}"),
+    durable=attrgetter("comparisons_consumer"),
+    event=AnyComparisonEvent,
+    description="One subject per comparison, in the compare stream; published by the gateway "
+    "with Nats-Expected-Last-Subject-Sequence = previous_seq.",
+)
 PROJECTION = Consumes(
     title="chat events",
     subject=lambda topology: topology.chat_subject("{user_id}", "{session_id}"),
@@ -67,6 +91,10 @@ async def start(ctx: Context[Settings]) -> None:
     ctx.answer(LIST, queries.list, workers=settings.query_workers)
     ctx.answer(GET, queries.get, workers=settings.query_workers)
 
+    compare = ComparisonQueries(engine, ctx.js, ctx.topology, settings.read_your_writes_timeout_sec)
+    ctx.answer(COMPARISONS, compare.list, workers=settings.query_workers)
+    ctx.answer(VOTES, compare.votes, workers=settings.query_workers)
+
     # A pool of its own: waiting queries must never keep the projection from the database.
     projection_engine = create_async_engine(settings.database_url, pool_size=2, pool_pre_ping=True)
     ctx.on_stop(projection_engine.dispose)
@@ -76,6 +104,11 @@ async def start(ctx: Context[Settings]) -> None:
     )
     # On stop the projection finishes the batch in hand (else it is redelivered).
     ctx.consume(consumer, projection.handle, wake_after=projection.wake_after)
+    compare_consumer = comparisons_consumer(settings)
+    comparison_projection = ComparisonProjection(
+        projection_engine, settings, ctx.parking(compare_consumer, "comparison event")
+    )
+    ctx.consume(compare_consumer, comparison_projection.handle)
     # Everything loaded so far lives as long as the process: keep it out of the garbage
     # collector's full passes, which otherwise stall queries for tens of milliseconds.
     gc.collect()
@@ -98,7 +131,7 @@ service = Service(
     name="sessions",
     settings=Settings,
     start=start,
-    answers=(LIST, GET),
-    consumes=(PROJECTION,),
+    answers=(LIST, GET, COMPARISONS, VOTES),
+    consumes=(PROJECTION, COMPARISON_PROJECTION),
     commands={"migrate": _migrate, "rebuild": _rebuild},
 )
