@@ -3,6 +3,8 @@ import { BrowserRouter, Navigate, Route, Routes, useLocation } from 'react-route
 import { AppShell } from './components/AppShell';
 import { AuthProvider, useAuth } from './lib/auth';
 import { ChatPage } from './pages/ChatPage';
+import { ComparePage } from './pages/ComparePage';
+import { LeaderboardPage } from './pages/LeaderboardPage';
 import { LoginPage } from './pages/LoginPage';
 import { ModelsPage } from './pages/ModelsPage';
 import { UsagePage } from './pages/UsagePage';
@@ -66,6 +68,8 @@ export default function App() {
             <Route index element={<Navigate to="/chat" replace />} />
             {/* One route for /chat and /chat/:id so the page is not remounted when a new chat gets its id. */}
             <Route path="chat/:id?" element={<ChatPage />} />
+            <Route path="compare/:id?" element={<ComparePage />} />
+            <Route path="leaderboard" element={<LeaderboardPage />} />
             <Route path="models" element={<ModelsPage />} />
             <Route
               path="usage"
