@@ -175,7 +175,8 @@ export function ComparePage() {
               model={comparison ? (comparison.panes[i].model_name ?? '') : setup.models[i]}
               models={comparison ? null : running}
               sampling={(same ? sampling[0] : sampling[i]) ?? DEFAULT_SAMPLING}
-              disabled={streaming || (same && i > 0)}
+              disabled={streaming}
+              samplingLocked={same && i > 0}
               onModel={(name) => setSetup((s) => ({ ...s, models: s.models.map((m, j) => (j === i ? name : m)) }))}
               onSampling={(s) => setPaneSampling(i, s)}
               onRemove={!comparison && paneCount > MIN_PANES ? () => removePane(i) : undefined}

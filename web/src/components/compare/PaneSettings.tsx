@@ -12,6 +12,8 @@ interface Props {
   onSampling: (s: Sampling) => void;
   onRemove?: () => void;
   disabled: boolean;
+  /** The sampling follows pane A's ("same settings for every pane"). */
+  samplingLocked?: boolean;
 }
 
 function numberOrNull(value: string): number | null {
@@ -20,7 +22,9 @@ function numberOrNull(value: string): number | null {
 }
 
 /** A pane's model (chosen while the comparison is new, then locked) and sampling settings. */
-export function PaneSettings({ index, label, model, models, sampling, onModel, onSampling, onRemove, disabled }: Props) {
+export function PaneSettings(props: Props) {
+  const { index, label, model, models, sampling, onModel, onSampling, onRemove, disabled } = props;
+  const fixed = disabled || !!props.samplingLocked;
   const id = (name: string) => `pane-${index}-${name}`;
   return (
     <fieldset className="pane-settings" data-testid="pane-settings">
@@ -53,7 +57,7 @@ export function PaneSettings({ index, label, model, models, sampling, onModel, o
           min={0}
           max={2}
           step={0.1}
-          disabled={disabled}
+          disabled={fixed}
           value={sampling.temperature ?? ''}
           onChange={(e) => onSampling({ ...sampling, temperature: numberOrNull(e.target.value) })}
         />
@@ -66,7 +70,7 @@ export function PaneSettings({ index, label, model, models, sampling, onModel, o
           min={0}
           max={1}
           step={0.05}
-          disabled={disabled}
+          disabled={fixed}
           value={sampling.top_p ?? ''}
           onChange={(e) => onSampling({ ...sampling, top_p: numberOrNull(e.target.value) })}
         />
@@ -78,7 +82,7 @@ export function PaneSettings({ index, label, model, models, sampling, onModel, o
           type="number"
           min={1}
           step={1}
-          disabled={disabled}
+          disabled={fixed}
           value={sampling.max_tokens ?? ''}
           onChange={(e) => {
             const n = numberOrNull(e.target.value);
