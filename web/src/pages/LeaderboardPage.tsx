@@ -1,3 +1,4 @@
+import '../components/compare/compare.css';
 import { useEffect, useState } from 'react';
 import { Link } from 'react-router-dom';
 import { InlineError } from '../components/InlineError';
