@@ -1,14 +1,17 @@
 """The comparison API through the real gateway, JetStream and sessions projection: panes that
 are chats, turns streamed per pane, votes, the leaderboards, and who may see what."""
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import LoginAs
-from tests.support.chat import MODEL, OTHER_MODEL, get_when_ready
+from tests.support.chat import MODEL, OTHER_MODEL, get_when_ready, sql
 from tests.support.completions import read_sse
+from tests.support.processes import run_command
+from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 
@@ -182,3 +185,33 @@ async def test_the_leaderboards_count_the_users_own_votes_and_the_admin_sees_all
         p for p in everyone["pairs"] if {p["model_a"], p["model_b"]} == {MODEL, OTHER_MODEL}
     )
     assert pair["b_wins"] >= 2 and pair["a_wins"] >= 1, "both users' votes count"
+
+
+async def test_rebuild_replays_the_comparisons_into_the_same_rows(
+    stack: Stack, login_as: LoginAs
+) -> None:
+    client = await login_as()
+    comparison = await create(client, MODEL, OTHER_MODEL, blind=True)
+    path = f"/v1/comparisons/{comparison['id']}"
+    await client.post(f"{path}/turns", json={"prompt": "hi"})
+    vote = await client.post(f"{path}/votes", json={"turn": 1, "choice": "pane", "pane": 1})
+    assert vote.status_code == 201
+    gone = await create(client, MODEL, OTHER_MODEL)
+    assert (await client.delete(f"/v1/comparisons/{gone['id']}")).status_code == 204
+    listed = (await get_when_ready(client, "/v1/comparisons")).json()["comparisons"]
+    assert [c["id"] for c in listed] == [comparison["id"]]
+    before = comparison_rows(stack)
+
+    await asyncio.to_thread(run_command, "sessions", "rebuild", stack.env)
+
+    assert comparison_rows(stack) == before
+    board = (await get_when_ready(client, "/v1/leaderboard")).json()
+    assert board["votes"] == 1
+
+
+def comparison_rows(stack: Stack) -> list[list[tuple[Any, ...]]]:
+    return [
+        sql(stack, "SELECT * FROM comparisons ORDER BY id"),
+        sql(stack, "SELECT * FROM comparison_panes ORDER BY session_id"),
+        sql(stack, "SELECT * FROM comparison_votes ORDER BY comparison_id, turn"),
+    ]

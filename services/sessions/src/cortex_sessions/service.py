@@ -122,9 +122,14 @@ def _migrate(settings: Settings) -> None:
 
 
 def _rebuild(settings: Settings) -> None:
+    import asyncio
+
+    from cortex_sessions.compare_rebuild import rebuild_comparisons
     from cortex_sessions.rebuild import run
 
     run(settings)
+    events, seconds = asyncio.run(rebuild_comparisons(settings))
+    print(f"cortex-sessions rebuild: {events} comparison events replayed in {seconds:.1f}s")
 
 
 service = Service(
