@@ -3344,14 +3344,25 @@ export interface operations {
             header?: never;
             path: {
                 comparison_id: string;
-                pane: number;
+                pane: string;
             };
             cookie?: never;
         };
         requestBody: {
             content: {
                 "application/json": {
-                    messages: unknown[];
+                    /** Model */
+                    model?: string | null;
+                    /** Messages */
+                    messages: {
+                        [key: string]: unknown;
+                    }[];
+                    /** Stream */
+                    stream?: boolean | null;
+                    /** Stream Options */
+                    stream_options?: {
+                        [key: string]: unknown;
+                    } | null;
                 } & {
                     [key: string]: unknown;
                 };

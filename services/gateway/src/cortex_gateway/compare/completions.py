@@ -12,33 +12,36 @@ import uuid
 from dataclasses import replace
 
 from fastapi import APIRouter, Request, Response
+from pydantic import Field
 from starlette.types import Message, Receive, Scope, Send
 
 from cortex_contracts.events.compare import pane_label
 from cortex_gateway.compare.aggregate import load_comparison
-from cortex_gateway.completions.contract import COMPLETION_ANSWERS
+from cortex_gateway.completions.contract import COMPLETION_ANSWERS, ChatCompletionRequest
 from cortex_gateway.completions.errors import CompletionError
-from cortex_gateway.completions.request import ClientRequest, parse_body, read_body
+from cortex_gateway.completions.request import (
+    MAX_MODEL_NAME,
+    ClientRequest,
+    parse_body,
+    read_body,
+)
 from cortex_gateway.completions.routes import app_state, authenticate, serve
 from cortex_gateway.json_body import BadJson, parse_json
 
 router = APIRouter(prefix="/v1/comparisons", tags=["comparisons"])
 
+
+class PaneCompletionRequest(ChatCompletionRequest):
+    """A chat completion request; `model` may be left out (the pane's model answers, whatever a
+    `model` sent says)."""
+
+    model: str | None = Field(default=None, max_length=MAX_MODEL_NAME)  # type: ignore[assignment]
+
+
 REQUEST_BODY = {
     "requestBody": {
         "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "description": "A chat completion request; `model` may be left out (the "
-                    "pane's model answers, whatever a `model` sent says).",
-                    "required": ["messages"],
-                    "properties": {"messages": {"type": "array", "minItems": 1}},
-                    "additionalProperties": True,
-                }
-            }
-        },
+        "content": {"application/json": {"schema": PaneCompletionRequest.model_json_schema()}},
     }
 }
 
@@ -53,7 +56,7 @@ def _not_found() -> CompletionError:
     responses=COMPLETION_ANSWERS,
     openapi_extra=REQUEST_BODY,
 )
-async def pane_completion(comparison_id: str, pane: int, request: Request) -> Response:
+async def pane_completion(comparison_id: str, pane: str, request: Request) -> Response:
     """One pane's answer to the turn's messages (stream with `stream: true`), recorded in the
     pane's chat session as a chat's are."""
     received = time.perf_counter()
@@ -61,22 +64,22 @@ async def pane_completion(comparison_id: str, pane: int, request: Request) -> Re
     try:
         principal = await authenticate(request, state)
         body = await _read_request(request, state.settings.max_completion_request_bytes)
-        try:
-            uuid.UUID(comparison_id)
+        try:  # malformed ids are simply not found (OpenAI-shaped, never FastAPI's 422)
+            comparison_id, index = str(uuid.UUID(comparison_id)), int(pane)
         except ValueError:
             raise _not_found() from None
         comparison = await load_comparison(
             state.js, state.topology, principal.user_id, comparison_id
         )
-        if comparison is None or comparison.deleted or not 0 <= pane < len(comparison.models):
+        if comparison is None or comparison.deleted or not 0 <= index < len(comparison.models):
             raise _not_found()
     except CompletionError as refused:
         return refused.response()
-    chosen = comparison.created.panes[pane]
+    chosen = comparison.created.panes[index]
     client = replace(body, body={**body.body, "model": chosen.model_name}, model=chosen.model_name)
     response = await serve(state, request, principal, client, received, chosen.session_id)
     if comparison.hidden:
-        return Masked(response, chosen.model_name, pane_label(pane))
+        return Masked(response, chosen.model_name, pane_label(index))
     return response
 
 
