@@ -61,11 +61,13 @@ def test_the_web_ui_types_are_generated_from_the_current_document(
 
 
 def test_every_error_has_the_one_error_shape(document: dict[str, Any]) -> None:
-    """`{"detail", "errors"?}` everywhere, OpenAI's shape under /v1/chat/completions; never
-    FastAPI's own 422 schema, which the gateway does not answer."""
+    """`{"detail", "errors"?}` everywhere, OpenAI's shape under /v1/chat/completions (and a
+    comparison pane's completions, the same path); never FastAPI's own 422 schema, which the
+    gateway does not answer."""
     assert "HTTPValidationError" not in json.dumps(document)
     for method, path, operation in operations(document):
-        shape = OPENAI_ERROR if path.startswith("/v1/chat/completions") else ERROR
+        openai = path.startswith("/v1/chat/completions") or path.endswith("/completions")
+        shape = OPENAI_ERROR if openai else ERROR
         for status, answer in operation["responses"].items():
             if status[0] in "45":
                 schema = answer["content"]["application/json"]["schema"]

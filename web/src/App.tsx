@@ -7,6 +7,8 @@ import { AccountPage } from './pages/AccountPage';
 import { BenchPage } from './pages/BenchPage';
 import { BenchRunPage } from './pages/BenchRunPage';
 import { ChatPage } from './pages/ChatPage';
+import { ComparePage } from './pages/ComparePage';
+import { LeaderboardPage } from './pages/LeaderboardPage';
 import { LoginPage } from './pages/LoginPage';
 import { ModelsPage } from './pages/ModelsPage';
 import { UsagePage } from './pages/UsagePage';
@@ -70,6 +72,8 @@ export default function App() {
             <Route index element={<Navigate to="/chat" replace />} />
             {/* One route for /chat and /chat/:id so the page is not remounted when a new chat gets its id. */}
             <Route path="chat/:id?" element={<ChatPage />} />
+            <Route path="compare/:id?" element={<ComparePage />} />
+            <Route path="leaderboard" element={<LeaderboardPage />} />
             <Route path="models" element={<ModelsPage />} />
             <Route path="account" element={<AccountPage />} />
             <Route path="bench" element={<BenchPage />} />

@@ -75,6 +75,12 @@ export function AppShell() {
           <NavLink to="/chat" className={link}>
             Playground
           </NavLink>
+          <NavLink to="/compare" className={link}>
+            Compare
+          </NavLink>
+          <NavLink to="/leaderboard" className={link}>
+            Leaderboard
+          </NavLink>
         </div>
         {isAdmin && (
           <div className="nav-section">

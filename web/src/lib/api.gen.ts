@@ -351,6 +351,155 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/comparisons": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Comparisons
+         * @description The user's comparisons, newest activity first (the history lists them with the chats).
+         */
+        get: operations["list_comparisons_v1_comparisons_get"];
+        put?: never;
+        /**
+         * Create Comparison
+         * @description 2 to 4 panes, each an ordinary chat session locked to its model (blind: shuffled, and
+         *     the models are not named until the first vote).
+         */
+        post: operations["create_comparison_v1_comparisons_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/comparisons/{comparison_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Comparison */
+        get: operations["get_comparison_v1_comparisons__comparison_id__get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Comparison
+         * @description The comparison, its votes and its panes' chats.
+         */
+        delete: operations["delete_comparison_v1_comparisons__comparison_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/comparisons/{comparison_id}/turns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Add Turn
+         * @description A prompt sent to every pane (then each pane's answer: POST .../panes/{pane}/completions).
+         */
+        post: operations["add_turn_v1_comparisons__comparison_id__turns_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/comparisons/{comparison_id}/votes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cast Vote
+         * @description The preferred answer of a turn (or a tie, or all bad); a new vote on a turn replaces the
+         *     old one. Answers the comparison, its models now named.
+         */
+        post: operations["cast_vote_v1_comparisons__comparison_id__votes_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/leaderboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * User Leaderboard
+         * @description Bradley-Terry ratings (Elo scale, 95 % bootstrap intervals) from the user's own votes,
+         *     and the raw win/tie/loss counts per pair of models.
+         */
+        get: operations["user_leaderboard_v1_leaderboard_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/leaderboard": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Admin Leaderboard
+         * @description The leaderboard over every user's votes.
+         */
+        get: operations["admin_leaderboard_admin_leaderboard_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/comparisons/{comparison_id}/panes/{pane}/completions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pane Completion
+         * @description One pane's answer to the turn's messages (stream with `stream: true`), recorded in the
+         *     pane's chat session as a chat's are.
+         */
+        post: operations["pane_completion_v1_comparisons__comparison_id__panes__pane__completions_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/users": {
         parameters: {
             query?: never;
@@ -757,6 +906,16 @@ export interface components {
              */
             model_name?: string | null;
         };
+        /** AddTurn */
+        AddTurn: {
+            /** Prompt */
+            prompt: string;
+            /**
+             * Sampling
+             * @default []
+             */
+            sampling: components["schemas"]["Sampling"][];
+        };
         /**
          * BenchLimits
          * @description The administrator's guard rails (`PUT /admin/bench/limits`, audited). The rule: on any one
@@ -814,12 +973,119 @@ export interface components {
             engine_samples: components["schemas"]["EngineSample"][];
             progress?: components["schemas"]["Progress"] | null;
         };
+        /**
+         * CastVote
+         * @description `choice` 'pane' with the preferred `pane` (0-based); 'tie'; or 'bad' (all answers bad).
+         */
+        CastVote: {
+            /** Turn */
+            turn: number;
+            /**
+             * Choice
+             * @enum {string}
+             */
+            choice: "pane" | "tie" | "bad";
+            /** Pane */
+            pane?: number | null;
+        };
         /** ChangePassword */
         ChangePassword: {
             /** Current Password */
             current_password: string;
             /** New Password */
             new_password: string;
+        };
+        /** ComparisonPage */
+        ComparisonPage: {
+            /** Comparisons */
+            comparisons: components["schemas"]["ComparisonSummary"][];
+        };
+        /**
+         * ComparisonSummary
+         * @description `models` is None while a blind comparison has no vote (the models stay hidden).
+         */
+        ComparisonSummary: {
+            /** Id */
+            id: string;
+            /** Title */
+            title: string;
+            /** Blind */
+            blind: boolean;
+            /** Models */
+            models: string[] | null;
+            /** Pane Count */
+            pane_count: number;
+            /** Turn Count */
+            turn_count: number;
+            /** Vote Count */
+            vote_count: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+        };
+        /** ComparisonView */
+        ComparisonView: {
+            /** Id */
+            id: string;
+            /** Title */
+            title: string;
+            /** Blind */
+            blind: boolean;
+            /**
+             * Hidden
+             * @description blind and not voted yet: the models are not named
+             */
+            hidden: boolean;
+            /** System Prompt */
+            system_prompt: string | null;
+            /** From Session Id */
+            from_session_id: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Updated At
+             * Format: date-time
+             */
+            updated_at: string;
+            /** Panes */
+            panes: components["schemas"]["PaneView"][];
+            /** Turns */
+            turns: components["schemas"]["TurnView"][];
+        };
+        /**
+         * CreateComparison
+         * @description 2 to 4 panes: different models, or one model with different sampling settings.
+         *     `messages` (a conversation so far, e.g. from a chat: `from_session_id`) seed every pane.
+         */
+        CreateComparison: {
+            /** Title */
+            title?: string | null;
+            /**
+             * Blind
+             * @default false
+             */
+            blind: boolean;
+            /** Panes */
+            panes: components["schemas"]["PaneRequest"][];
+            /** System Prompt */
+            system_prompt?: string | null;
+            /**
+             * Messages
+             * @default []
+             */
+            messages: components["schemas"]["PrefillMessage"][];
+            /** From Session Id */
+            from_session_id?: string | null;
         };
         /** CreateKey */
         CreateKey: {
@@ -1002,6 +1268,54 @@ export interface components {
             revoked_at: string | null;
             /** Last Used At */
             last_used_at: string | null;
+        };
+        /** Leaderboard */
+        Leaderboard: {
+            /**
+             * Scope
+             * @enum {string}
+             */
+            scope: "user" | "all";
+            /** Blind Only */
+            blind_only: boolean;
+            /** Votes */
+            votes: number;
+            /** Battles */
+            battles: number;
+            /** Bootstrap Rounds */
+            bootstrap_rounds: number;
+            /** Entries */
+            entries: components["schemas"]["LeaderboardEntry"][];
+            /** Pairs */
+            pairs: components["schemas"]["PairCount"][];
+        };
+        /** LeaderboardEntry */
+        LeaderboardEntry: {
+            /** Model */
+            model: string;
+            /**
+             * Score
+             * @description Bradley-Terry rating on the Elo scale (mean 1000)
+             */
+            score: number;
+            /**
+             * Ci Low
+             * @description 2.5th percentile of the bootstrap ratings
+             */
+            ci_low: number;
+            /**
+             * Ci High
+             * @description 97.5th percentile of the bootstrap ratings
+             */
+            ci_high: number;
+            /** Battles */
+            battles: number;
+            /** Wins */
+            wins: number;
+            /** Ties */
+            ties: number;
+            /** Losses */
+            losses: number;
         };
         /**
          * LevelStats
@@ -1201,6 +1515,45 @@ export interface components {
              */
             created_at: string;
         };
+        /** PairCount */
+        PairCount: {
+            /** Model A */
+            model_a: string;
+            /** Model B */
+            model_b: string;
+            /** A Wins */
+            a_wins: number;
+            /** Ties */
+            ties: number;
+            /** B Wins */
+            b_wins: number;
+        };
+        /** PaneRequest */
+        PaneRequest: {
+            /** Model Name */
+            model_name: string;
+            /** @default {} */
+            sampling: components["schemas"]["Sampling"];
+        };
+        /**
+         * PaneView
+         * @description `model_name` and `engine_type` are None while a blind comparison has no vote.
+         */
+        PaneView: {
+            /** Index */
+            index: number;
+            /** Label */
+            label: string;
+            /** Session Id */
+            session_id: string;
+            /** Model Name */
+            model_name: string | null;
+            /** Engine Type */
+            engine_type: string | null;
+            sampling: components["schemas"]["Sampling"];
+            /** Messages */
+            messages: components["schemas"]["MessageView"][];
+        };
         /** ParkedCount */
         ParkedCount: {
             /**
@@ -1231,6 +1584,16 @@ export interface components {
             p99?: number | null;
             /** Std */
             std?: number | null;
+        };
+        /** PrefillMessage */
+        PrefillMessage: {
+            /**
+             * Role
+             * @enum {string}
+             */
+            role: "user" | "assistant";
+            /** Content */
+            content: string;
         };
         /**
          * Progress
@@ -1582,6 +1945,18 @@ export interface components {
             /** Models */
             models: components["schemas"]["RunningModel"][];
         };
+        /**
+         * Sampling
+         * @description A pane's sampling settings (None: the model's default).
+         */
+        Sampling: {
+            /** Temperature */
+            temperature?: number | null;
+            /** Top P */
+            top_p?: number | null;
+            /** Max Tokens */
+            max_tokens?: number | null;
+        };
         /** SessionPage */
         SessionPage: {
             /** Sessions */
@@ -1724,6 +2099,14 @@ export interface components {
         } | {
             text: string;
         });
+        /** TurnView */
+        TurnView: {
+            /** Turn */
+            turn: number;
+            /** Prompt */
+            prompt: string;
+            vote?: components["schemas"]["VoteView"] | null;
+        };
         /** UpdateUser */
         UpdateUser: {
             /**
@@ -1947,6 +2330,23 @@ export interface components {
             input?: unknown;
         } & {
             [key: string]: unknown;
+        };
+        /** VoteView */
+        VoteView: {
+            /** Turn */
+            turn: number;
+            /**
+             * Choice
+             * @enum {string}
+             */
+            choice: "pane" | "tie" | "bad";
+            /** Pane */
+            pane?: number | null;
+            /**
+             * Cast At
+             * Format: date-time
+             */
+            cast_at: string;
         };
     };
     responses: never;
@@ -3572,6 +3972,711 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_comparisons_v1_comparisons_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComparisonPage"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_comparison_v1_comparisons_post: {
+        parameters: {
+            query?: never;
+            header?: {
+                "Idempotency-Key"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateComparison"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComparisonView"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body or content over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_comparison_v1_comparisons__comparison_id__get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                comparison_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComparisonView"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_comparison_v1_comparisons__comparison_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                comparison_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Written */
+            204: {
+                headers: {
+                    /** @description stream position of the write: a read waits until it is projected */
+                    "X-Cortex-Position"?: number;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_turn_v1_comparisons__comparison_id__turns_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                comparison_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddTurn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TurnView"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body or content over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    cast_vote_v1_comparisons__comparison_id__votes_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                comparison_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CastVote"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComparisonView"];
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Request body or content over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    user_leaderboard_v1_leaderboard_get: {
+        parameters: {
+            query?: {
+                /** @description only votes cast while blind */
+                blind_only?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Leaderboard"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    admin_leaderboard_admin_leaderboard_get: {
+        parameters: {
+            query?: {
+                /** @description only votes cast while blind */
+                blind_only?: boolean;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Leaderboard"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    pane_completion_v1_comparisons__comparison_id__panes__pane__completions_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                comparison_id: string;
+                pane: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** Model */
+                    model?: string | null;
+                    /** Messages */
+                    messages: {
+                        [key: string]: unknown;
+                    }[];
+                    /** Stream */
+                    stream?: boolean | null;
+                    /** Stream Options */
+                    stream_options?: {
+                        [key: string]: unknown;
+                    } | null;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+        };
+        responses: {
+            /** @description The model server's answer: a chat completion, or with `stream: true` its server-sent events (an error after the first byte comes as `event: error`) */
+            200: {
+                headers: {
+                    /** @description the completion's id, to stop it (POST .../{id}/stop) */
+                    "X-Cortex-Completion-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: unknown;
+                    };
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Malformed request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+            /** @description Not found (or not yours) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+            /** @description Request body or content over its size limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+            /** @description Too many attempts: retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+            /** @description A backing service or model server answered nonsense or failed */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+            /** @description The model server's refusal, passed on */
+            "4XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
+                };
+            };
+            /** @description The model server's failure, passed on */
+            "5XX": {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenAIErrorBody"];
                 };
             };
         };

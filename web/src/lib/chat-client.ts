@@ -41,6 +41,8 @@ export interface StreamChatOptions {
   signal?: AbortSignal;
   /** Called with the gateway's completion id (header X-Cortex-Completion-Id) once the stream opens. */
   onCompletionId?: (id: string) => void;
+  /** Where to post (a comparison pane's completions); /v1/chat/completions by default. */
+  path?: string;
 }
 
 export const COMPLETION_ID_HEADER = 'X-Cortex-Completion-Id';
@@ -124,7 +126,7 @@ export function interpretSSE(event: string, data: string): StreamEvent[] {
  * answer (503 model down, 409 lock conflict, ...) and AbortError when `signal` aborts.
  */
 export async function* streamChat(opts: StreamChatOptions): AsyncGenerator<StreamEvent> {
-  const res = await apiFetch('/v1/chat/completions', {
+  const res = await apiFetch(opts.path ?? '/v1/chat/completions', {
     method: 'POST',
     body: buildCompletionBody(opts),
     headers: buildCompletionHeaders(opts),

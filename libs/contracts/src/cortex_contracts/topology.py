@@ -63,6 +63,17 @@ class Topology:
     def chat_all_subjects(self) -> str:
         return f"{self.prefix}.chat.>"
 
+    def compare_subject(self, user_id: str, comparison_id: str) -> str:
+        """One subject per comparison (side-by-side compare), under its owner."""
+        return f"{self.prefix}.compare.{user_id}.{comparison_id}"
+
+    def compare_user_subjects(self, user_id: str) -> str:
+        return f"{self.prefix}.compare.{user_id}.*"
+
+    @property
+    def compare_all_subjects(self) -> str:
+        return f"{self.prefix}.compare.>"
+
     def usage_subject(self, model: str) -> str:
         return f"{self.prefix}.usage.completion.{_token(model)}"
 
@@ -111,6 +122,14 @@ class Topology:
         return f"{self.prefix}.q.sessions.get"
 
     @property
+    def sessions_comparisons_list_subject(self) -> str:
+        return f"{self.prefix}.q.comparisons.list"
+
+    @property
+    def sessions_comparisons_votes_subject(self) -> str:
+        return f"{self.prefix}.q.comparisons.votes"
+
+    @property
     def usage_query_subject(self) -> str:
         return f"{self.prefix}.q.usage.query"
 
@@ -140,6 +159,10 @@ class Topology:
         return f"{self.prefix.upper()}_CHAT"
 
     @property
+    def compare_stream(self) -> str:
+        return f"{self.prefix.upper()}_COMPARE"
+
+    @property
     def usage_stream(self) -> str:
         return f"{self.prefix.upper()}_USAGE"
 
@@ -166,6 +189,7 @@ class Topology:
             self._stream(self.usage_stream, self.usage_all_subjects),
             self._stream(self.audit_stream, self.audit_all_subjects),
             self._stream(self.bench_stream, self.bench_all_subjects),
+            self._stream(self.compare_stream, self.compare_all_subjects),
             self._stream(self.dead_letter_stream, f"{self.prefix}.dlq.>", max_age=30 * DAY_SEC),
             self._stream(self.erasure_stream, self.erasure_all_subjects),
         ]
@@ -197,6 +221,10 @@ class Topology:
     @property
     def sessions_partition_consumers(self) -> list[str]:
         return [self.sessions_partition_consumer(p) for p in range(self.chat_partitions)]
+
+    @property
+    def comparisons_consumer(self) -> str:
+        return "comparisons-projector"
 
     @property
     def usage_consumer(self) -> str:

@@ -27,6 +27,8 @@ from cortex_gateway.auth import routes as auth_routes
 from cortex_gateway.auth.bootstrap import ensure_admin
 from cortex_gateway.bench import routes as bench_routes
 from cortex_gateway.chat import routes as chat_routes
+from cortex_gateway.compare import completions as compare_completions
+from cortex_gateway.compare import routes as compare_routes
 from cortex_gateway.completions import routes as completion_routes
 from cortex_gateway.completions.entry import CompletionsFirst
 from cortex_gateway.completions.runtime import CompletionRuntime
@@ -152,6 +154,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(model_routes.router)
     app.include_router(completion_routes.router)
     app.include_router(bench_routes.router)
+    app.include_router(compare_routes.router)
+    app.include_router(compare_completions.router)
     for admin_module in (
         admin_users,
         admin_orgs,

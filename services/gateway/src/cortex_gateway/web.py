@@ -6,7 +6,17 @@ from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-APP_ROUTES = ("/chat", "/chat/{session_id}", "/login", "/models", "/usage", "/users")
+APP_ROUTES = (
+    "/chat",
+    "/chat/{session_id}",
+    "/login",
+    "/models",
+    "/usage",
+    "/users",
+    "/compare",
+    "/compare/{comparison_id}",
+    "/leaderboard",
+)
 
 MISSING_BUILD = """<!doctype html><title>Cortex</title><p>The web UI is not built.
 Run <code>make web</code> (or <code>make dev</code>, which builds it).</p>"""

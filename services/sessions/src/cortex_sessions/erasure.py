@@ -46,6 +46,7 @@ from cortex_contracts.topology import Topology
 from cortex_runtime.consumer import DurableConsumer
 from cortex_runtime.erasure import erase_subjects
 from cortex_runtime.parking import Parking, unreadable_kind
+from cortex_sessions.compare_tables import comparison_panes, comparison_votes, comparisons
 from cortex_sessions.projector import Pending
 from cortex_sessions.settings import Settings
 from cortex_sessions.tables import chat_session_tombstones, chat_sessions, metadata
@@ -124,6 +125,14 @@ class ErasureConsumer:
         await erase_subjects(
             self.js, self.topology, stream=self.topology.chat_stream, filters=filters
         )
+        accounts = [chats.user_id for chats in event.chats if chats.session_ids is None]
+        if accounts:  # a whole account: its comparisons' events hold its prompts too
+            await erase_subjects(
+                self.js,
+                self.topology,
+                stream=self.topology.compare_stream,
+                filters=[self.topology.compare_user_subjects(user) for user in accounts],
+            )
         log.info("erased %s (%s): %s filters", event.event_id, event.reason, len(filters))
 
 
@@ -145,6 +154,15 @@ async def _record_and_delete(conn: AsyncConnection, chats: ErasedChats) -> None:
         tombstones &= chat_session_tombstones.c.session_id.in_(chats.session_ids)
     await conn.execute(delete(chat_sessions).where(sessions))  # messages go with them (CASCADE)
     await conn.execute(delete(chat_session_tombstones).where(tombstones))
+    if chats.session_ids is None:
+        owned = select(comparisons.c.id).where(comparisons.c.user_id == chats.user_id)
+        await conn.execute(
+            delete(comparison_votes).where(comparison_votes.c.user_id == chats.user_id)
+        )
+        await conn.execute(
+            delete(comparison_panes).where(comparison_panes.c.comparison_id.in_(owned))
+        )
+        await conn.execute(delete(comparisons).where(comparisons.c.user_id == chats.user_id))
 
 
 async def split_erased(

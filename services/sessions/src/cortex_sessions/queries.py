@@ -12,7 +12,7 @@ from uuid import UUID
 
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, exists, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from cortex_contracts.messages import ErrorReply
@@ -25,6 +25,7 @@ from cortex_contracts.messages.sessions import (
     SessionView,
 )
 from cortex_contracts.topology import Topology
+from cortex_sessions.compare_tables import comparison_panes
 from cortex_sessions.fold import session_key
 from cortex_sessions.metrics import QUERY_SECONDS
 from cortex_sessions.partitions import projected_floor
@@ -93,9 +94,10 @@ MESSAGE_COLUMNS = (
 def page_statement(user_id: str, limit: int, after: tuple[datetime, UUID] | None) -> Select[Any]:
     """A page of the user's sessions, most recently active first: a keyset query that walks the
     index (user_id, updated_at, id) backwards, as fast for page 200 as for page 1."""
+    pane_of_comparison = exists().where(comparison_panes.c.session_id == chat_sessions.c.id)
     statement = (
         select(*SUMMARY_COLUMNS)
-        .where(chat_sessions.c.user_id == user_id)
+        .where(chat_sessions.c.user_id == user_id, ~pane_of_comparison)  # listed as comparisons
         .order_by(chat_sessions.c.updated_at.desc(), chat_sessions.c.id.desc())
         .limit(limit)
     )

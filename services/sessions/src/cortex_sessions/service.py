@@ -13,12 +13,16 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from cortex_contracts.events.chat import AnyChatEvent
+from cortex_contracts.events.compare import AnyComparisonEvent
 from cortex_contracts.events.erasure import ChatsErased
+from cortex_contracts.messages.compare import ComparisonPage, ListComparisons, ListVotes, VotePage
 from cortex_contracts.messages.retention import FindStaleChats, StaleChats
 from cortex_contracts.messages.sessions import GetSession, ListSessions, SessionPage, SessionView
 from cortex_runtime.ops import database_check
 from cortex_runtime.responder import Endpoint
 from cortex_runtime.service import Consumes, Context, Service
+from cortex_sessions.compare_projection import ComparisonProjection, comparisons_consumer
+from cortex_sessions.compare_queries import ComparisonQueries
 from cortex_sessions.erasure import ErasureConsumer
 from cortex_sessions.erasure import durable_consumer as erasure_consumer
 from cortex_sessions.partitions import PROJECTION_CONNECTIONS, projection_partitions
@@ -54,6 +58,26 @@ STALE = _query(
     StaleChats,
     "The users' chats whose last activity is older than a cutoff (the retention run's question).",
 )
+COMPARISONS = _query(
+    "comparisons_list",
+    ListComparisons,
+    ComparisonPage,
+    "A user's comparisons (side-by-side compare), newest activity first.",
+)
+VOTES = _query(
+    "comparisons_votes",
+    ListVotes,
+    VotePage,
+    "The arena votes of a user's comparisons (of every user's: the admin's leaderboard).",
+)
+COMPARISON_PROJECTION = Consumes(
+    title="comparison events",
+    subject=lambda topology: topology.compare_subject("{user_id}", "{comparison_id}"),
+    durable=attrgetter("comparisons_consumer"),
+    event=AnyComparisonEvent,
+    description="One subject per comparison, in the compare stream; published by the gateway "
+    "with Nats-Expected-Last-Subject-Sequence = previous_seq.",
+)
 PROJECTION = Consumes(
     title="chat events",
     subject=lambda topology: topology.chat_subject("{user_id}", "{session_id}"),
@@ -88,6 +112,10 @@ async def start(ctx: Context[Settings]) -> None:
     ctx.answer(GET, queries.get, workers=settings.query_workers)
     ctx.answer(STALE, partial(stale_chats, engine), workers=1)
 
+    compare = ComparisonQueries(engine, ctx.js, ctx.topology, settings.read_your_writes_timeout_sec)
+    ctx.answer(COMPARISONS, compare.list, workers=settings.query_workers)
+    ctx.answer(VOTES, compare.votes, workers=settings.query_workers)
+
     # A pool of its own: waiting queries must never keep the projection from the database.
     projection_engine = create_async_engine(
         settings.database_url, pool_size=PROJECTION_CONNECTIONS, pool_pre_ping=True
@@ -102,6 +130,11 @@ async def start(ctx: Context[Settings]) -> None:
         projection_engine, ctx.js, ctx.topology, ctx.parking(erasures, "erasure event")
     )
     ctx.consume(erasures, eraser.handle)
+    compare_consumer = comparisons_consumer(settings)
+    comparison_projection = ComparisonProjection(
+        projection_engine, settings, ctx.parking(compare_consumer, "comparison event")
+    )
+    ctx.consume(compare_consumer, comparison_projection.handle)
     # Everything loaded so far lives as long as the process: keep it out of the garbage
     # collector's full passes, which otherwise stall queries for tens of milliseconds.
     gc.collect()
@@ -115,16 +148,21 @@ def _migrate(settings: Settings) -> None:
 
 
 def _rebuild(settings: Settings) -> None:
+    import asyncio
+
+    from cortex_sessions.compare_rebuild import rebuild_comparisons
     from cortex_sessions.rebuild import run
 
     run(settings)
+    events, seconds = asyncio.run(rebuild_comparisons(settings))
+    print(f"cortex-sessions rebuild: {events} comparison events replayed in {seconds:.1f}s")
 
 
 service = Service(
     name="sessions",
     settings=Settings,
     start=start,
-    answers=(LIST, GET, STALE),
-    consumes=(PROJECTION, ERASURE),
+    answers=(LIST, GET, STALE, COMPARISONS, VOTES),
+    consumes=(PROJECTION, ERASURE, COMPARISON_PROJECTION),
     commands={"migrate": _migrate, "rebuild": _rebuild},
 )

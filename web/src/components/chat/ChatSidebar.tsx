@@ -2,6 +2,7 @@ import { memo, useCallback, useState } from 'react';
 import { formatInt, relativeTime } from '../../lib/format';
 import type { SessionSummary } from '../../lib/types';
 import { ConfirmDialog } from '../ConfirmDialog';
+import { ComparisonHistory } from '../compare/ComparisonHistory';
 import { InlineError } from '../InlineError';
 
 interface Props {
@@ -107,6 +108,7 @@ function ChatSidebarImpl(props: Props) {
       <InlineError message={error} />
       <InlineError message={actionError} />
       <div className="chat-list-scroll">
+      <ComparisonHistory />
       <ul className="chat-list" data-testid="chat-list" aria-label="Chats" aria-busy={loading || undefined}>
         {sessions.map((s) => (
           <ChatEntry key={s.id} s={s} active={s.id === activeId} onSelect={onSelect} onDelete={del} />

@@ -24,7 +24,7 @@ from cortex_gateway.completions.relay import (
     open_upstream,
     relay_whole,
 )
-from cortex_gateway.completions.request import read_client_request
+from cortex_gateway.completions.request import ClientRequest, read_client_request
 from cortex_gateway.completions.run import CompletionRun, Failure
 from cortex_gateway.completions.runtime import CompletionRuntime
 from cortex_gateway.completions.stop import listen_for_stop, request_stop
@@ -81,6 +81,21 @@ async def chat_completions(request: Request) -> Response:
         client = await read_client_request(request, state.settings.max_completion_request_bytes)
     except CompletionError as refused:
         return refused.response()
+    return await serve(
+        state, request, principal, client, received, request.headers.get(SESSION_HEADER)
+    )
+
+
+async def serve(
+    state: CompletionRuntime,
+    request: Request,
+    principal: Principal,
+    client: ClientRequest,
+    received: float,
+    session_id: str | None,
+) -> Response:
+    """One completion, for a chat session (`session_id`) or not; also the panes' of a comparison
+    (compare/completions.py)."""
     run = CompletionRun(
         principal=principal,
         client=client,
@@ -89,7 +104,7 @@ async def chat_completions(request: Request) -> Response:
         wants_metrics=header_flag(request, METRICS_HEADER),
     )
     try:
-        return await start(state, run, request)
+        return await start(state, run, request, session_id)
     except CompletionError as failed:
         run.end(time.perf_counter(), Failure(failed.message, failed.code or "error", failed.status))
         recording = close_run(state, run)
@@ -105,7 +120,9 @@ async def chat_completions(request: Request) -> Response:
         raise
 
 
-async def start(state: CompletionRuntime, run: CompletionRun, request: Request) -> Response:
+async def start(
+    state: CompletionRuntime, run: CompletionRun, request: Request, session_id: str | None
+) -> Response:
     upstream = run.upstream
     if upstream is None:
         raise CompletionError(
@@ -118,7 +135,6 @@ async def start(state: CompletionRuntime, run: CompletionRun, request: Request) 
             code="model_unavailable",
             headers={"Retry-After": UNAVAILABLE_RETRY_AFTER_SEC},
         )
-    session_id = request.headers.get(SESSION_HEADER)
     if session_id:
         run.session_id = await bind_session(
             state,
