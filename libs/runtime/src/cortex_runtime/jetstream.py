@@ -3,10 +3,17 @@
 import asyncio
 import logging
 import random
+from dataclasses import replace
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import (
+    BadRequestError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 from cortex_contracts.envelope import Event
 from cortex_contracts.topology import Topology
@@ -17,7 +24,17 @@ log = logging.getLogger(__name__)
 
 WRONG_LAST_SEQUENCE = 10071
 EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+MSG_ID = "Nats-Msg-Id"
 CHAIN_ATTEMPTS = 20  # concurrent publishers on one subject (usage of one model) link in turn
+# A publish rides out a stream leader election (no responders for a few seconds) or a lost
+# acknowledgement: it is sent again, with the SAME Nats-Msg-Id so that JetStream stores it once,
+# for at most PUBLISH_RETRY_SEC in all (each attempt's wait is cut to what is left), backing off
+# from RETRY_FIRST_WAIT_SEC, doubling up to RETRY_MAX_WAIT_SEC. Then the error is raised (the
+# gateway answers 503 with Retry-After).
+PUBLISH_RETRY_SEC = 5.0
+RETRY_FIRST_WAIT_SEC = 0.05
+RETRY_MAX_WAIT_SEC = 1.0
+RETRIED = (nats.errors.TimeoutError, NoStreamResponseError, ServiceUnavailableError)
 
 
 class ConcurrentWriteError(Exception):
@@ -60,7 +77,7 @@ async def publish_event(
     caller decides again); without it, a concurrent publisher on the subject means linking to the
     new newest event and publishing again.
     """
-    headers = {"Nats-Msg-Id": msg_id or str(event.event_id)}
+    headers = {MSG_ID: msg_id or str(event.event_id)}
     payload = event.to_bytes()
     if not chain.ENABLED:
         if expected_last_subject_seq is not None:
@@ -107,9 +124,44 @@ async def _publish_linked(
 async def _publish(
     js: JetStreamContext, subject: str, payload: bytes, headers: dict[str, str]
 ) -> PubAck:
+    """One message, sent again on RETRIED errors within PUBLISH_RETRY_SEC. An attempt whose
+    acknowledgement was lost may have been stored: the next attempt is then a duplicate (same
+    message id), or fails the expected-sequence check that JetStream makes first; either way
+    the message stored is this one, which the caller gets as a first-time success."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PUBLISH_RETRY_SEC
+    wait = RETRY_FIRST_WAIT_SEC
+    retried = False
+    while True:
+        # The context's own timeout (private in nats-py), cut to what is left of the bound.
+        timeout = min(js._timeout, max(deadline - loop.time(), RETRY_FIRST_WAIT_SEC))
+        try:
+            ack = await js.publish(subject, payload, timeout=timeout, headers=headers)
+            return replace(ack, duplicate=False) if retried else ack
+        except BadRequestError as error:
+            if error.err_code != WRONG_LAST_SEQUENCE:
+                raise
+            landed = await _landed(js, subject, headers) if retried else None
+            if landed is None:
+                raise ConcurrentWriteError(error.description) from error
+            return landed
+        except RETRIED as error:
+            if loop.time() + wait >= deadline:
+                raise
+            log.info("publish to %s: %r; again in %.2f s", subject, error, wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RETRY_MAX_WAIT_SEC)
+            retried = True
+
+
+async def _landed(js: JetStreamContext, subject: str, headers: dict[str, str]) -> PubAck | None:
+    """The subject's newest message when it is the one sent with `headers` (an earlier attempt
+    of ours that was stored), else None."""
+    stream = await js.find_stream_name_by_subject(subject)
     try:
-        return await js.publish(subject, payload, headers=headers)
-    except BadRequestError as error:
-        if error.err_code == WRONG_LAST_SEQUENCE:
-            raise ConcurrentWriteError(error.description) from error
-        raise
+        newest = await js.get_last_msg(stream, subject, direct=True)
+    except NotFoundError:
+        return None
+    if (newest.headers or {}).get(MSG_ID) != headers[MSG_ID] or newest.seq is None:
+        return None
+    return PubAck(stream=stream, seq=newest.seq)
