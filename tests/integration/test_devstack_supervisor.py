@@ -3,6 +3,7 @@ a backoff, and a PostgreSQL killed with -9 restarts even when its stale postmast
 PID that another process has taken since."""
 
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ import nats
 import psycopg
 import pytest
 
-from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
+from cortex_devstack.embedded import POSTGRES_OS_USER, EmbeddedNats, EmbeddedPostgres
 from cortex_devstack.ports import free_port
 from cortex_devstack.stack import supervise_server
 from cortex_devstack.supervisor import RESTART_BACKOFF_SEC, Child, Supervisor, TeePrinter, backoff
@@ -77,6 +78,7 @@ async def test_a_killed_service_is_started_again_and_says_so(
     first.kill()
 
     await restarted(supervisor, "sleeper", first.pid)
+
     async def both_runs_logged() -> bool:
         return (folder / "logs" / "sleeper.log").read_text().count("serving") == 2
 
@@ -120,7 +122,10 @@ def test_a_stale_pid_file_naming_a_reused_pid_does_not_stop_a_restart(folder: Pa
     kill(postgres.process)
     pid_file = postgres.data_dir / "postmaster.pid"
     lines = pid_file.read_text().split("\n")
-    pid_file.write_text("\n".join([str(os.getpid()), *lines[1:]]))  # a PID that lives
+    # Its PID taken by another process of PostgreSQL's OS user (PostgreSQL cannot tell).
+    os_user = POSTGRES_OS_USER if os.geteuid() == 0 else None
+    other = subprocess.Popen(["sleep", "600"], user=os_user)
+    pid_file.write_text("\n".join([str(other.pid), *lines[1:]]))
 
     try:
         postgres.start(log_file=folder / "postgres.log")
@@ -128,3 +133,5 @@ def test_a_stale_pid_file_naming_a_reused_pid_does_not_stop_a_restart(folder: Pa
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         postgres.stop()
+        other.kill()
+        other.wait()
