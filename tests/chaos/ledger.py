@@ -12,6 +12,7 @@ import psycopg
 
 from cortex_contracts.events.chat import MessageAdded
 from cortex_contracts.topology import Topology
+from cortex_runtime.connection import server_list
 from tests.chaos.load import Outcome
 from tests.support.backends import libpq_url
 
@@ -112,7 +113,7 @@ async def missing_from_event_store(
 ) -> list[str]:
     """Each acknowledged message read back from the chat stream at the sequence the gateway
     answered with: it must be that very message."""
-    client = await nats.connect(nats_url)
+    client = await nats.connect(servers=server_list(nats_url))
     js = client.jetstream(timeout=10)
     missing = []
     try:
