@@ -12,12 +12,15 @@ export PYTHONDONTWRITEBYTECODE := 1
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.* web/tsconfig*.json -type f 2>/dev/null)
 
 .PHONY: help setup dev test lint typecheck unit integration e2e fuzz bench status web browser schemas asyncapi clean logs-%
+.PHONY: chaos soak
 
 help:
 	@echo "make dev    - set up and run the whole stack (embedded NATS + PostgreSQL, simulator)"
 	@echo "make test   - set up and run lint, type checks and every test"
 	@echo "make bench  - run the benchmarks (results go to docs/benchmarks.md)"
 	@echo "make fuzz   - schemathesis against the whole API, long (see docs/reliability.md)"
+	@echo "make chaos  - every fault scenario under load (docs/reliability.md; make test: short form)"
+	@echo "make soak   - 200 streams + chat writes for 10 minutes, memory and fds sampled"
 	@echo "make status - readiness of every running service"
 	@echo "make logs-gateway (or logs-sessions, logs-health, logs-usage, logs-simulator)"
 
@@ -81,6 +84,15 @@ fuzz: setup
 
 bench: setup web
 	$(RUN) python -m bench
+
+# Every chaos scenario with longer load (`make test` runs one fault of each kind).
+chaos: setup web
+	CORTEX_CHAOS=full $(RUN) pytest -p no:cacheprovider -q --timeout=3600 tests/chaos
+	@cat test-artifacts/chaos.md
+
+SOAK_SEC ?= 600
+soak: setup web
+	SOAK_SEC=$(SOAK_SEC) $(RUN) python -m bench soak
 
 schemas: setup web/node_modules/.installed
 	rm -rf docs/schemas

@@ -18,10 +18,12 @@ configuration at the end. The stream's own timestamps are those of the restore (
 carry the time they happened).
 """
 
+import asyncio
 import base64
 import gzip
 import json
 import logging
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from nats.js import JetStreamContext
-from nats.js.api import StreamConfig
+from nats.js.api import PubAck, StreamConfig
 from nats.js.errors import BadRequestError
 
 from cortex_runtime.reader import StreamReader
@@ -39,7 +41,8 @@ log = logging.getLogger(__name__)
 FORMAT = "cortex-backup"
 VERSION = 1
 FILLER_HEADER = "Cortex-Restore-Filler"
-MSG_ID = "Nats-Msg-Id"
+WINDOW = 512  # publishes in flight during a restore
+RESTORE_DUPLICATE_WINDOW_NS = 100_000_000  # 100 ms, the least JetStream takes
 SEQUENCE_NOT_FOUND = 10043
 
 
@@ -91,13 +94,13 @@ async def _backup_stream(js: JetStreamContext, config: StreamConfig, out: IO[str
     await reader.start()
     try:
         seq = 0
-        while seq < last:
+        while seq < last and not reader.at_end:  # at_end: the rest of `last` was deleted
             batch = await reader.take(timeout=10)
             if not batch:
                 raise BackupError(f"stream {config.name}: nothing read after sequence {seq}")
             for event in batch:
                 if event.seq > last:
-                    break
+                    return count  # written after this stream's backup began
                 seq = event.seq
                 _line(
                     out,
@@ -153,6 +156,7 @@ class _Restoring:
         self.last_seq = last_seq
         self.next_seq = int(config.first_seq or 1)
         self.fillers: list[int] = []
+        self.pending: deque[tuple[asyncio.Future[PubAck], int]] = deque()
         subject = (config.subjects or [">"])[0]
         self.filler_subject = ".".join(
             "_restore_filler" if token in ("*", ">") else token for token in subject.split(".")
@@ -163,7 +167,14 @@ class _Restoring:
         config = StreamConfig.from_response(dict(line["config"]))
         first = max(int(line["first_seq"]), 1)
         creating = StreamConfig.from_response(
-            {**config.as_dict(), "first_seq": first, "deny_delete": False}
+            {
+                **config.as_dict(),
+                "first_seq": first,
+                "deny_delete": False,
+                # The original window deduped at write time; here every message is stored
+                # again, even one whose id came back after its window had passed.
+                "duplicate_window": RESTORE_DUPLICATE_WINDOW_NS,
+            }
         )
         await js.add_stream(creating)
         config.first_seq = first  # JetStream keeps it; an update may not change it
@@ -174,18 +185,12 @@ class _Restoring:
     async def put(self, line: dict[str, Any]) -> None:
         seq = int(line["seq"])
         await self._fill_to(seq)
-        headers = dict(line["headers"]) or None
-        data = base64.b64decode(line["data"])
-        ack = await self.js.publish(line["subject"], data, headers=headers)
-        if ack.duplicate and headers:  # an id reused beyond the original duplicate window
-            headers.pop(MSG_ID, None)
-            ack = await self.js.publish(line["subject"], data, headers=headers or None)
-        if ack.seq != seq:
-            raise BackupError(f"stream {self.name}: message {seq} stored at {ack.seq}")
-        self.next_seq = seq + 1
+        await self._send(line["subject"], base64.b64decode(line["data"]), line["headers"], seq)
 
     async def finish(self) -> None:
         await self._fill_to(self.last_seq + 1)
+        while self.pending:
+            await self._settle_oldest()
         for seq in self.fillers:
             try:
                 await self.js.delete_msg(self.name, seq)
@@ -196,11 +201,23 @@ class _Restoring:
 
     async def _fill_to(self, seq: int) -> None:
         while self.next_seq < seq:
-            ack = await self.js.publish(
-                self.filler_subject, b"", headers={FILLER_HEADER: "1"}, stream=self.name
-            )
-            self.fillers.append(ack.seq)
-            self.next_seq = ack.seq + 1
+            self.fillers.append(self.next_seq)
+            await self._send(self.filler_subject, b"", {FILLER_HEADER: "1"}, self.next_seq)
+
+    async def _send(self, subject: str, data: bytes, headers: dict[str, str], seq: int) -> None:
+        """Publishes are pipelined (WINDOW in flight, sent in order on one connection); each
+        acknowledgement must name the sequence the message had."""
+        publish = self.js.publish(subject, data, headers=headers or None)
+        self.pending.append((asyncio.ensure_future(publish), seq))
+        self.next_seq = seq + 1
+        if len(self.pending) >= WINDOW:
+            await self._settle_oldest()
+
+    async def _settle_oldest(self) -> None:
+        task, seq = self.pending.popleft()
+        ack = await task
+        if ack.seq != seq or ack.duplicate:
+            raise BackupError(f"stream {self.name}: message {seq} stored at {ack.seq}")
 
 
 def _line(out: IO[str], **fields: Any) -> None:
