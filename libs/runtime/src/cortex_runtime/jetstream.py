@@ -3,7 +3,9 @@
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import TypeVar
 
 import nats.errors
 from nats.js import JetStreamContext
@@ -21,6 +23,7 @@ from cortex_runtime import chain
 from cortex_runtime.kv import ensure_bucket
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WRONG_LAST_SEQUENCE = 10071
 EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
@@ -97,7 +100,9 @@ async def _publish_linked(
     head = chain.known_head(subject)
     for attempt in range(CHAIN_ATTEMPTS):
         if head is None or (expected is not None and head.seq != expected):
-            head = await chain.read_head(js, subject)  # not known here, or another wrote since
+            # Not known here, or another wrote since; read from a replica, which may be
+            # between leaders too.
+            head = await retrying(js, lambda _: chain.read_head(js, subject), f"head of {subject}")
         if expected is not None and head.seq != expected:
             raise ConcurrentWriteError(f"{subject} is at {head.seq}, not {expected}")
         link = chain.link(head, subject, payload)
@@ -128,30 +133,40 @@ async def _publish(
     acknowledgement was lost may have been stored: the next attempt is then a duplicate (same
     message id), or fails the expected-sequence check that JetStream makes first; either way
     the message stored is this one, which the caller gets as a first-time success."""
+    attempts = 0
+
+    async def attempt(timeout: float) -> PubAck:
+        nonlocal attempts
+        attempts += 1
+        return await js.publish(subject, payload, timeout=timeout, headers=headers)
+
+    try:
+        ack = await retrying(js, attempt, f"publish to {subject}")
+    except BadRequestError as error:
+        if error.err_code != WRONG_LAST_SEQUENCE:
+            raise
+        landed = await _landed(js, subject, headers) if attempts > 1 else None
+        if landed is None:
+            raise ConcurrentWriteError(error.description) from error
+        return landed
+    return replace(ack, duplicate=False) if attempts > 1 else ack
+
+
+async def retrying(js: JetStreamContext, call: Callable[[float], Awaitable[T]], what: str) -> T:
+    """`call(timeout)` until it does not fail with a RETRIED error, within PUBLISH_RETRY_SEC:
+    each attempt's timeout is the context's own (private in nats-py), cut to what is left."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + PUBLISH_RETRY_SEC
     wait = RETRY_FIRST_WAIT_SEC
-    retried = False
     while True:
-        # The context's own timeout (private in nats-py), cut to what is left of the bound.
-        timeout = min(js._timeout, max(deadline - loop.time(), RETRY_FIRST_WAIT_SEC))
         try:
-            ack = await js.publish(subject, payload, timeout=timeout, headers=headers)
-            return replace(ack, duplicate=False) if retried else ack
-        except BadRequestError as error:
-            if error.err_code != WRONG_LAST_SEQUENCE:
-                raise
-            landed = await _landed(js, subject, headers) if retried else None
-            if landed is None:
-                raise ConcurrentWriteError(error.description) from error
-            return landed
+            return await call(min(js._timeout, max(deadline - loop.time(), RETRY_FIRST_WAIT_SEC)))
         except RETRIED as error:
             if loop.time() + wait >= deadline:
                 raise
-            log.info("publish to %s: %r; again in %.2f s", subject, error, wait)
+            log.info("%s: %r; again in %.2f s", what, error, wait)
             await asyncio.sleep(wait)
             wait = min(wait * 2, RETRY_MAX_WAIT_SEC)
-            retried = True
 
 
 async def _landed(js: JetStreamContext, subject: str, headers: dict[str, str]) -> PubAck | None:
