@@ -17,7 +17,7 @@ from nats.js.api import StreamInfo
 from cortex_devstack.embedded import nats_server_binary
 from cortex_devstack.ports import free_port, wait_for_port
 from cortex_runtime.connection import server_list
-from tests.chaos.faults import kill_tree
+from tests.support.outage import kill
 
 USER = "cortex"
 META_LEADER_SEC = 60.0
@@ -44,8 +44,7 @@ class Node:
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
-            kill_tree(self.process.pid)
-            self.process.wait()
+            kill(self.process)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

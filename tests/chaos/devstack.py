@@ -4,7 +4,6 @@ it: the chaos suite's system under test."""
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import time
@@ -18,11 +17,11 @@ import psutil
 import yaml
 
 from cortex_contracts.services import SERVICES, service
-from cortex_devstack.embedded import EmbeddedPostgres
+from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from cortex_devstack.ports import free_port
 from cortex_devstack.stack import DEV_DATABASE
 from tests.support.processes import ARTIFACTS, ServiceProcess, console_script
-from tests.support.stack import TEST_MODELS, WEB_DIST, Stack
+from tests.support.stack import TEST_MODELS, Stack, base_env
 
 BACKENDS = ("CORTEX_NATS_URL", "NATS_URL", "CORTEX_DATABASE_URL", "DATABASE_URL")
 START_SEC = 180.0  # initdb, migrations and every service on a busy shared machine
@@ -57,20 +56,14 @@ class DevStack:
     def nats_url(self) -> str:
         if "CORTEX_NATS_URL" in self.env:
             return self.env["CORTEX_NATS_URL"]
-        password = (self.root / ".data" / "nats-password").read_text().strip()
-        return f"nats://cortex:{password}@127.0.0.1:{self.ports['nats']}"
+        return EmbeddedNats(self.root / ".data" / "nats", self.ports["nats"]).url
 
     @property
     def stack(self) -> Stack:
         """The shared helpers' view (create_user, the NATS prefix, the URLs)."""
         env = {**self.env, "CORTEX_DATABASE_URL": self.database_url}
         env.setdefault("CORTEX_NATS_URL", self.nats_url)
-        env.setdefault("CORTEX_NATS_PREFIX", "cortex")
         return Stack(env=env, work_dir=self.root)
-
-    def service_env(self) -> dict[str, str]:
-        """What a process started beside the dev stack needs to join it."""
-        return {**self.stack.env}
 
     def start(self) -> "DevStack":
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +80,7 @@ class DevStack:
         )
         for name in ("gateway", "sessions", "usage", "health"):
             self.wait_ready(name)
-        self.second_gateway = ServiceProcess("gateway", self.service_env()).start()
+        self.second_gateway = ServiceProcess("gateway", self.stack.env).start()
         return self
 
     def wait_ready(self, name: str, timeout: float = START_SEC) -> None:
@@ -144,24 +137,19 @@ def dev_stack(root: Path, **overrides: str) -> Iterator[DevStack]:
         for model in TEST_MODELS
     ]}))  # fmt: skip
     env = {
+        **base_env(nats_url="", database_url=""),  # the tests' settings (fast health checks...)
         **{service.port_variable: str(ports[service.name]) for service in SERVICES},
         "CORTEX_DEV_NATS_PORT": str(ports["nats"]),
         "CORTEX_DEV_PG_PORT": str(ports["postgres"]),
         "CORTEX_SIMULATOR_MODELS": json.dumps(TEST_MODELS),
         "CORTEX_GATEWAY_MODELS_FILE": str(models_file),
-        "CORTEX_GATEWAY_WEB_DIST": str(WEB_DIST),
-        "CORTEX_GATEWAY_ADMIN_USERNAME": "admin",
-        "CORTEX_GATEWAY_ADMIN_PASSWORD": secrets.token_urlsafe(16),
-        "CORTEX_HEALTH_POLL_SEC": "1",
-        "CORTEX_HEALTH_CHECK_TTL_SEC": "3",
-        "CORTEX_HEALTH_PROBE_TIMEOUT_SEC": "0.5",
-        "CORTEX_USAGE_ROLLUP_INTERVAL_SEC": "0.5",
-        "CORTEX_USAGE_ROLLUP_SETTLE_SEC": "1",
-        "CORTEX_LOG_LEVEL": "INFO",
         # A hanging model server is cut after this long (the default waits 5 minutes).
         "CORTEX_GATEWAY_UPSTREAM_READ_TIMEOUT_SEC": "5",
         **overrides,
     }
+    for variable in BACKENDS:  # embedded ones unless `overrides` name some
+        if not env.get(variable):
+            env.pop(variable, None)
     running = DevStack(root=root, env=env, ports=ports)
     try:
         yield running.start()

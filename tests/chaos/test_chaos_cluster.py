@@ -11,10 +11,10 @@ import pytest
 
 from tests.chaos.cluster import Cluster, nats_cluster
 from tests.chaos.devstack import DevStack, dev_stack
-from tests.chaos.faults import frozen_tree
 from tests.chaos.scenario import FREEZE_SEC, FULL, Fault, Run, run_scenario
 from tests.support.backends import server_dir
 from tests.support.chat import topology_of
+from tests.support.outage import frozen
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.timeout(900)]
 
@@ -49,7 +49,7 @@ def cluster_fault(cluster: Cluster, action: str) -> Fault:
         elif action == "follower":
             process = followers[0].process
             assert process is not None
-            with frozen_tree(process.pid):
+            with frozen(process):
                 await asyncio.sleep(FREEZE_SEC)
         else:  # two nodes down: the stream has no quorum
             for node in followers:

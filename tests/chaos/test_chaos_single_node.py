@@ -9,15 +9,16 @@ import signal
 import time
 
 import httpx
+import psutil
 import psycopg
 import pytest
 
 from cortex_devstack.ports import wait_for_port
 from tests.chaos.devstack import DevStack
-from tests.chaos.faults import frozen_tree, kill_tree
 from tests.chaos.scenario import FREEZE_SEC, FULL, Fault, Run, run_scenario
 from tests.support.backends import libpq_url
 from tests.support.chat import MODEL
+from tests.support.outage import frozen, kill
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.timeout(900)]
 
@@ -59,7 +60,7 @@ async def kill_health_then_freeze_it(run: Run) -> float:
     await kill_service("health")(run)
     client = run.load.users[0][0]
     ttl = float(run.dev.env["CORTEX_HEALTH_CHECK_TTL_SEC"])
-    with frozen_tree(run.dev.pid_of("health")):
+    with frozen(psutil.Process(run.dev.pid_of("health"))):
         deadline = time.monotonic() + ttl + 30
         while True:
             running = await client.get("/v1/models/running")
@@ -71,13 +72,13 @@ async def kill_health_then_freeze_it(run: Run) -> float:
 
 
 async def kill_nats(run: Run) -> float:
-    kill_tree(run.dev.pid_of("nats"))
+    kill(psutil.Process(run.dev.pid_of("nats")))
     await asyncio.to_thread(wait_for_port, run.dev.ports["nats"], 120)
     return time.monotonic()
 
 
 async def kill_postgres(run: Run) -> float:
-    kill_tree(run.dev.pid_of("postgres"))
+    kill(psutil.Process(run.dev.pid_of("postgres")))
 
     def serving() -> None:
         deadline = time.monotonic() + 120
@@ -94,7 +95,7 @@ async def kill_postgres(run: Run) -> float:
 
 def freeze(name: str) -> Fault:
     async def fault(run: Run) -> float:
-        with frozen_tree(run.dev.pid_of(name)):
+        with frozen(psutil.Process(run.dev.pid_of(name))):
             await asyncio.sleep(FREEZE_SEC)
         return time.monotonic()
 

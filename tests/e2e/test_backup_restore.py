@@ -23,7 +23,7 @@ from tests.support.chat import sql, topology_of
 from tests.support.processes import console_script
 from tests.support.stack import Stack, base_env, migrate, running_stack
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 WRITING_SEC = 2.0  # writes before and after the backup starts
 
