@@ -134,7 +134,7 @@ async def soak(stack: Stack, seconds: float) -> tuple[Tally, float]:
 def table(tally: Tally) -> str:
     lines = [
         "| service | RSS MiB first / last / max | slope MiB/min | fds first / last / max"
-        " | slope fds/min |",
+        " | slope fds/min |",  # slopes under load: from the second sample (the first is idle)
         "|---|---|---|---|---|",
     ]
     for name, samples in tally.samples.items():
@@ -142,8 +142,8 @@ def table(tally: Tally) -> str:
         fds = [(t, float(f)) for t, _, f in samples]
         lines.append(
             f"| {name} | {rss[0][1]:.0f} / {rss[-1][1]:.0f} / {max(r for _, r in rss):.0f}"
-            f" | {slope_per_min(rss):+.2f} | {fds[0][1]:.0f} / {fds[-1][1]:.0f} /"
-            f" {max(f for _, f in fds):.0f} | {slope_per_min(fds):+.2f} |"
+            f" | {slope_per_min(rss[1:]):+.2f} | {fds[0][1]:.0f} / {fds[-1][1]:.0f} /"
+            f" {max(f for _, f in fds):.0f} | {slope_per_min(fds[1:]):+.2f} |"
         )
     return "\n".join(lines)
 
@@ -158,14 +158,16 @@ def main() -> None:
             env["CORTEX_LOG_LEVEL"] = "WARNING"
             with running_stack(env, work) as stack:
                 tally, took = asyncio.run(soak(stack, seconds))
-    errors = {e: tally.errors.count(e) for e in sorted(set(tally.errors))}
+    errors = ", ".join(f"{e}: {tally.errors.count(e)}" for e in sorted(set(tally.errors)))
     body = (
         f"{STREAMS} concurrent streaming completions (API key, simulated vLLM model: 40 tokens)"
         f" and {WRITERS} users posting a chat message every 0.2 s, for {took:.0f} s against"
         f" the whole stack (one gateway). Completions: {tally.streams}; chat writes:"
-        f" {tally.writes}; errors: {len(tally.errors)} {errors or ''}.\n\n"
-        f"Memory and file descriptors, sampled every {SAMPLE_SEC:g} s"
-        f" ({len(next(iter(tally.samples.values())))} samples):\n\n{table(tally)}\n\n"
+        f" {tally.writes}; errors: {len(tally.errors)}{f' ({errors})' if errors else ''}.\n\n"
+        f"Memory (RSS, with children) and open file descriptors, sampled every {SAMPLE_SEC:g} s"
+        f" ({len(next(iter(tally.samples.values())))} samples; the first before the load, the"
+        " slopes from the second on):\n\n"
+        f"{table(tally)}\n\n"
         f"Load average (1 min) before/after: {load_before:.1f}/{os.getloadavg()[0]:.1f}"
         " (a 2-core machine shared with other work: throughput figures are noisy; the flatness"
         " of memory and descriptors is what this measures).\n"
