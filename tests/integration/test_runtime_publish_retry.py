@@ -12,13 +12,18 @@ import nats.errors
 import pytest
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
-from nats.js.errors import NoStreamResponseError
+from nats.js.errors import APIError, BadRequestError, NoStreamResponseError
 
 from cortex_audit.verify import verify_integrity
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.chat import MessageAdded, SessionCreated
 from cortex_contracts.topology import Topology
-from cortex_runtime.jetstream import PUBLISH_RETRY_SEC, ensure_streams, publish_event
+from cortex_runtime.jetstream import (
+    PUBLISH_RETRY_SEC,
+    ConcurrentWriteError,
+    ensure_streams,
+    publish_event,
+)
 from tests.support.backends import Backends
 
 pytestmark = pytest.mark.integration
@@ -161,3 +166,50 @@ async def test_a_stream_that_stays_away_is_an_error_within_the_bound(
     waited = time.monotonic() - started
 
     assert waited < PUBLISH_RETRY_SEC + 5.0  # gave up, not hung (generous: a shared machine)
+
+
+def answering_once(
+    js: JetStreamContext, monkeypatch: pytest.MonkeyPatch, error: Exception
+) -> list[int]:
+    """The first attempt gets `error` (not stored), the next ones go through."""
+    real = js.publish
+    answered: list[int] = []
+
+    async def publish(*args: Any, **kwargs: Any) -> PubAck:
+        if not answered:
+            answered.append(1)
+            raise error
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(js, "publish", publish)
+    return answered
+
+
+async def test_a_clustered_leader_still_settling_the_same_id_is_waited_for(
+    store: tuple[JetStreamContext, Topology], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    js, topology = store
+    subject = topology.chat_subject(str(uuid.uuid4()), str(uuid.uuid4()))
+    created, _ = chat_events(str(uuid.uuid4()))
+    in_process = APIError(
+        code=409, err_code=10158, description="duplicate message id is in process"
+    )
+
+    answered = answering_once(js, monkeypatch, in_process)
+    ack = await publish_event(js, subject, created, expected_last_subject_seq=0)
+
+    assert answered == [1]
+    assert ack.seq == 1
+
+
+async def test_a_clustered_leaders_conflict_code_is_a_concurrent_write(
+    store: tuple[JetStreamContext, Topology], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    js, topology = store
+    subject = topology.chat_subject(str(uuid.uuid4()), str(uuid.uuid4()))
+    created, _ = chat_events(str(uuid.uuid4()))
+    conflict = BadRequestError(code=400, err_code=10164, description="wrong last sequence")
+
+    answering_once(js, monkeypatch, conflict)
+    with pytest.raises(ConcurrentWriteError):
+        await publish_event(js, subject, created, expected_last_subject_seq=0)

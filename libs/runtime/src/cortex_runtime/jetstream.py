@@ -11,6 +11,7 @@ import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, StreamConfig
 from nats.js.errors import (
+    APIError,
     BadRequestError,
     NoStreamResponseError,
     NotFoundError,
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 WRONG_LAST_SEQUENCE = 10071
+# A clustered stream's leader answers the same conflict with a code of its own.
+WRONG_LAST_SEQUENCE_CLUSTERED = 10164
+CONFLICTS = (WRONG_LAST_SEQUENCE, WRONG_LAST_SEQUENCE_CLUSTERED)
+# A clustered stream still settling an earlier attempt with this message id (no quorum yet).
+MSG_ID_IN_PROCESS = 10158
 EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
 MSG_ID = "Nats-Msg-Id"
 CHAIN_ATTEMPTS = 20  # concurrent publishers on one subject (usage of one model) link in turn
@@ -38,6 +44,12 @@ PUBLISH_RETRY_SEC = 5.0
 RETRY_FIRST_WAIT_SEC = 0.05
 RETRY_MAX_WAIT_SEC = 1.0
 RETRIED = (nats.errors.TimeoutError, NoStreamResponseError, ServiceUnavailableError)
+
+
+def _retried(error: Exception) -> bool:
+    if isinstance(error, RETRIED):
+        return True
+    return isinstance(error, APIError) and error.err_code == MSG_ID_IN_PROCESS
 
 
 class ConcurrentWriteError(Exception):
@@ -143,7 +155,7 @@ async def _publish(
     try:
         ack = await retrying(js, attempt, f"publish to {subject}")
     except BadRequestError as error:
-        if error.err_code != WRONG_LAST_SEQUENCE:
+        if error.err_code not in CONFLICTS:
             raise
         landed = await _landed(js, subject, headers) if attempts > 1 else None
         if landed is None:
@@ -161,8 +173,8 @@ async def retrying(js: JetStreamContext, call: Callable[[float], Awaitable[T]], 
     while True:
         try:
             return await call(min(js._timeout, max(deadline - loop.time(), RETRY_FIRST_WAIT_SEC)))
-        except RETRIED as error:
-            if loop.time() + wait >= deadline:
+        except (*RETRIED, APIError) as error:
+            if not _retried(error) or loop.time() + wait >= deadline:
                 raise
             log.info("%s: %r; again in %.2f s", what, error, wait)
             await asyncio.sleep(wait)
