@@ -24,7 +24,7 @@ from tests.support.processes import ARTIFACTS, ServiceProcess, console_script
 from tests.support.stack import TEST_MODELS, Stack, base_env
 
 BACKENDS = ("CORTEX_NATS_URL", "NATS_URL", "CORTEX_DATABASE_URL", "DATABASE_URL")
-START_SEC = 180.0  # initdb, migrations and every service on a busy shared machine
+START_SEC = 300.0  # initdb, migrations and every service on a busy shared machine
 
 
 @dataclass
