@@ -213,3 +213,20 @@ async def test_a_clustered_leaders_conflict_code_is_a_concurrent_write(
     answering_once(js, monkeypatch, conflict)
     with pytest.raises(ConcurrentWriteError):
         await publish_event(js, subject, created, expected_last_subject_seq=0)
+
+
+async def test_an_id_still_in_process_at_the_bound_is_a_timeout(
+    store: tuple[JetStreamContext, Topology], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster without quorum keeps the first attempt "in process": the caller gets the
+    timeout that the gateway answers with 503, not an unknown error (a 500)."""
+    js, topology = store
+    subject = topology.chat_subject(str(uuid.uuid4()), str(uuid.uuid4()))
+    created, _ = chat_events(str(uuid.uuid4()))
+
+    async def in_process(*args: Any, **kwargs: Any) -> PubAck:
+        raise APIError(code=409, err_code=10158, description="message id is in process")
+
+    monkeypatch.setattr(js, "publish", in_process)
+    with pytest.raises(nats.errors.TimeoutError):
+        await publish_event(js, subject, created, expected_last_subject_seq=0)

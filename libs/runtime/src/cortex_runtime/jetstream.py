@@ -174,8 +174,13 @@ async def retrying(js: JetStreamContext, call: Callable[[float], Awaitable[T]], 
         try:
             return await call(min(js._timeout, max(deadline - loop.time(), RETRY_FIRST_WAIT_SEC)))
         except (*RETRIED, APIError) as error:
-            if not _retried(error) or loop.time() + wait >= deadline:
+            if not _retried(error):
                 raise
+            if loop.time() + wait >= deadline:
+                if isinstance(error, RETRIED):
+                    raise
+                # Still "in process" (a cluster without quorum): not stored within the bound.
+                raise nats.errors.TimeoutError from error
             log.info("%s: %r; again in %.2f s", what, error, wait)
             await asyncio.sleep(wait)
             wait = min(wait * 2, RETRY_MAX_WAIT_SEC)
