@@ -12,6 +12,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.config.* web/tsconfig*.json -type f 2>/dev/null)
 
 .PHONY: help setup dev test lint typecheck unit integration e2e fuzz bench status web browser schemas asyncapi clean logs-%
+.PHONY: chaos soak bench-data
 
 help:
 	@echo "make dev    - set up and run the whole stack (embedded NATS + PostgreSQL, simulator)"
@@ -19,6 +20,8 @@ help:
 	@echo "make bench  - run the benchmarks (results go to docs/benchmarks.md)"
 	@echo "make bench-data - load the data of the reads-at-scale benchmark (.data/bench-reads)"
 	@echo "make fuzz   - schemathesis against the whole API, long (see docs/reliability.md)"
+	@echo "make chaos  - every fault scenario under load (docs/reliability.md; make test: short form)"
+	@echo "make soak   - 200 streams + chat writes for 10 minutes, memory and fds sampled"
 	@echo "make status - readiness of every running service"
 	@echo "make logs-gateway (or logs-sessions, logs-health, logs-usage, logs-simulator)"
 
@@ -86,6 +89,15 @@ bench: setup web
 # The 1,000,000 chats / 10,000,000 messages of `python -m bench reads`, loaded ahead (minutes).
 bench-data: setup
 	$(RUN) python -m bench.bench_reads --load-only
+
+# Every chaos scenario with longer load (`make test` runs one fault of each kind).
+chaos: setup web
+	CORTEX_CHAOS=full $(RUN) pytest -p no:cacheprovider -q --timeout=3600 tests/chaos
+	@cat test-artifacts/chaos.md
+
+SOAK_SEC ?= 600
+soak: setup web
+	SOAK_SEC=$(SOAK_SEC) $(RUN) python -m bench soak
 
 schemas: setup web/node_modules/.installed
 	rm -rf docs/schemas

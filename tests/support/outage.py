@@ -23,7 +23,12 @@ ANSWER_BOUND_SEC = 8.0
 RECOVERY_SEC = 60.0
 
 
-def server_processes(process: subprocess.Popen[bytes]) -> list[psutil.Process]:
+# A server started here (Popen) or found running (psutil.Process: the chaos suite's, under the
+# dev supervisor).
+Server = subprocess.Popen[bytes] | psutil.Process
+
+
+def server_processes(process: Server) -> list[psutil.Process]:
     """The server and its children (PostgreSQL runs one process per connection)."""
     root = psutil.Process(process.pid)
     return [root, *root.children(recursive=True)]
@@ -36,7 +41,7 @@ def signal_all(processes: list[psutil.Process], sig: signal.Signals) -> None:
 
 
 @contextmanager
-def frozen(process: subprocess.Popen[bytes]) -> Iterator[None]:
+def frozen(process: Server) -> Iterator[None]:
     psutil.Process(process.pid).send_signal(signal.SIGSTOP)  # first: it forks no more children
     stopped = server_processes(process)
     signal_all(stopped, signal.SIGSTOP)
@@ -46,7 +51,7 @@ def frozen(process: subprocess.Popen[bytes]) -> Iterator[None]:
         signal_all(stopped, signal.SIGCONT)
 
 
-def kill(process: subprocess.Popen[bytes]) -> None:
+def kill(process: Server) -> None:
     """The server and all its children, as a crash of the machine would: stopped first, so that
     no new child (a PostgreSQL backend for a client reconnecting) escapes and keeps the old
     server's shared memory, which would stop a restart."""

@@ -125,6 +125,7 @@ class EmbeddedPostgres:
         ).exists()
         if not (self.data_dir / "PG_VERSION").exists():
             self._init_cluster(bin_dir, os_user)
+        self._remove_stale_pid_file()
         command = [
             str(bin_dir / "postgres"), "-D", str(self.data_dir),
             "-p", str(self.port), "-h", "127.0.0.1", "-k", "",
@@ -139,6 +140,23 @@ class EmbeddedPostgres:
         if not self._wait_ready(timeout=30):
             self.stop()
             raise EmbeddedServerError(f"postgres did not become ready on port {self.port}")
+
+    def _remove_stale_pid_file(self) -> None:
+        """A PostgreSQL killed with -9 leaves postmaster.pid behind. PostgreSQL removes it only
+        when no process has that PID; once the PID is reused (another process, often after a
+        restart of the machine or container) it refuses to start. The file is stale unless its
+        PID is a postmaster of this very data folder."""
+        pid_file = self.data_dir / "postmaster.pid"
+        if not Path("/proc/self/cmdline").exists():
+            return  # no way to tell here: PostgreSQL's own check decides
+        try:
+            pid = int(pid_file.read_text().split("\n", 1)[0])
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (FileNotFoundError, ValueError):
+            command = []
+        if not pid_file.exists() or str(self.data_dir).encode() in command:
+            return
+        pid_file.unlink()
 
     def _init_cluster(self, bin_dir: Path, os_user: str | None) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

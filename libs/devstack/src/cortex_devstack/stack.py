@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -16,7 +16,7 @@ import httpx
 from cortex_contracts.services import MIGRATING, SERVICES, service
 from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres, password_file
 from cortex_devstack.ports import port_is_free
-from cortex_devstack.supervisor import run_processes
+from cortex_devstack.supervisor import Supervisor, TeePrinter
 
 # In development every service listens on loopback only, unless told otherwise (the images and
 # manifests set their own hosts: a container must listen on all of its interfaces).
@@ -29,6 +29,8 @@ DEV_DATABASE = "cortex"
 class Backends:
     nats_url: str
     database_url: str
+    # The servers started here, by name: the supervisor restarts them when they die.
+    embedded: dict[str, EmbeddedNats | EmbeddedPostgres] = field(default_factory=dict)
 
 
 def bin_path(name: str) -> str:
@@ -38,13 +40,14 @@ def bin_path(name: str) -> str:
 @contextmanager
 def backends(data_dir: Path, log_dir: Path) -> Iterator[Backends]:
     """The user's NATS/PostgreSQL when their URLs are set, else embedded ones under `data_dir`."""
+    embedded: dict[str, EmbeddedNats | EmbeddedPostgres] = {}
     with ExitStack() as stack:
         nats_url = _given("CORTEX_NATS_URL", "NATS_URL")
         if not nats_url:
             nats = EmbeddedNats(data_dir / "nats", _dev_port("CORTEX_DEV_NATS_PORT", 14222))
             nats.start(log_file=log_dir / "nats.log")
             stack.callback(nats.stop)
-            nats_url = nats.url
+            nats_url, embedded["nats"] = nats.url, nats
             print(
                 f"devstack | embedded NATS JetStream at 127.0.0.1:{nats.port}"
                 f" (user {nats.user}, password in {password_file(nats.data_dir)})",
@@ -57,6 +60,7 @@ def backends(data_dir: Path, log_dir: Path) -> Iterator[Backends]:
             )
             postgres.start(log_file=log_dir / "postgres.log")
             stack.callback(postgres.stop)
+            embedded["postgres"] = postgres
             postgres.create_database(DEV_DATABASE)
             database_url = postgres.url(DEV_DATABASE)
             print(
@@ -64,7 +68,7 @@ def backends(data_dir: Path, log_dir: Path) -> Iterator[Backends]:
                 f" (user postgres, password in {password_file(postgres.data_dir)})",
                 flush=True,
             )
-        yield Backends(nats_url=nats_url, database_url=database_url)
+        yield Backends(nats_url=nats_url, database_url=database_url, embedded=embedded)
 
 
 def running_nats_url(root: Path) -> str | None:
@@ -149,5 +153,21 @@ def run_dev(root: Path) -> int:
         for migrating in MIGRATING:
             subprocess.run([bin_path(migrating.package), "migrate"], env=env, check=True)
         threading.Thread(target=announce_when_ready, args=(env,), daemon=True).start()
-        commands = {s.name: bin_path(s.package) for s in SERVICES}
-        return run_processes(commands, env=env, log_dir=log_dir, cwd=root)
+        names = [*found.embedded, *(s.name for s in SERVICES)]
+        supervisor = Supervisor(TeePrinter(log_dir, width=max(map(len, names))))
+        for name, server in found.embedded.items():
+            supervise_server(supervisor, name, server, log_dir / f"{name}.log")
+        for spec in SERVICES:
+            supervisor.add_command(spec.name, [bin_path(spec.package)], env=env, cwd=root)
+        return supervisor.run()
+
+
+def supervise_server(
+    supervisor: Supervisor, name: str, server: EmbeddedNats | EmbeddedPostgres, log_file: Path
+) -> None:
+    def start() -> subprocess.Popen[bytes]:
+        server.start(log_file=log_file)
+        assert server.process is not None
+        return server.process
+
+    supervisor.add(name, start, lambda _: server.stop(), running=server.process)

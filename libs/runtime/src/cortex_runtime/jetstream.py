@@ -3,10 +3,20 @@
 import asyncio
 import logging
 import random
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import TypeVar
 
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import PubAck, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import (
+    APIError,
+    BadRequestError,
+    NoStreamResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 from cortex_contracts.envelope import Event
 from cortex_contracts.topology import Topology
@@ -14,10 +24,32 @@ from cortex_runtime import chain
 from cortex_runtime.kv import ensure_bucket
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WRONG_LAST_SEQUENCE = 10071
+# A clustered stream's leader answers the same conflict with a code of its own.
+WRONG_LAST_SEQUENCE_CLUSTERED = 10164
+CONFLICTS = (WRONG_LAST_SEQUENCE, WRONG_LAST_SEQUENCE_CLUSTERED)
+# A clustered stream still settling an earlier attempt with this message id (no quorum yet).
+MSG_ID_IN_PROCESS = 10158
 EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
+MSG_ID = "Nats-Msg-Id"
 CHAIN_ATTEMPTS = 20  # concurrent publishers on one subject (usage of one model) link in turn
+# A publish rides out a stream leader election (no responders for a few seconds) or a lost
+# acknowledgement: it is sent again, with the SAME Nats-Msg-Id so that JetStream stores it once,
+# for at most PUBLISH_RETRY_SEC in all (each attempt's wait is cut to what is left), backing off
+# from RETRY_FIRST_WAIT_SEC, doubling up to RETRY_MAX_WAIT_SEC. Then the error is raised (the
+# gateway answers 503 with Retry-After).
+PUBLISH_RETRY_SEC = 5.0
+RETRY_FIRST_WAIT_SEC = 0.05
+RETRY_MAX_WAIT_SEC = 1.0
+RETRIED = (nats.errors.TimeoutError, NoStreamResponseError, ServiceUnavailableError)
+
+
+def _retried(error: Exception) -> bool:
+    if isinstance(error, RETRIED):
+        return True
+    return isinstance(error, APIError) and error.err_code == MSG_ID_IN_PROCESS
 
 
 class ConcurrentWriteError(Exception):
@@ -60,7 +92,7 @@ async def publish_event(
     caller decides again); without it, a concurrent publisher on the subject means linking to the
     new newest event and publishing again.
     """
-    headers = {"Nats-Msg-Id": msg_id or str(event.event_id)}
+    headers = {MSG_ID: msg_id or str(event.event_id)}
     payload = event.to_bytes()
     if not chain.ENABLED:
         if expected_last_subject_seq is not None:
@@ -80,7 +112,9 @@ async def _publish_linked(
     head = chain.known_head(subject)
     for attempt in range(CHAIN_ATTEMPTS):
         if head is None or (expected is not None and head.seq != expected):
-            head = await chain.read_head(js, subject)  # not known here, or another wrote since
+            # Not known here, or another wrote since; read from a replica, which may be
+            # between leaders too.
+            head = await retrying(js, lambda _: chain.read_head(js, subject), f"head of {subject}")
         if expected is not None and head.seq != expected:
             raise ConcurrentWriteError(f"{subject} is at {head.seq}, not {expected}")
         link = chain.link(head, subject, payload)
@@ -107,9 +141,59 @@ async def _publish_linked(
 async def _publish(
     js: JetStreamContext, subject: str, payload: bytes, headers: dict[str, str]
 ) -> PubAck:
+    """One message, sent again on RETRIED errors within PUBLISH_RETRY_SEC. An attempt whose
+    acknowledgement was lost may have been stored: the next attempt is then a duplicate (same
+    message id), or fails the expected-sequence check that JetStream makes first; either way
+    the message stored is this one, which the caller gets as a first-time success."""
+    attempts = 0
+
+    async def attempt(timeout: float) -> PubAck:
+        nonlocal attempts
+        attempts += 1
+        return await js.publish(subject, payload, timeout=timeout, headers=headers)
+
     try:
-        return await js.publish(subject, payload, headers=headers)
+        ack = await retrying(js, attempt, f"publish to {subject}")
     except BadRequestError as error:
-        if error.err_code == WRONG_LAST_SEQUENCE:
+        if error.err_code not in CONFLICTS:
+            raise
+        landed = await _landed(js, subject, headers) if attempts > 1 else None
+        if landed is None:
             raise ConcurrentWriteError(error.description) from error
-        raise
+        return landed
+    return replace(ack, duplicate=False) if attempts > 1 else ack
+
+
+async def retrying(js: JetStreamContext, call: Callable[[float], Awaitable[T]], what: str) -> T:
+    """`call(timeout)` until it does not fail with a RETRIED error, within PUBLISH_RETRY_SEC:
+    each attempt's timeout is the context's own (private in nats-py), cut to what is left."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PUBLISH_RETRY_SEC
+    wait = RETRY_FIRST_WAIT_SEC
+    while True:
+        try:
+            return await call(min(js._timeout, max(deadline - loop.time(), RETRY_FIRST_WAIT_SEC)))
+        except (*RETRIED, APIError) as error:
+            if not _retried(error):
+                raise
+            if loop.time() + wait >= deadline:
+                if isinstance(error, RETRIED):
+                    raise
+                # Still "in process" (a cluster without quorum): not stored within the bound.
+                raise nats.errors.TimeoutError from error
+            log.info("%s: %r; again in %.2f s", what, error, wait)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RETRY_MAX_WAIT_SEC)
+
+
+async def _landed(js: JetStreamContext, subject: str, headers: dict[str, str]) -> PubAck | None:
+    """The subject's newest message when it is the one sent with `headers` (an earlier attempt
+    of ours that was stored), else None."""
+    stream = await js.find_stream_name_by_subject(subject)
+    try:
+        newest = await js.get_last_msg(stream, subject, direct=True)
+    except NotFoundError:
+        return None
+    if (newest.headers or {}).get(MSG_ID) != headers[MSG_ID] or newest.seq is None:
+        return None
+    return PubAck(stream=stream, seq=newest.seq)
