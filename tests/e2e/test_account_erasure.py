@@ -117,6 +117,15 @@ async def test_deleting_a_user_leaves_no_trace_of_their_chats(
             chats.append(chat)
         async with api_key_client(stack.gateway_url, key["key"]) as api:
             await complete(api, f"{marker} through the API")
+        # A comparison's events hold its prompts (and its title) outside the chat subjects.
+        comparison = await client.post(
+            "/v1/comparisons", json={"panes": [{"model_name": MODEL}, {"model_name": MODEL}]}
+        )
+        assert comparison.status_code == 201, comparison.text
+        turn = await client.post(
+            f"/v1/comparisons/{comparison.json()['id']}/turns", json={"prompt": f"{marker} both"}
+        )
+        assert turn.status_code == 201, turn.text
         await publish_rejected_message(
             js, topology, user_id=user["id"], org_id=user["org_id"], text=f"{marker} parked"
         )
