@@ -2,6 +2,7 @@
 controlled, no acks, recreated by nats-py from the last sequence after a gap or a reconnect)."""
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
 from nats.aio.msg import Msg
@@ -73,3 +74,31 @@ class StreamReader:
         )
         self.at_end = metadata.num_pending == 0
         self._arrived.set()
+
+
+async def read_through(
+    js: JetStreamContext, stream: str, subjects: str, target: int, timeout: float = 5.0
+) -> AsyncIterator[list[StoredEvent]]:
+    """Every message of the stream up to sequence `target`, in order, in batches (nothing when
+    `target` is 0)."""
+    if not target:
+        return
+    reader = StreamReader(js, stream, subjects)
+    await reader.start()
+    try:
+        while True:
+            batch = await reader.take(timeout)
+            if not batch:
+                if reader.at_end:
+                    return  # the rest of the range was deleted from the stream
+                raise TimeoutError(f"{stream}: nothing arrived for {timeout} s")
+            if batch[-1].seq >= target:
+                last = [event for event in batch if event.seq <= target]
+                if last:
+                    yield last
+                return
+            yield batch
+            if reader.at_end:
+                return
+    finally:
+        await reader.stop()

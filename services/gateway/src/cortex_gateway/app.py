@@ -12,6 +12,7 @@ from cortex_gateway.admin import health as admin_health
 from cortex_gateway.admin import keys as admin_keys
 from cortex_gateway.admin import orgs as admin_orgs
 from cortex_gateway.admin import parked as admin_parked
+from cortex_gateway.admin import audit_verify as admin_audit_verify
 from cortex_gateway.admin import upstreams as admin_upstreams
 from cortex_gateway.admin import usage as admin_usage
 from cortex_gateway.admin import users as admin_users
@@ -144,6 +145,7 @@ def create_app(settings: Settings) -> FastAPI:
         admin_health,
         admin_usage,
         admin_parked,
+        admin_audit_verify,
     ):
         app.include_router(admin_module.router)
     mount_api_docs(app, public=settings.api_docs_public)

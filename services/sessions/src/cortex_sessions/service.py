@@ -16,9 +16,11 @@ from cortex_contracts.messages.sessions import GetSession, ListSessions, Session
 from cortex_runtime.ops import database_check
 from cortex_runtime.responder import Endpoint
 from cortex_runtime.service import Consumes, Context, Service
+from cortex_runtime.verification import answering, every, verify_endpoint
 from cortex_sessions.consumer import ChatEventConsumer, durable_consumer
 from cortex_sessions.queries import READ_CONNECTION_OPTIONS, SessionQueries
 from cortex_sessions.settings import Settings
+from cortex_sessions.verify import checker
 
 log = logging.getLogger(__name__)
 Q = TypeVar("Q", bound=BaseModel)
@@ -42,6 +44,7 @@ GET = _query(
     SessionView,
     "One chat with its messages (404 when the user has no such chat).",
 )
+VERIFY = verify_endpoint("sessions")
 PROJECTION = Consumes(
     title="chat events",
     subject=lambda topology: topology.chat_subject("{user_id}", "{session_id}"),
@@ -74,6 +77,21 @@ async def start(ctx: Context[Settings]) -> None:
     projection = ChatEventConsumer(
         projection_engine, ctx.js, settings, ctx.parking(consumer, "chat event")
     )
+    check = checker(settings)
+    ctx.answer(VERIFY, answering(settings.nats_url, "sessions", check), workers=1)
+    if settings.verify_interval_sec:
+        ctx.run(
+            lambda: every(
+                settings.verify_interval_sec,
+                settings.nats_url,
+                "sessions",
+                check,
+                ctx.js,
+                ctx.topology,
+                ctx.stopping,
+            ),
+            cancel_at_stop=True,
+        )
     # On stop the projection finishes the batch in hand (else it is redelivered).
     ctx.consume(consumer, projection.handle, wake_after=projection.wake_after)
     # Everything loaded so far lives as long as the process: keep it out of the garbage
@@ -94,11 +112,17 @@ def _rebuild(settings: Settings) -> None:
     run(settings)
 
 
+def _verify(settings: Settings) -> None:
+    from cortex_sessions.verify import run
+
+    run(settings)
+
+
 service = Service(
     name="sessions",
     settings=Settings,
     start=start,
-    answers=(LIST, GET),
+    answers=(LIST, GET, VERIFY),
     consumes=(PROJECTION,),
-    commands={"migrate": _migrate, "rebuild": _rebuild},
+    commands={"migrate": _migrate, "rebuild": _rebuild, "verify": _verify},
 )

@@ -20,6 +20,7 @@ AuditAction = Literal[
     "api_key.revoked",
     "upstream.registered",
     "upstream.removed",
+    "audit.verified",
 ]
 
 
