@@ -89,7 +89,7 @@ async def read_through(
         while True:
             batch = await reader.take(timeout)
             if not batch:
-                if reader.at_end:
+                if reader.at_end:  # (only now: `at_end` speaks of messages still buffered too)
                     return  # the rest of the range was deleted from the stream
                 raise TimeoutError(f"{stream}: nothing arrived for {timeout} s")
             if batch[-1].seq >= target:
@@ -98,7 +98,5 @@ async def read_through(
                     yield last
                 return
             yield batch
-            if reader.at_end:
-                return
     finally:
         await reader.stop()

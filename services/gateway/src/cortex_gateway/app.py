@@ -8,11 +8,11 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from cortex_gateway import ops, web
+from cortex_gateway.admin import audit_verify as admin_audit_verify
 from cortex_gateway.admin import health as admin_health
 from cortex_gateway.admin import keys as admin_keys
 from cortex_gateway.admin import orgs as admin_orgs
 from cortex_gateway.admin import parked as admin_parked
-from cortex_gateway.admin import audit_verify as admin_audit_verify
 from cortex_gateway.admin import upstreams as admin_upstreams
 from cortex_gateway.admin import usage as admin_usage
 from cortex_gateway.admin import users as admin_users

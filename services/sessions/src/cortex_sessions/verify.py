@@ -20,6 +20,7 @@ from uuid import UUID
 from nats.js import JetStreamContext
 from psycopg import AsyncConnection as PsycopgConnection
 from sqlalchemy import MetaData, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -39,6 +40,9 @@ from cortex_sessions.settings import Settings
 from cortex_sessions.tables import chat_tables
 
 SUFFIX = "_verify"
+# The live projection stores a missing JSON value as JSON null, the replay's COPY as SQL NULL:
+# the same "no value" to every reader.
+JSON_VALUE = "nullif({}, 'null'::jsonb)::text"
 
 
 async def verify(
@@ -116,6 +120,7 @@ def _comparisons() -> list[Comparison]:
             replayed=f"{table.name}{SUFFIX}",
             key=tuple(column.name for column in table.primary_key),
             columns=tuple(c.name for c in table.columns if not c.primary_key),
+            shown_as={c.name: JSON_VALUE for c in table.columns if isinstance(c.type, JSONB)},
         )
         for table in (sessions, messages, tombstones)
     ]

@@ -17,6 +17,7 @@ The consistent cut, while the recorder and the rollup keep writing:
 """
 
 import time
+from typing import Any
 
 from nats.js import JetStreamContext
 from sqlalchemy import MetaData, Table, insert, text
@@ -45,6 +46,7 @@ from cortex_usage.tables import (
 )
 
 SUFFIX = "_verify"
+INSERT_ROWS = 5000  # replayed rows stored per statement
 SETTLED_HOURS = "hour NOT IN (SELECT hour FROM usage_dirty_hours)"
 SETTLED_DAYS = (
     "day NOT IN (SELECT day FROM usage_dirty_days)"
@@ -89,10 +91,10 @@ async def verify(
             await conn.exec_driver_sql(HISTOGRAM_TEXT)
             store = UsageStore(records, position, rollups.dirty_hours, topology.usage_consumer)
             events = 0
+            rows: list[dict[str, Any]] = []
             async for batch in read_through(
                 js, topology.usage_stream, topology.usage_all_subjects, target
             ):
-                rows = []
                 for event in batch:
                     try:
                         if len(event.data) > settings.max_event_bytes:
@@ -100,9 +102,12 @@ async def verify(
                         rows.append(read_row(event.data, event.seq))
                     except UnreadableEvent:
                         continue
-                await store.insert(conn, rows)
+                if len(rows) >= INSERT_ROWS:
+                    await store.insert(conn, rows)
+                    rows = []
                 events += len(batch)
                 await progress(batch[-1].seq, target)
+            await store.insert(conn, rows)
             await progress(target, target)
             pending = await _leave_out_unrecorded(conn, records, floor)
             for summary in _summaries(rollups):
