@@ -29,6 +29,7 @@ from tests.support.usage import (
 )
 
 pytestmark = pytest.mark.e2e
+VERIFY_TIMEOUT_SEC = 120  # a generous bound: the streams hold a few thousand events
 
 
 @pytest.fixture(scope="module")
@@ -50,14 +51,19 @@ def change(stack: Stack, statement: str, *params: object) -> None:
 
 def verify(stack: Stack, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`cortex-audit verify ...` or `cortex-<service> verify ...`, as an operator runs it."""
-    return subprocess.run(
-        [console_script(f"cortex-{tool}"), "verify", "--no-progress", *args],
-        env={**os.environ, **stack.env},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
+    try:
+        return subprocess.run(
+            [console_script(f"cortex-{tool}"), "verify", "--no-progress", *args],
+            env={**os.environ, **stack.env, "PYTHONUNBUFFERED": "1"},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=VERIFY_TIMEOUT_SEC,
+        )
+    except subprocess.TimeoutExpired as late:
+        raise AssertionError(
+            f"cortex-{tool} verify hangs: {late.stdout!r} {late.stderr!r}"
+        ) from late
 
 
 async def verify_in_thread(stack: Stack, tool: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -118,9 +124,11 @@ async def test_verify_passes_with_three_sessions_replicas_while_chats_and_usage_
                 return
 
     async def write_usage() -> None:
-        while not done.is_set():
+        for _ in range(60):  # 3,000 completions at most, as gateways would record them
+            if done.is_set():
+                return
             await usage_written(stack, 50)
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
 
     async def verify_meanwhile() -> list[subprocess.CompletedProcess[str]]:
         await verifying.wait()
@@ -189,7 +197,7 @@ async def test_a_row_changed_by_hand_is_named_by_table_key_and_column(
         assert "projections: 2 differences" in found.stdout
 
         admin = await login_as("admin")
-        response = await admin.post("/admin/audit/verify")
+        response = await admin.post("/admin/audit/verify", timeout=300)
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["differences"] == 2
