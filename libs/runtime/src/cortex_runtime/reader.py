@@ -1,15 +1,20 @@
-"""Reads a whole stream in order, for replays and rebuilds (an ordered push consumer: flow
-controlled, no acks, recreated by nats-py from the last sequence after a gap or a reconnect)."""
+"""Reads a whole stream in order, for replays and rebuilds: `StreamReader` (an ordered push
+consumer: flow controlled, no acks, recreated by nats-py from the last sequence after a gap or a
+reconnect; it follows the stream's end) and `read_through` (batch pulls up to a sequence: verify
+and the integrity check)."""
 
 import asyncio
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
 
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 BUFFER = 20_000
+PULL_BATCH = 2_000
+READER_IDLE_SEC = 60.0
 
 
 class StoredEvent(NamedTuple):
@@ -80,23 +85,42 @@ async def read_through(
     js: JetStreamContext, stream: str, subjects: str, target: int, timeout: float = 5.0
 ) -> AsyncIterator[list[StoredEvent]]:
     """Every message of the stream up to sequence `target`, in order, in batches (nothing when
-    `target` is 0)."""
+    `target` is 0).
+
+    Pulled a batch at a time by an ephemeral consumer without acks: the reader asks for the next
+    batch when it is done with the last, so a reader short of CPU (a replay on a busy machine)
+    is never cut off by the server as a slow consumer, as a push consumer is.
+    """
     if not target:
         return
-    reader = StreamReader(js, stream, subjects)
-    await reader.start()
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.NONE,
+        inactive_threshold=READER_IDLE_SEC,  # the server removes it once the read ended
+    )
+    pulled = await js.pull_subscribe(subjects, stream=stream, config=config)
     try:
+        at_end = False
         while True:
-            batch = await reader.take(timeout)
-            if not batch:
-                if reader.at_end:  # (only now: `at_end` speaks of messages still buffered too)
-                    return  # the rest of the range was deleted from the stream
-                raise TimeoutError(f"{stream}: nothing arrived for {timeout} s")
-            if batch[-1].seq >= target:
+            try:
+                messages = await pulled.fetch(PULL_BATCH, timeout=timeout)
+            except nats.errors.TimeoutError:
+                if at_end:  # the rest of the range was deleted from the stream
+                    return
+                raise TimeoutError(f"{stream}: nothing arrived for {timeout} s") from None
+            batch = []
+            for msg in messages:
+                metadata = msg.metadata
+                at_end = metadata.num_pending == 0
+                batch.append(
+                    StoredEvent(metadata.sequence.stream, msg.subject, msg.data, msg.headers)
+                )
+            if batch and batch[-1].seq >= target:
                 last = [event for event in batch if event.seq <= target]
                 if last:
                     yield last
                 return
-            yield batch
+            if batch:
+                yield batch
     finally:
-        await reader.stop()
+        await pulled.unsubscribe()
