@@ -12,9 +12,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
+from nats.js.errors import NotFoundError
 
+from cortex_contracts.events.audit import AuditRecorded
 from tests.conftest import LoginAs
 from tests.support.backends import Backends, fresh_database, libpq_url
 from tests.support.chat import add_message, create_session, get_when_ready, sql
@@ -228,3 +231,29 @@ async def test_a_row_changed_by_hand_is_named_by_table_key_and_column(
         )
     repaired = await verify_in_thread(stack, "audit", "--projections")
     assert repaired.returncode == 0, repaired.stdout
+
+
+async def test_a_scheduled_verify_publishes_an_audit_event_and_its_metrics(stack: Stack) -> None:
+    scheduled = stack.start_extra("usage", CORTEX_USAGE_VERIFY_INTERVAL_SEC="1")
+    topology = topology_of(stack)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
+    async with jetstream(stack) as js:
+        while True:
+            try:
+                found = await js.get_last_msg(
+                    topology.audit_stream, topology.audit_subject("audit.verified")
+                )
+                event = AuditRecorded.model_validate_json(found.data or b"")
+                if event.aggregate_id == "usage":
+                    break
+            except NotFoundError:
+                pass
+            assert loop.time() < deadline, "no audit.verified event from the scheduled verify"
+            await asyncio.sleep(0.5)
+    assert event.details["differences"] == 0
+    assert event.details["events"] > 0
+    async with httpx.AsyncClient(base_url=scheduled.url, timeout=10) as ops:
+        metrics = (await ops.get("/metrics")).text
+    assert 'cortex_projection_drift_rows{projection="usage"} 0.0' in metrics
+    assert 'cortex_projection_verified_timestamp_seconds{projection="usage"}' in metrics
