@@ -7,7 +7,9 @@ only), then measures in the same run:
 - the p50/p99 of a message POST (`POST /v1/chat/sessions/{id}/messages`, sequential, one logged-in
   client) through each gateway, in alternating rounds so both see the same load;
 - `verify --integrity` over the chat stream: chats published through the runtime (so chained),
-  read and checked, events/s.
+  read and checked, events/s;
+- `verify` at scale (bench/verify_scale.py, CORTEX_BENCH_VERIFY_EVENTS events, 1,000,000 by
+  default) on a database of its own: the projection verify and the integrity check, events/s.
 """
 
 import asyncio
@@ -21,6 +23,7 @@ from pathlib import Path
 import httpx
 import nats
 
+from bench import verify_scale
 from bench.bench_sessions import percentile
 from bench.report import write_section
 from cortex_audit.verify import verify_integrity
@@ -31,9 +34,10 @@ from cortex_runtime.jetstream import publish_event
 from tests.support.backends import fresh_database, start_backends
 from tests.support.chat import MODEL, create_session
 from tests.support.clients import login
-from tests.support.stack import Stack, base_env, running_stack
+from tests.support.stack import Stack, base_env, migrate, running_stack
 
-COMMAND = ".venv/bin/python -m bench audit"
+COMMAND = ".venv/bin/python -m bench audit  # CORTEX_BENCH_VERIFY_EVENTS=1000000 by default"
+QUIET = {"CORTEX_LOG_LEVEL": "WARNING"}
 ROUNDS = 10
 POSTS_PER_ROUND = 100  # per gateway and round: 1,000 message POSTs each in all
 VERIFY_CHATS = 5_000
@@ -130,10 +134,14 @@ def main() -> None:
         work = Path(folder)
         with start_backends(work) as backends, fresh_database(backends.postgres_url) as database:
             env = base_env(backends.nats_url, database)
-            env["CORTEX_LOG_LEVEL"] = "WARNING"
+            env.update(QUIET)
             with running_stack(env, work) as stack:
                 unchained = stack.start_extra("gateway", CORTEX_HASH_CHAIN="off")
                 table = asyncio.run(measure(stack, unchained.url))
+            with fresh_database(backends.postgres_url) as scale_database:
+                scale_env = {**base_env(backends.nats_url, scale_database), **QUIET}
+                migrate(scale_env)
+                table += "\n" + asyncio.run(verify_scale.measure(scale_env))
     body = (
         "The hash chain (docs/audit.md) on the write path: per message one more NATS publish (the "
         "chain's head to the chain-heads bucket) and, when another process wrote the chat since, "

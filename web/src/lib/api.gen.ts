@@ -883,6 +883,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify Projections */
+        post: operations["verify_projections_admin_audit_verify_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1162,6 +1179,26 @@ export interface components {
         DeleteAccount: {
             /** Password */
             password: string;
+        };
+        /**
+         * Difference
+         * @description One value on which the live table and the replay disagree; `column` is `*row*` when the
+         *     row is on one side only (`live` / `replayed`: `present` or `absent`).
+         */
+        Difference: {
+            /** Table */
+            table: string;
+            /**
+             * Key
+             * @description the row's key as a JSON array
+             */
+            key: string;
+            /** Column */
+            column: string;
+            /** Live */
+            live: string | null;
+            /** Replayed */
+            replayed: string | null;
         };
         /**
          * EngineSample
@@ -1627,6 +1664,55 @@ export interface components {
              */
             fraction: number;
         };
+        /** ProjectionReport */
+        ProjectionReport: {
+            /**
+             * Projection
+             * @description sessions or usage
+             */
+            projection: string;
+            /** Stream */
+            stream: string;
+            /**
+             * Through Seq
+             * @description the replay read the stream up to this sequence
+             */
+            through_seq: number;
+            /**
+             * Applied Floor
+             * @description every event up to this sequence was applied by the live projection (its consumer's ack floor when the snapshot was taken)
+             */
+            applied_floor: number;
+            /**
+             * Events
+             * @description events replayed
+             */
+            events: number;
+            /**
+             * Pending Events
+             * @description events stored but not applied by the live projection yet: left out
+             */
+            pending_events: number;
+            /** Seconds */
+            seconds: number;
+            /** Tables */
+            tables: components["schemas"]["TableCheck"][];
+            /**
+             * Differences
+             * @description at most `max_differences` of them
+             */
+            differences: components["schemas"]["Difference"][];
+        };
+        /** ProjectionsVerified */
+        ProjectionsVerified: {
+            /**
+             * Differences
+             * @description all differences found, over every projection
+             */
+            differences: number;
+            /** Projections */
+            projections: components["schemas"]["ProjectionReport"][];
+        };
         /** PromptMessage */
         PromptMessage: {
             /** Role */
@@ -2031,6 +2117,23 @@ export interface components {
             tpot_ms?: number | null;
             /** E2El Ms */
             e2el_ms?: number | null;
+        };
+        /** TableCheck */
+        TableCheck: {
+            /** Table */
+            table: string;
+            /** Live Rows */
+            live_rows: number;
+            /** Replayed Rows */
+            replayed_rows: number;
+            /** Differences */
+            differences: number;
+            /**
+             * Note
+             * @description what was left out of the comparison, and why
+             * @default
+             */
+            note: string;
         };
         /** TimelineEntry */
         TimelineEntry: {
@@ -6678,6 +6781,76 @@ export interface operations {
             };
             /** @description Invalid request: `detail` says what, `errors` lists each problem */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service (NATS, PostgreSQL, a model) is unavailable: retry after `Retry-After` */
+            503: {
+                headers: {
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    verify_projections_admin_audit_verify_post: {
+        parameters: {
+            query?: {
+                /** @description differences listed per projection */
+                max_differences?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProjectionsVerified"];
+                };
+            };
+            /** @description Not logged in, or the session or API key is no longer valid */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not allowed: missing CSRF header, or not an administrator */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: `detail` says what, `errors` lists each problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description A backing service or model server answered nonsense or failed */
+            502: {
                 headers: {
                     [name: string]: unknown;
                 };

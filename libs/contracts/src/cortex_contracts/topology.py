@@ -149,6 +149,10 @@ class Topology:
     def bench_run_subject(self) -> str:
         return f"{self.prefix}.q.bench.run"
 
+    def verify_subject(self, service: str) -> str:
+        """Asks a projection service to verify its tables against a replay (docs/audit.md)."""
+        return f"{self.prefix}.q.{service}.verify"
+
     def completion_stop_subject(self, completion_id: str) -> str:
         """Asks the gateway replica that relays a completion to stop it (request/reply)."""
         return f"{self.prefix}.q.completions.stop.{_token(completion_id)}"

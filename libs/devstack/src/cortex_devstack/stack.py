@@ -78,6 +78,15 @@ def running_nats_url(root: Path) -> str | None:
     return nats.url if password_file(nats.data_dir).exists() else None
 
 
+def running_database_url(root: Path) -> str | None:
+    """The embedded PostgreSQL of a `make dev` started in `root` (its `cortex` database, with the
+    generated password); None when that stack was never started here."""
+    postgres = EmbeddedPostgres(
+        root / ".data" / "postgres", int(os.environ.get("CORTEX_DEV_PG_PORT", 15432))
+    )
+    return postgres.url(DEV_DATABASE) if password_file(postgres.data_dir).exists() else None
+
+
 def _given(variable: str, old_name: str) -> str | None:
     """A URL the user set, under its name or its old name (still read for one release)."""
     value = os.environ.get(variable)

@@ -19,8 +19,11 @@ def server_list(url: str) -> list[str]:
 
 
 async def connect(url: str, name: str) -> NatsClient:
+    connected: list[NatsClient] = []
+
     async def disconnected() -> None:
-        log.warning("NATS connection lost; reconnecting")
+        if not (connected and connected[0].is_closed):  # (it is called on close too)
+            log.warning("NATS connection lost; reconnecting")
 
     async def reconnected() -> None:
         log.info("NATS connection back")
@@ -28,7 +31,7 @@ async def connect(url: str, name: str) -> NatsClient:
     async def error(problem: Exception) -> None:
         log.debug("NATS: %r", problem)
 
-    return await nats.connect(
+    client = await nats.connect(
         servers=server_list(url),
         name=name,
         max_reconnect_attempts=-1,
@@ -37,3 +40,5 @@ async def connect(url: str, name: str) -> NatsClient:
         reconnected_cb=reconnected,
         error_cb=error,
     )
+    connected.append(client)
+    return client

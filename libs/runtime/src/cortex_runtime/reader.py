@@ -1,7 +1,9 @@
-"""Reads a whole stream in order, for replays and rebuilds (an ordered push consumer: flow
-controlled, no acks, recreated by nats-py from the last sequence after a gap or a reconnect);
-and, for exports, a selection of it: subject filter and start time on the server, pulled batch
-by batch (`read_selection`)."""
+"""Reads a stream in order. `StreamReader`: a whole stream, for replays and rebuilds (an ordered
+push consumer: flow controlled, no acks, recreated by nats-py from the last sequence after a gap or
+a reconnect; it follows the stream's end). Pulled batch by batch by an ephemeral consumer without
+acks, so a slow reader is never cut off as a slow consumer: `read_through` (up to a sequence:
+verify and the integrity check) and `read_selection` (a subject filter and a start time: exports).
+"""
 
 import asyncio
 import contextlib
@@ -9,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import nats.errors
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
@@ -16,8 +19,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 BUFFER = 20_000
+PULL_BATCH = 2_000
+READER_IDLE_SEC = 60.0  # a reader that died leaves its consumer this long at most
 SELECTION_BATCH = 500  # an export holds one batch at a time, however long the history
-SELECTION_IDLE_SEC = 60.0  # a reader that died leaves its consumer this long at most
 
 
 class StoredEvent(NamedTuple):
@@ -125,7 +129,7 @@ async def read_selection(
         ack_policy=AckPolicy.NONE,
         deliver_policy=DeliverPolicy.BY_START_TIME if since else DeliverPolicy.ALL,
         opt_start_time=since,
-        inactive_threshold=SELECTION_IDLE_SEC,
+        inactive_threshold=READER_IDLE_SEC,
         mem_storage=True,
         num_replicas=1,
     )
@@ -143,8 +147,53 @@ async def read_selection(
             pending = messages[-1].metadata.num_pending
     finally:
         # Best effort: after a lost connection (or a reader dropped once its client closed) the
-        # consumer expires by itself after SELECTION_IDLE_SEC.
+        # consumer expires by itself after READER_IDLE_SEC.
         with contextlib.suppress(NatsError):
             await subscription.unsubscribe()
             if info.name:
                 await js.delete_consumer(stream, info.name)
+
+
+async def read_through(
+    js: JetStreamContext, stream: str, subjects: str, target: int, timeout: float = 5.0
+) -> AsyncIterator[list[StoredEvent]]:
+    """Every message of the stream up to sequence `target`, in order, in batches (nothing when
+    `target` is 0).
+
+    Pulled a batch at a time by an ephemeral consumer without acks: the reader asks for the next
+    batch when it is done with the last, so a reader short of CPU (a replay on a busy machine)
+    is never cut off by the server as a slow consumer, as a push consumer is.
+    """
+    if not target:
+        return
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.NONE,
+        inactive_threshold=READER_IDLE_SEC,  # the server removes it once the read ended
+    )
+    pulled = await js.pull_subscribe(subjects, stream=stream, config=config)
+    try:
+        at_end = False
+        while True:
+            try:
+                messages = await pulled.fetch(PULL_BATCH, timeout=timeout)
+            except nats.errors.TimeoutError:
+                if at_end:  # the rest of the range was deleted from the stream
+                    return
+                raise TimeoutError(f"{stream}: nothing arrived for {timeout} s") from None
+            batch = []
+            for msg in messages:
+                metadata = msg.metadata
+                at_end = metadata.num_pending == 0
+                batch.append(
+                    StoredEvent(metadata.sequence.stream, msg.subject, msg.data, msg.headers)
+                )
+            if batch and batch[-1].seq >= target:
+                last = [event for event in batch if event.seq <= target]
+                if last:
+                    yield last
+                return
+            if batch:
+                yield batch
+    finally:
+        await pulled.unsubscribe()

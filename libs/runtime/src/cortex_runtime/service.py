@@ -16,6 +16,7 @@ exactly what runs.
 import argparse
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar, cast
@@ -26,7 +27,7 @@ from pydantic import BaseModel
 
 from cortex_contracts.settings import NatsSettings
 from cortex_contracts.topology import Topology
-from cortex_runtime.config import configure_logging, load_settings
+from cortex_runtime.config import configure_logging, dev_stack_env, load_settings
 from cortex_runtime.connection import connect
 from cortex_runtime.consumer import BatchHandler, DurableConsumer, consume
 from cortex_runtime.jetstream import ensure_streams
@@ -166,7 +167,12 @@ class Service(Generic[S]):
         parser.add_argument(
             "command", nargs="?", default="serve", choices=["serve", *self.commands]
         )
-        args = parser.parse_args(argv)
+        # a command's own options (e.g. `verify --no-progress`) are its to read
+        args, options = parser.parse_known_args(argv)
+        if options and args.command == "serve":
+            parser.error(f"unrecognized arguments: {' '.join(options)}")
+        if args.command != "serve":  # a tool run beside `make dev` finds its NATS and database
+            os.environ.update(dev_stack_env())
         settings = load_settings(self.settings, f"cortex-{self.name}")
         configure_logging(settings.log_level)
         if args.command == "serve":

@@ -12,7 +12,7 @@ from tqdm import tqdm
 from cortex_audit.integrity import ChainCheck, Finding
 from cortex_contracts.topology import Topology
 from cortex_runtime.chain import HeadAnchor
-from cortex_runtime.reader import StoredEvent, StreamReader
+from cortex_runtime.reader import StoredEvent, read_through
 
 READ_TIMEOUT_SEC = 5.0
 
@@ -78,16 +78,5 @@ async def read_to_end(
         return
     if not info.state.messages:
         return
-    target = info.state.last_seq
-    reader = StreamReader(js, stream, subjects)
-    await reader.start()
-    try:
-        while True:
-            batch = await reader.take(READ_TIMEOUT_SEC)
-            if not batch:
-                raise TimeoutError(f"{stream}: nothing arrived for {READ_TIMEOUT_SEC} s")
-            yield batch
-            if batch[-1].seq >= target or reader.at_end:
-                return
-    finally:
-        await reader.stop()
+    async for batch in read_through(js, stream, subjects, info.state.last_seq, READ_TIMEOUT_SEC):
+        yield batch

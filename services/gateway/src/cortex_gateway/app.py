@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from cortex_gateway import ops, web
 from cortex_gateway.admin import audit_trail as admin_audit_trail
+from cortex_gateway.admin import audit_verify as admin_audit_verify
 from cortex_gateway.admin import bench_limits as admin_bench_limits
 from cortex_gateway.admin import health as admin_health
 from cortex_gateway.admin import keys as admin_keys
@@ -168,6 +169,7 @@ def create_app(settings: Settings) -> FastAPI:
         admin_user_deletion,
         admin_retention,
         admin_bench_limits,
+        admin_audit_verify,
     ):
         app.include_router(admin_module.router)
     mount_api_docs(app, public=settings.api_docs_public)

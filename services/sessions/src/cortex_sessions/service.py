@@ -21,6 +21,7 @@ from cortex_contracts.messages.sessions import GetSession, ListSessions, Session
 from cortex_runtime.ops import database_check
 from cortex_runtime.responder import Endpoint
 from cortex_runtime.service import Consumes, Context, Service
+from cortex_runtime.verification import answering, every, verify_endpoint
 from cortex_sessions.compare_projection import ComparisonProjection, comparisons_consumer
 from cortex_sessions.compare_queries import ComparisonQueries
 from cortex_sessions.erasure import ErasureConsumer
@@ -29,6 +30,7 @@ from cortex_sessions.partitions import PROJECTION_CONNECTIONS, projection_partit
 from cortex_sessions.queries import READ_CONNECTION_OPTIONS, SessionQueries
 from cortex_sessions.settings import Settings
 from cortex_sessions.stale import stale_chats
+from cortex_sessions.verify import checker
 
 log = logging.getLogger(__name__)
 Q = TypeVar("Q", bound=BaseModel)
@@ -78,6 +80,7 @@ COMPARISON_PROJECTION = Consumes(
     description="One subject per comparison, in the compare stream; published by the gateway "
     "with Nats-Expected-Last-Subject-Sequence = previous_seq.",
 )
+VERIFY = verify_endpoint("sessions")
 PROJECTION = Consumes(
     title="chat events",
     subject=lambda topology: topology.chat_subject("{user_id}", "{session_id}"),
@@ -135,6 +138,21 @@ async def start(ctx: Context[Settings]) -> None:
         projection_engine, settings, ctx.parking(compare_consumer, "comparison event")
     )
     ctx.consume(compare_consumer, comparison_projection.handle)
+    check = checker(settings)
+    ctx.answer(VERIFY, answering(settings.nats_url, "sessions", check), workers=1)
+    if settings.verify_interval_sec:
+        ctx.run(
+            lambda: every(
+                settings.verify_interval_sec,
+                settings.nats_url,
+                "sessions",
+                check,
+                ctx.js,
+                ctx.topology,
+                ctx.stopping,
+            ),
+            cancel_at_stop=True,
+        )
     # Everything loaded so far lives as long as the process: keep it out of the garbage
     # collector's full passes, which otherwise stall queries for tens of milliseconds.
     gc.collect()
@@ -158,11 +176,17 @@ def _rebuild(settings: Settings) -> None:
     print(f"cortex-sessions rebuild: {events} comparison events replayed in {seconds:.1f}s")
 
 
+def _verify(settings: Settings) -> None:
+    from cortex_sessions.verify import run
+
+    run(settings)
+
+
 service = Service(
     name="sessions",
     settings=Settings,
     start=start,
-    answers=(LIST, GET, STALE, COMPARISONS, VOTES),
+    answers=(LIST, GET, STALE, COMPARISONS, VOTES, VERIFY),
     consumes=(PROJECTION, ERASURE, COMPARISON_PROJECTION),
-    commands={"migrate": _migrate, "rebuild": _rebuild},
+    commands={"migrate": _migrate, "rebuild": _rebuild, "verify": _verify},
 )

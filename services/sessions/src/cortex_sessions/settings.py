@@ -30,6 +30,8 @@ class Settings(ServiceSettings, NatsSettings, DatabaseSettings, ReadYourWritesSe
     max_event_bytes: int = Field(default=7 * 1024 * 1024, ge=1024)
     #: rows per COPY of a rebuild
     rebuild_batch: int = Field(default=5000, ge=100)
+    #: verify the tables against a replay this often (0: never; docs/audit.md)
+    verify_interval_sec: float = Field(default=0.0, ge=0)
 
     renamed: ClassVar[Mapping[str, str]] = old_service_names(
         "sessions", "HOST", "PORT", "FETCH_BATCH", "ACK_WAIT_SEC", "QUERY_WORKERS",

@@ -11,11 +11,13 @@ from cortex_contracts.messages.usage import UsageGroups, UsagePage, UsageQuery
 from cortex_runtime.ops import database_check
 from cortex_runtime.responder import Endpoint
 from cortex_runtime.service import Consumes, Context, Service
+from cortex_runtime.verification import answering, every, verify_endpoint
 from cortex_usage import rollup
 from cortex_usage.consumer import UsageConsumer, durable_consumer
 from cortex_usage.queries import UsageQueries
 from cortex_usage.settings import Settings
 from cortex_usage.tables import rollups, usage_records
+from cortex_usage.verify import checker
 
 QUERY = Endpoint(
     title="usage.query",
@@ -25,6 +27,7 @@ QUERY = Endpoint(
     description="Usage records (no group_by) or aggregates; a bad cursor is a 422.",
 )
 QUERY_WORKERS = 4  # each may use work_mem (64 MB) several times over
+VERIFY = verify_endpoint("usage")
 RECORDER = Consumes(
     title="usage events",
     subject=lambda topology: topology.usage_subject("MODEL").replace("MODEL", "{model}"),
@@ -54,6 +57,21 @@ async def start(ctx: Context[Settings]) -> None:
         engine, usage_records, rollups, settings.rollup_settle_sec, settings.query_work_mem
     )
     ctx.run(lambda: rollup.run(roller, settings.rollup_interval_sec, ctx.stopping))
+    check = checker(settings)
+    ctx.answer(VERIFY, answering(settings.nats_url, "usage", check), workers=1)
+    if settings.verify_interval_sec:
+        ctx.run(
+            lambda: every(
+                settings.verify_interval_sec,
+                settings.nats_url,
+                "usage",
+                check,
+                ctx.js,
+                ctx.topology,
+                ctx.stopping,
+            ),
+            cancel_at_stop=True,
+        )
 
 
 def _migrate(settings: Settings) -> None:
@@ -70,11 +88,17 @@ def _rebuild(settings: Settings) -> None:
     asyncio.run(rebuild(settings))
 
 
+def _verify(settings: Settings) -> None:
+    from cortex_usage.verify import run
+
+    run(settings)
+
+
 service = Service(
     name="usage",
     settings=Settings,
     start=start,
-    answers=(QUERY,),
+    answers=(QUERY, VERIFY),
     consumes=(RECORDER,),
-    commands={"migrate": _migrate, "rebuild": _rebuild},
+    commands={"migrate": _migrate, "rebuild": _rebuild, "verify": _verify},
 )

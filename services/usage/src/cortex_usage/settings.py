@@ -35,6 +35,8 @@ class Settings(ServiceSettings, NatsSettings, DatabaseSettings):
     rollup_interval_sec: float = Field(default=5.0, gt=0)
     #: an hour is rolled up once no record arrived for it in this time
     rollup_settle_sec: float = Field(default=5.0, ge=0)
+    #: verify the tables against a replay this often (0: never; docs/audit.md)
+    verify_interval_sec: float = Field(default=0.0, ge=0)
 
     renamed: ClassVar[Mapping[str, str]] = old_service_names(
         "usage", "HOST", "PORT", "FETCH_BATCH", "BATCHES_IN_FLIGHT", "ACK_WAIT_SEC",

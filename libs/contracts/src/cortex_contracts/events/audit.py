@@ -28,6 +28,7 @@ AuditAction = Literal[
     "retention.changed",
     "retention.applied",
     "bench.limits_changed",
+    "audit.verified",
 ]
 
 
