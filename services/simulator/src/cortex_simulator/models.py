@@ -73,6 +73,9 @@ class Faults:
     hang: bool = False
     down: bool = False
     loading: bool = False
+    # Share of structured answers (JSON output, tool-call arguments) made invalid on purpose.
+    break_rate: float = 0.0
+    break_seed: int = 0
 
 
 @dataclass(slots=True)
@@ -90,6 +93,7 @@ class Counters:
     active_requests: int = 0
     completed_requests: int = 0
     cancelled_requests: int = 0
+    structured_answers: int = 0  # JSON answers and tool calls: the broken mode's position
 
 
 @dataclass(slots=True)
