@@ -97,6 +97,8 @@ class Inspection:
         self.request = {"url": url, "headers": masked_headers(headers), "body": parsed}
 
     def chunk(self, event: bytes) -> None:
+        if event.startswith(b"data: [DONE]"):
+            return  # the end marker, not a chunk
         if self.first_chunk is None:
             self.first_chunk = event
         self.last_chunk = event
