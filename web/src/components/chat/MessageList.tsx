@@ -6,7 +6,7 @@ import type { ServerMetrics } from '../../lib/types';
 import { MessageContent } from './MessageContent';
 import { NearViewportContext, useNearWatcher } from './nearViewport';
 
-const ROLE_LABEL: Record<string, string> = { user: 'You', assistant: 'Assistant', system: 'System' };
+const ROLE_LABEL: Record<string, string> = { user: 'You', assistant: 'Assistant', system: 'System', tool: 'Tool result' };
 /** Messages further than this from the end render markdown only when scrolled near. */
 const EAGER_TAIL = 30;
 /**
@@ -51,9 +51,11 @@ interface ItemProps {
   canRegenerate?: boolean;
   onRegenerate?: () => void;
   lazy?: boolean;
+  /** Below a finished assistant message: the inspector (components/inspect). */
+  extra?: React.ReactNode;
 }
 
-const MessageItem = memo(function MessageItem({ message, streaming, canRegenerate, onRegenerate, lazy }: ItemProps) {
+const MessageItem = memo(function MessageItem({ message, streaming, canRegenerate, onRegenerate, lazy, extra }: ItemProps) {
   const { role, content, metrics, localStatus } = message;
   const status = metrics?.status && metrics.status !== 'complete' ? metrics.status : localStatus;
   return (
@@ -75,10 +77,11 @@ const MessageItem = memo(function MessageItem({ message, streaming, canRegenerat
           <span />
         </div>
       ) : role === 'assistant' && !content ? (
-        <p className="muted no-answer">No text was generated.</p>
+        extra ? null : <p className="muted no-answer">No text was generated.</p>
       ) : (
         <MessageContent content={content} markdown={role !== 'user'} streaming={streaming} lazy={lazy} />
       )}
+      {!streaming && extra}
       {!streaming && (
         <footer className="message-foot">
           {role === 'assistant' && metrics && (
@@ -107,6 +110,8 @@ interface Props {
   loading: boolean;
   onRegenerate: () => void;
   emptyHint?: React.ReactNode;
+  /** The inspector under each finished assistant message (`isLast`: the conversation's last). */
+  renderInspector?: (message: ChatItem, isLast: boolean) => React.ReactNode;
 }
 
 /** First index of each chunk (chunks keep their messages as new ones arrive at the end). */
@@ -116,7 +121,7 @@ export function chunkStarts(count: number): number[] {
   return starts;
 }
 
-export function MessageList({ messages, streaming, isStreaming, loading, onRegenerate, emptyHint }: Props) {
+export function MessageList({ messages, streaming, isStreaming, loading, onRegenerate, emptyHint, renderInspector }: Props) {
   const scrollRef = useRef<HTMLDivElement | null>(null);
   const [rootEl, setRootEl] = useState<HTMLElement | null>(null);
   const setScrollEl = useCallback((el: HTMLDivElement | null) => {
@@ -171,6 +176,11 @@ export function MessageList({ messages, streaming, isStreaming, loading, onRegen
                   lazy={i < eagerFrom}
                   canRegenerate={canRegenerate && i === lastAssistant}
                   onRegenerate={canRegenerate && i === lastAssistant ? onRegenerate : undefined}
+                  extra={
+                    m.role === 'assistant' && renderInspector
+                      ? renderInspector(m, i === messages.length - 1 && !isStreaming)
+                      : undefined
+                  }
                 />
               );
             })}
