@@ -1,7 +1,7 @@
-// JSON Schema checks in the browser with Ajv (draft 2020-12 keywords of draft-07 style schemas).
-import Ajv, { type ErrorObject } from 'ajv';
-
-const ajv = new Ajv({ allErrors: false, strict: false });
+// JSON Schema checks in the browser with @cfworker/json-schema (drafts 4 to 2020-12). Not Ajv:
+// Ajv compiles schemas with `new Function`, which the gateway's Content-Security-Policy
+// (script-src 'self', no 'unsafe-eval') rightly forbids; this validator interprets the schema.
+import { Validator, type OutputUnit } from '@cfworker/json-schema';
 
 export interface Verdict {
   ok: boolean;
@@ -20,35 +20,50 @@ export function parseJson(text: string): ParsedJson {
   }
 }
 
-const cache = new Map<string, ReturnType<typeof ajv.compile>>();
+const TYPES = new Set(['string', 'number', 'integer', 'boolean', 'object', 'array', 'null']);
 
-function compiled(schema: unknown) {
-  const key = JSON.stringify(schema);
-  let validate = cache.get(key);
-  if (!validate) {
-    validate = ajv.compile(schema as object);
-    cache.set(key, validate);
-  }
-  return validate;
-}
-
-/** Is the schema itself usable? Its compile error, or null. */
+/** Is the schema itself usable? Why not, or null. */
 export function schemaProblem(schema: unknown): string | null {
   if (!schema || typeof schema !== 'object' || Array.isArray(schema)) return 'The schema must be a JSON object.';
-  try {
-    compiled(schema);
-    return null;
-  } catch (e) {
-    return e instanceof Error ? e.message : 'The schema does not compile.';
+  const stack: unknown[] = [schema];
+  while (stack.length) {
+    const node = stack.pop();
+    if (!node || typeof node !== 'object') continue;
+    if (!Array.isArray(node)) {
+      const type = (node as { type?: unknown }).type;
+      const types = Array.isArray(type) ? type : type === undefined ? [] : [type];
+      const bad = types.find((t) => typeof t !== 'string' || !TYPES.has(t));
+      if (bad !== undefined && !('properties' in node && typeof type !== 'string')) {
+        return `Unknown type ${JSON.stringify(bad)} in the schema.`;
+      }
+    }
+    stack.push(...Object.values(node));
   }
+  return null;
 }
 
-function firstError(errors: ErrorObject[] | null | undefined): { path: string; message: string } {
-  const e = errors?.[0];
+const cache = new Map<string, Validator>();
+
+function validatorOf(schema: unknown): Validator {
+  const key = JSON.stringify(schema);
+  let v = cache.get(key);
+  if (!v) {
+    v = new Validator(schema as object, '2020-12', true);
+    cache.set(key, v);
+  }
+  return v;
+}
+
+/** The first failure's deepest error, as a JSON pointer into the answer. */
+function firstError(errors: OutputUnit[]): { path: string; message: string } {
+  const e = errors[errors.length - 1];
   if (!e) return { path: '/', message: 'invalid' };
-  const missing = e.keyword === 'required' ? (e.params as { missingProperty?: string }).missingProperty : undefined;
-  const path = missing ? `${e.instancePath}/${missing}` : e.instancePath || '/';
-  return { path, message: e.message ?? e.keyword };
+  let path = e.instanceLocation.replace(/^#/, '');
+  if (e.keyword === 'required') {
+    const missing = /required property "([^"]*)"/.exec(e.error)?.[1];
+    if (missing !== undefined) path = `${path}/${missing}`;
+  }
+  return { path: path || '/', message: e.error };
 }
 
 /** Validate an answer's text against `schema`. */
@@ -61,7 +76,7 @@ export function checkText(text: string, schema: unknown): Verdict {
 export function checkValue(value: unknown, schema: unknown): Verdict {
   const problem = schemaProblem(schema);
   if (problem) return { ok: false, path: 'schema', message: problem };
-  const validate = compiled(schema);
-  if (validate(value)) return { ok: true, path: '', message: 'valid' };
-  return { ok: false, ...firstError(validate.errors) };
+  const result = validatorOf(schema).validate(value);
+  if (result.valid) return { ok: true, path: '', message: 'valid' };
+  return { ok: false, ...firstError(result.errors) };
 }

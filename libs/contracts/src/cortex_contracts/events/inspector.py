@@ -54,7 +54,7 @@ class SchemaFailure(BaseModel):
 
 
 class BatchReport(BaseModel):
-    """A schema batch: the prompt sent `runs` times, each answer validated (in the browser, Ajv)."""
+    """A schema batch: the prompt sent `runs` times, each answer validated (in the browser, @cfworker/json-schema)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
