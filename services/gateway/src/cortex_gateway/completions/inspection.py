@@ -4,14 +4,15 @@ Collected while the completion runs (cheaply: the first and last chunk are refer
 the relay has anyway; logprobs and tool calls come from chunks that are parsed in full anyway),
 and written once, as `metrics_json["inspect"]` of the recorded answer (event-sourced with the
 message). A record is at most `INSPECT_MAX_BYTES` of JSON: what does not fit is cut in this
-order — logprobs from the end, then the request's older messages, then the chunks — and listed
-in `truncated`.
+order — a request over `REQUEST_SHARE_BYTES` keeps only its last message, then logprobs are cut
+from the end, then the chunks and the request go — and listed in `truncated`.
 """
 
 import json
 from typing import Any
 
 INSPECT_MAX_BYTES = 64 * 1024
+REQUEST_SHARE_BYTES = 24 * 1024  # a longer conversation keeps its last message only
 MAX_LOGPROB_TOKENS = 4096  # kept while streaming; the byte cap then decides what is stored
 CHUNK_MAX_CHARS = 4096
 SECRET_HEADERS = frozenset(
@@ -182,20 +183,20 @@ def bounded(record: dict[str, Any]) -> dict[str, Any]:
     """Cut `record` to INSPECT_MAX_BYTES (see the module's docstring); lists what was cut."""
     if _size(record) <= INSPECT_MAX_BYTES:
         return record
+    request: dict[str, Any] = record.get("request") or {}
+    body = request.get("body")
+    if isinstance(body, dict) and len(json.dumps(body)) > REQUEST_SHARE_BYTES:
+        messages = body.get("messages")
+        if isinstance(messages, list) and len(messages) > 1:
+            request["body"] = {**body, "messages": messages[-1:]}
+            record["truncated"].append(f"request: last of {len(messages)} messages kept")
     content = record["logprobs"]["content"]
-    if content:
+    if content and _size(record) > INSPECT_MAX_BYTES:
         keep = len(content)
         while keep and _size(record) > INSPECT_MAX_BYTES:
             keep = keep * 3 // 4
             record["logprobs"]["content"] = content[:keep]
         record["truncated"].append(f"logprobs: first {keep} of {len(content)} tokens kept")
-    request: dict[str, Any] = record.get("request") or {}
-    body = request.get("body")
-    if _size(record) > INSPECT_MAX_BYTES and isinstance(body, dict):
-        messages = body.get("messages")
-        if isinstance(messages, list) and len(messages) > 1:
-            request["body"] = {**body, "messages": messages[-1:]}
-            record["truncated"].append(f"request: last of {len(messages)} messages kept")
     if _size(record) > INSPECT_MAX_BYTES:
         record["first_chunk"] = record["last_chunk"] = None
         record["tool_calls"] = []
