@@ -52,8 +52,10 @@ async def sim(stack: Stack) -> AsyncIterator[tuple[PrivateModels, str]]:
     admin = await login(stack.gateway_url, "admin", stack.admin_password)
     name = unique("ui-insp")
     spec = {"name": name, "personality": "vllm", "ttft_ms": 5, "itl_ms": 2, "output_tokens": 30}
+    # A server that ignores `logprobs`, as some llama.cpp builds do.
+    plain = {**spec, "name": f"{name}-nolp", "personality": "llamacpp", "logprobs": False}
     try:
-        async with private_models(stack, admin, [spec], api_key=ENGINE_KEY) as private:
+        async with private_models(stack, admin, [spec, plain], api_key=ENGINE_KEY) as private:
             yield private, name
     finally:
         await admin.aclose()
@@ -141,6 +143,20 @@ async def test_tokens_with_alternatives_and_the_raw_exchange_whose_curl_reproduc
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == "The quick brown fox jumps"
     assert any(c["choices"] and c["choices"][0].get("logprobs") for c in chunks)
+
+
+async def test_a_model_that_returns_no_logprobs_says_so(
+    ui: UiUser, sim: tuple[PrivateModels, str]
+) -> None:
+    page = ui.page
+    await open_chat(page, f"{sim[1]}-nolp")
+    await send(page, "echo: hello there", answers=1)
+    answer = messages(page, "assistant").last
+    await answer.get_by_test_id("toggle-tokens").click()
+    note = answer.get_by_test_id("tokens-unavailable")
+    await expect(note).to_contain_text(f"{sim[1]}-nolp did not return token probabilities")
+    await expect(answer.get_by_test_id("token")).to_have_count(0)
+    await screenshot(page, "ui_inspector_no_logprobs")
 
 
 async def test_a_schema_batch_of_20_reports_the_broken_modes_rate_and_is_kept_with_the_chat(

@@ -153,3 +153,19 @@ def test_broken_schedule_is_exact_for_whole_multiples_and_shifted_by_the_seed() 
 
 def test_example_values_fit_their_schema() -> None:
     jsonschema.validate(example_for(SCHEMA), SCHEMA)
+
+
+async def test_a_model_without_logprobs_ignores_the_parameter() -> None:
+    from cortex_simulator.models import ModelConfig
+
+    app = create_app(
+        Settings(models=[ModelConfig(name="plain", ttft_ms=0, itl_ms=0, logprobs=False)])
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as c:
+        ask = {**body(stream=True, logprobs=True, top_logprobs=2), "model": "plain"}
+        answer = await c.post("/v1/chat/completions", json=ask)
+        assert answer.status_code == 200
+        assert all(
+            ch["choices"][0]["logprobs"] is None for ch in chunks(answer.text) if ch["choices"]
+        )

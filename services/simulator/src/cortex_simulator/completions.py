@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Request
@@ -146,6 +147,8 @@ async def chat_completions(
         body = payload if parsed else parse_json(raw)
         req = _validate(body)
         features = read_features(body, req.messages)
+        if not state.config.logprobs:
+            features = replace(features, logprobs=False, top_logprobs=0)
         prompt_tokens, answer = plan_answer(state, req)
     except SimulatedError as exc:
         counters.failed_requests += 1

@@ -34,6 +34,8 @@ class ModelConfig(BaseModel):
     reasoning_tokens: int = Field(default=32, ge=0)
     n_ctx_train: int | None = Field(default=None, ge=1)
     model_path: str | None = None
+    # False: like a server without token probabilities, `logprobs` is accepted and ignored.
+    logprobs: bool = True
 
     @model_validator(mode="after")
     def _check_slots(self) -> ModelConfig:
