@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from cortex_simulator.app import create_app
+from cortex_simulator.models import ModelConfig
 from cortex_simulator.settings import Settings
 from cortex_simulator.structured import example_for, is_broken
 
@@ -156,8 +157,6 @@ def test_example_values_fit_their_schema() -> None:
 
 
 async def test_a_model_without_logprobs_ignores_the_parameter() -> None:
-    from cortex_simulator.models import ModelConfig
-
     app = create_app(
         Settings(models=[ModelConfig(name="plain", ttft_ms=0, itl_ms=0, logprobs=False)])
     )

@@ -1203,6 +1203,11 @@ export interface components {
             max_model_len: number | null;
             /** Exact */
             exact: boolean;
+            /**
+             * Tokens
+             * @description with `with_tokens`: the prompt's tokens as text, when the engine gives them
+             */
+            tokens?: string[] | null;
         };
         /** TokenizeRequest */
         TokenizeRequest: {
@@ -1210,6 +1215,12 @@ export interface components {
             messages?: components["schemas"]["PromptMessage"][] | null;
             /** Text */
             text?: string | null;
+            /**
+             * With Tokens
+             * @description also answer the prompt's tokens as text (`messages` only)
+             * @default false
+             */
+            with_tokens: boolean;
         } & ({
             messages: unknown[];
         } | {

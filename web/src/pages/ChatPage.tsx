@@ -296,6 +296,15 @@ export function ChatPage() {
             batchPrompt={chat.draft.trim() ? chat.draft : lastUserText}
             promptTokens={ctx.count}
             promptExact={ctx.exact}
+            promptMessages={() => [
+              ...(!hasSystemMessage && supportsSystem && settings.systemPrompt.trim()
+                ? [{ role: 'system', content: settings.systemPrompt }]
+                : []),
+              ...chat.messages
+                .filter((m) => m.content.trim() && m.role !== 'tool')
+                .map((m) => ({ role: m.role, content: m.content })),
+              ...(chat.draft.trim() ? [{ role: 'user', content: chat.draft }] : []),
+            ]}
             onApplyPreset={(p) =>
               chat.setSettings({
                 systemPrompt: chat.messages.length > 0 ? settings.systemPrompt : p.system_prompt ?? '',

@@ -4,6 +4,7 @@ import type { Inspector } from '../../hooks/useInspector';
 import { formatMs } from '../../lib/format';
 import type { PresetBody } from '../../lib/inspect/types';
 import { PresetsSection } from './PresetsSection';
+import { PromptTokens } from './PromptTokens';
 
 interface Props {
   inspector: Inspector;
@@ -14,6 +15,8 @@ interface Props {
   batchPrompt: string;
   promptTokens: number | null;
   promptExact: boolean;
+  /** The prompt as it would be sent now (for its tokens on demand). */
+  promptMessages: () => { role: string; content: string }[];
   onApplyPreset: (p: PresetBody) => void;
 }
 
@@ -29,6 +32,7 @@ const EXAMPLE_TOOLS = `[{"type": "function", "function": {"name": "get_weather",
 /** The inspector's settings: what requests ask for, the schema and batch, tools, presets. */
 export function InspectorPanel(props: Props) {
   const { inspector, model, sessionId, chatSettings, batchPrompt, promptTokens, promptExact, onApplyPreset } = props;
+  const { promptMessages } = props;
   const { settings: s, setSettings, batch, batchProgress } = inspector;
   const [runs, setRuns] = useState(20);
   const rate = batch ? batch.valid / batch.runs : null;
@@ -72,6 +76,7 @@ export function InspectorPanel(props: Props) {
             Prompt: {promptTokens ?? '–'} tokens{promptExact ? '' : ' (estimated)'}. Each answer keeps the exact
             parameters it was produced with (see “Raw exchange” under it).
           </p>
+          <PromptTokens model={model} messages={promptMessages} />
         </fieldset>
 
         <fieldset>

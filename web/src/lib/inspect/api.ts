@@ -38,3 +38,15 @@ export async function completeOnce(body: Record<string, unknown>, signal?: Abort
   });
   return res?.choices?.[0]?.message?.content ?? '';
 }
+
+/** The prompt's tokens as text, from the model server's own tokenizer; null when it gives none. */
+export async function promptTokens(
+  model: string,
+  messages: { role: string; content: string }[],
+): Promise<{ count: number; exact: boolean; tokens: string[] | null }> {
+  const res = await api<{ count: number; exact: boolean; tokens?: string[] | null }>(
+    `/v1/models/${encodeURIComponent(model)}/tokenize`,
+    { method: 'POST', body: { messages, with_tokens: true } },
+  );
+  return { count: res.count, exact: res.exact, tokens: res.tokens ?? null };
+}
