@@ -1,6 +1,7 @@
 import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { ChatItem, StreamingMessage } from '../../hooks/chatState';
 import { copyText } from '../../lib/clipboard';
+import { inspectOf } from '../../lib/inspect/types';
 import { formatInt, formatMs, formatNumber } from '../../lib/format';
 import type { ServerMetrics } from '../../lib/types';
 import { MessageContent } from './MessageContent';
@@ -77,7 +78,9 @@ const MessageItem = memo(function MessageItem({ message, streaming, canRegenerat
           <span />
         </div>
       ) : role === 'assistant' && !content ? (
-        extra ? null : <p className="muted no-answer">No text was generated.</p>
+        (inspectOf(metrics)?.tool_calls.length ?? 0) > 0 ? null : (
+          <p className="muted no-answer">No text was generated.</p>
+        )
       ) : (
         <MessageContent content={content} markdown={role !== 'user'} streaming={streaming} lazy={lazy} />
       )}
