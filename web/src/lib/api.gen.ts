@@ -598,7 +598,7 @@ export interface components {
         };
         /**
          * BatchReport
-         * @description A schema batch: the prompt sent `runs` times, each answer validated (in the browser, @cfworker/json-schema).
+         * @description A schema batch: the prompt sent `runs` times, each answer validated in the browser.
          */
         BatchReport: {
             /** Model */

@@ -49,16 +49,16 @@ class SchemaFailure(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     run: int = Field(ge=0)
-    path: str
+    path: str = Field(max_length=500)
     message: str = Field(max_length=500)
 
 
 class BatchReport(BaseModel):
-    """A schema batch: the prompt sent `runs` times, each answer validated (in the browser, @cfworker/json-schema)."""
+    """A schema batch: the prompt sent `runs` times, each answer validated in the browser."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    model: str
+    model: str = Field(max_length=200)
     prompt: str = Field(max_length=MAX_SYSTEM_PROMPT)
     runs: int = Field(ge=1)
     valid: int = Field(ge=0)

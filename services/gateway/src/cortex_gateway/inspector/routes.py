@@ -5,6 +5,7 @@
 - `GET/PUT /v1/chat/sessions/{id}/inspector`: the chat's JSON Schema, tools and last batch.
 """
 
+import json
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -31,10 +32,15 @@ async def get_store(events: Events) -> InspectorStore:
 Store = Annotated[InspectorStore, Depends(get_store)]
 
 
+MAX_DOCUMENT_BYTES = 256 * 1024  # a schema or a tool list; events stay under NATS's 1 MiB
+
+
 def _storable(value: Any) -> Any:
     problem = None if value is None else document_problem(value)
     if problem:
         raise ValueError(f"is not storable: {problem}")
+    if value is not None and len(json.dumps(value).encode()) > MAX_DOCUMENT_BYTES:
+        raise ValueError(f"is over {MAX_DOCUMENT_BYTES // 1024} KiB")
     return value
 
 

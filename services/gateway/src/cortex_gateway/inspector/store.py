@@ -10,11 +10,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from nats.errors import MaxPayloadError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from cortex_contracts.envelope import Actor
+from cortex_contracts.envelope import Actor, Event
 from cortex_contracts.events.inspector import (
     AnyInspectorEvent,
     BatchReport,
@@ -26,6 +27,7 @@ from cortex_contracts.events.inspector import (
 )
 from cortex_contracts.topology import Topology
 from cortex_gateway.auth.principal import Principal
+from cortex_gateway.chat.commands import EventTooLarge  # answered 413 by errors.py
 from cortex_runtime.jetstream import publish_event
 
 MAX_PRESETS_LISTED = 500
@@ -34,6 +36,13 @@ READ_CONCURRENCY = 16
 
 class PresetNotFound(Exception):
     pass
+
+
+async def _publish(js: JetStreamContext, subject: str, event: Event) -> None:
+    try:
+        await publish_event(js, subject, event)
+    except MaxPayloadError as error:
+        raise EventTooLarge("This is too large to store; make it smaller.") from error
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,7 @@ class InspectorStore:
         subject = self.topology.preset_subject(
             principal.org_id, principal.user_id, event.aggregate_id
         )
-        await publish_event(self.js, subject, event)
+        await _publish(self.js, subject, event)
         return StoredPreset(event, principal.user_id, event.occurred_at)
 
     async def own_preset(self, principal: Principal, preset_id: str) -> PresetSaved:
@@ -97,7 +106,7 @@ class InspectorStore:
     async def delete_preset(self, principal: Principal, preset_id: str) -> None:
         await self.own_preset(principal, preset_id)
         subject = self.topology.preset_subject(principal.org_id, principal.user_id, preset_id)
-        await publish_event(
+        await _publish(
             self.js, subject, PresetDeleted(aggregate_id=preset_id, actor=_actor(principal))
         )
 
@@ -155,5 +164,5 @@ class InspectorStore:
             batch=batch,
         )
         subject = self.topology.chat_inspector_subject(principal.user_id, session_id)
-        await publish_event(self.js, subject, event)
+        await _publish(self.js, subject, event)
         return event
