@@ -96,7 +96,8 @@ class CompletionRun:
 
     def _observe(self, event: bytes, now: float) -> bool:
         """Measure one event; False when it must not be forwarded."""
-        self.inspection.chunk(event)
+        if self.session_id is not None:  # a playground turn: the inspector keeps its chunks
+            self.inspection.chunk(event)
         text = self._frame.text(event)
         if text is not None:  # the common chunk, read without a full JSON parse
             if text:
