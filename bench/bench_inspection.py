@@ -12,7 +12,7 @@ from cortex_gateway.completions.request import parse_body
 from cortex_gateway.completions.run import CompletionRun
 
 CHUNKS = 2000
-ROUNDS = 40
+ROUNDS = 150
 CHUNK = (
     b'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"m",'
     b'"choices":[{"index":0,"delta":{"content":" word%d"},"logprobs":null,"finish_reason":null}]}'
@@ -39,8 +39,8 @@ def main() -> None:
     api_s: list[float] = []
     playground_s: list[float] = []
     for _ in range(ROUNDS):
-        api_s.append(min(timeit.repeat(api, number=1, repeat=3)))
-        playground_s.append(min(timeit.repeat(playground, number=1, repeat=3)))
+        api_s.append(min(timeit.repeat(api, number=1, repeat=5)))
+        playground_s.append(min(timeit.repeat(playground, number=1, repeat=5)))
     a, p = min(api_s), min(playground_s)
     body = (
         f"`CompletionRun.feed` over {CHUNKS} content chunks, best of {ROUNDS} interleaved "
