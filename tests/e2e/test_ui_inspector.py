@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -152,6 +153,18 @@ async def test_tokens_with_alternatives_and_the_raw_exchange_whose_curl_reproduc
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == "The quick brown fox jumps"
     assert any(c["choices"] and c["choices"][0].get("logprobs") for c in chunks)
+
+    # And the Python snippet, with the openai SDK.
+    python = await answer.get_by_test_id("raw-python").inner_text()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", python,
+        env={**os.environ, "CORTEX_API_KEY": key},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().strip() == "The quick brown fox jumps"
 
 
 async def test_a_model_that_returns_no_logprobs_says_so(
