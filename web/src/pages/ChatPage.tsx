@@ -151,11 +151,10 @@ export function ChatPage() {
         schema={checkSchema}
         tools={inspectTools}
         isLast={isLast}
-        busy={chat.isStreaming}
         onToolAnswer={(id, content) => void answerToolCall(id, content)}
       />
     ),
-    [chat.sessionId, model, checkSchema, inspectTools, chat.isStreaming, answerToolCall],
+    [chat.sessionId, model, checkSchema, inspectTools, answerToolCall],
   );
   const lastUserText = useMemo(() => {
     for (let i = chat.messages.length - 1; i >= 0; i--) if (chat.messages[i].role === 'user') return chat.messages[i].content;

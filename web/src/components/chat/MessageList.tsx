@@ -52,13 +52,16 @@ interface ItemProps {
   canRegenerate?: boolean;
   onRegenerate?: () => void;
   lazy?: boolean;
-  /** Below a finished assistant message: the inspector (components/inspect). */
-  extra?: React.ReactNode;
+  /** Renders the inspector below a finished assistant message (components/inspect); a stable
+   * function, so that a streaming answer does not re-render every message above it. */
+  inspector?: (message: ChatItem, isLast: boolean) => React.ReactNode;
+  isLast?: boolean;
 }
 
-const MessageItem = memo(function MessageItem({ message, streaming, canRegenerate, onRegenerate, lazy, extra }: ItemProps) {
+const MessageItem = memo(function MessageItem({ message, streaming, canRegenerate, onRegenerate, lazy, inspector, isLast }: ItemProps) {
   const { role, content, metrics, localStatus } = message;
   const status = metrics?.status && metrics.status !== 'complete' ? metrics.status : localStatus;
+  const extra = inspector && role === 'assistant' && !streaming ? inspector(message, !!isLast) : null;
   return (
     <article
       className={`message message-${role}${streaming ? ' message-streaming' : ''}`}
@@ -84,7 +87,7 @@ const MessageItem = memo(function MessageItem({ message, streaming, canRegenerat
       ) : (
         <MessageContent content={content} markdown={role !== 'user'} streaming={streaming} lazy={lazy} />
       )}
-      {!streaming && extra}
+      {extra}
       {!streaming && (
         <footer className="message-foot">
           {role === 'assistant' && metrics && (
@@ -179,11 +182,8 @@ export function MessageList({ messages, streaming, isStreaming, loading, onRegen
                   lazy={i < eagerFrom}
                   canRegenerate={canRegenerate && i === lastAssistant}
                   onRegenerate={canRegenerate && i === lastAssistant ? onRegenerate : undefined}
-                  extra={
-                    m.role === 'assistant' && renderInspector
-                      ? renderInspector(m, i === messages.length - 1 && !isStreaming)
-                      : undefined
-                  }
+                  inspector={m.role === 'assistant' ? renderInspector : undefined}
+                  isLast={i === messages.length - 1 && !isStreaming}
                 />
               );
             })}

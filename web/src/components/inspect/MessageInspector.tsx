@@ -14,14 +14,14 @@ export interface MessageInspectorProps {
   /** The chat's JSON Schema (parsed), when one is set: every answer is checked against it. */
   schema: unknown;
   tools: ToolSpec[] | null;
+  /** The conversation's last message, no answer streaming: its tool calls may be answered. */
   isLast: boolean;
-  busy: boolean;
   onToolAnswer: (callId: string, content: string) => void;
 }
 
 /** Under an assistant message: its schema check, tool calls, token view, raw exchange, compare link. */
 export const MessageInspector = memo(function MessageInspector(props: MessageInspectorProps) {
-  const { message, sessionId, model, schema, tools, isLast, busy, onToolAnswer } = props;
+  const { message, sessionId, model, schema, tools, isLast, onToolAnswer } = props;
   const [open, setOpen] = useState<'tokens' | 'raw' | null>(null);
   const record = inspectOf(message.metrics);
   const calls = record?.tool_calls ?? [];
@@ -42,7 +42,7 @@ export const MessageInspector = memo(function MessageInspector(props: MessageIns
         </div>
       )}
       {calls.length > 0 && (
-        <ToolCalls calls={calls} tools={tools} onAnswer={isLast ? onToolAnswer : undefined} busy={busy} />
+        <ToolCalls calls={calls} tools={tools} onAnswer={isLast ? onToolAnswer : undefined} />
       )}
       <div className="inspect-toggles">
         <button

@@ -7,7 +7,6 @@ interface Props {
   tools: ToolSpec[] | null;
   /** Set on the conversation's last message: the user may answer its calls. */
   onAnswer?: (callId: string, content: string) => void;
-  busy?: boolean;
 }
 
 function verdictOf(call: ToolCall, tools: ToolSpec[] | null): { ok: boolean; text: string } {
@@ -21,7 +20,7 @@ function verdictOf(call: ToolCall, tools: ToolSpec[] | null): { ok: boolean; tex
 }
 
 /** The model's tool calls, parsed and checked against each tool's parameter schema. */
-export function ToolCalls({ calls, tools, onAnswer, busy }: Props) {
+export function ToolCalls({ calls, tools, onAnswer }: Props) {
   const [answers, setAnswers] = useState<Record<string, string>>({});
   return (
     <div className="tool-calls" data-testid="tool-calls">
@@ -56,7 +55,7 @@ export function ToolCalls({ calls, tools, onAnswer, busy }: Props) {
                   onChange={(e) => setAnswers({ ...answers, [call.id]: e.target.value })}
                   placeholder='{"temperature": 21}'
                 />
-                <button type="submit" className="btn btn-small" data-testid="send-tool-answer" disabled={busy}>
+                <button type="submit" className="btn btn-small" data-testid="send-tool-answer">
                   Send tool result
                 </button>
               </form>

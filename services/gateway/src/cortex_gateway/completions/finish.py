@@ -47,9 +47,10 @@ async def settle_metrics(state: CompletionRuntime, run: CompletionRun) -> dict[s
 
 def inspect_record(run: CompletionRun) -> dict[str, Any]:
     head = None
-    if run.exchange is not None and run.exchange.head.done() and not run.exchange.head.exception():
-        result = run.exchange.head.result()
-        head = (result.status, result.headers)
+    answered = run.exchange.head if run.exchange is not None else None
+    if answered is not None and answered.done() and not answered.cancelled():
+        if answered.exception() is None:
+            head = (answered.result().status, answered.result().headers)
     return run.inspection.record(head=head, usage=run.usage)
 
 
