@@ -48,9 +48,13 @@ async def settle_metrics(state: CompletionRuntime, run: CompletionRun) -> dict[s
 def inspect_record(run: CompletionRun) -> dict[str, Any]:
     head = None
     answered = run.exchange.head if run.exchange is not None else None
-    if answered is not None and answered.done() and not answered.cancelled():
-        if answered.exception() is None:
-            head = (answered.result().status, answered.result().headers)
+    if (
+        answered is not None
+        and answered.done()
+        and not answered.cancelled()
+        and answered.exception() is None
+    ):
+        head = (answered.result().status, answered.result().headers)
     return run.inspection.record(head=head, usage=run.usage)
 
 
