@@ -168,3 +168,16 @@ async def test_a_model_without_logprobs_ignores_the_parameter() -> None:
         assert all(
             ch["choices"][0]["logprobs"] is None for ch in chunks(answer.text) if ch["choices"]
         )
+
+
+async def test_vllm_tokenize_gives_the_token_texts_when_asked() -> None:
+    async with client() as c:
+        messages = [{"role": "user", "content": "The quick fox"}]
+        answer = await c.post(
+            f"/m/{MODEL}/tokenize", json={"messages": messages, "return_token_strs": True}
+        )
+        body = answer.json()
+        assert body["token_strs"][3:6] == ["The", "quick", "fox"]
+        assert len(body["token_strs"]) == body["count"] == 10
+        plain = await c.post(f"/m/{MODEL}/tokenize", json={"messages": messages})
+        assert plain.json()["token_strs"] is None
