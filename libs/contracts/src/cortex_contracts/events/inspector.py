@@ -24,10 +24,10 @@ class PresetBody(BaseModel):
     system_prompt: str = Field(default="", max_length=MAX_SYSTEM_PROMPT)
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, ge=0, le=1)
-    max_tokens: int | None = Field(default=None, ge=1)
-    seed: int | None = None
-    logprobs: bool = True
-    top_logprobs: int = Field(default=5, ge=0, le=20)
+    max_tokens: int | None = Field(default=None, ge=1, strict=True)
+    seed: int | None = Field(default=None, strict=True)
+    logprobs: bool = Field(default=True, strict=True)
+    top_logprobs: int = Field(default=5, ge=0, le=20, strict=True)
     output_schema: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
 
@@ -37,7 +37,7 @@ class PresetSaved(Event):
 
     type: Literal["inspect.preset.saved"] = "inspect.preset.saved"
     name: str = Field(min_length=1, max_length=MAX_NAME)
-    shared: bool = False
+    shared: bool = Field(default=False, strict=True)
     preset: PresetBody
 
 
@@ -48,7 +48,7 @@ class PresetDeleted(Event):
 class SchemaFailure(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    run: int = Field(ge=0)
+    run: int = Field(ge=0, strict=True)
     path: str = Field(max_length=500)
     message: str = Field(max_length=500)
 
@@ -60,9 +60,9 @@ class BatchReport(BaseModel):
 
     model: str = Field(max_length=200)
     prompt: str = Field(max_length=MAX_SYSTEM_PROMPT)
-    runs: int = Field(ge=1)
-    valid: int = Field(ge=0)
-    errors: int = Field(default=0, ge=0, description="requests that failed outright")
+    runs: int = Field(ge=1, strict=True)
+    valid: int = Field(ge=0, strict=True)
+    errors: int = Field(default=0, ge=0, strict=True, description="requests that failed outright")
     latency_ms_p50: float | None = None
     latency_ms_p95: float | None = None
     latency_ms_max: float | None = None

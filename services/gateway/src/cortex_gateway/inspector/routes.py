@@ -46,7 +46,7 @@ def _storable(value: Any) -> Any:
 
 class PresetIn(BaseModel):
     name: str = Field(min_length=1, max_length=MAX_NAME)
-    shared: bool = False
+    shared: bool = Field(default=False, strict=True)  # 0/1 are not booleans here
     preset: PresetBody
 
     @field_validator("preset")

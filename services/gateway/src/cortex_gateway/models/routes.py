@@ -87,7 +87,9 @@ class TokenizeRequest(BaseModel):
     messages: list[PromptMessage] | None = Field(default=None, max_length=MAX_TOKENIZE_MESSAGES)
     text: str | None = Field(default=None, max_length=MAX_TOKENIZE_CHARS)
     with_tokens: bool = Field(
-        default=False, description="also answer the prompt's tokens as text (`messages` only)"
+        default=False,
+        strict=True,
+        description="also answer the prompt's tokens as text (`messages` only)",
     )
 
     @model_validator(mode="after")
