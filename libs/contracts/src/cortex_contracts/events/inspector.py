@@ -22,8 +22,8 @@ class PresetBody(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     system_prompt: str = Field(default="", max_length=MAX_SYSTEM_PROMPT)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, ge=0, le=1)
+    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
+    top_p: float | None = Field(default=None, ge=0, le=1, strict=True)
     max_tokens: int | None = Field(default=None, ge=1, strict=True)
     seed: int | None = Field(default=None, strict=True)
     logprobs: bool = Field(default=True, strict=True)
@@ -63,9 +63,9 @@ class BatchReport(BaseModel):
     runs: int = Field(ge=1, strict=True)
     valid: int = Field(ge=0, strict=True)
     errors: int = Field(default=0, ge=0, strict=True, description="requests that failed outright")
-    latency_ms_p50: float | None = None
-    latency_ms_p95: float | None = None
-    latency_ms_max: float | None = None
+    latency_ms_p50: float | None = Field(default=None, strict=True)
+    latency_ms_p95: float | None = Field(default=None, strict=True)
+    latency_ms_max: float | None = Field(default=None, strict=True)
     failures: list[SchemaFailure] = Field(default_factory=list, max_length=MAX_FAILURES_KEPT)
     finished_at: datetime
 
