@@ -7,7 +7,7 @@ The current state of a subject is its newest event (read with a direct get).
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter
 
 from cortex_contracts.envelope import Event
 
@@ -16,18 +16,30 @@ MAX_SYSTEM_PROMPT = 20_000
 MAX_FAILURES_KEPT = 50
 
 
+def _number(value: Any) -> Any:
+    """JSON numbers only: pydantic's lax mode would also take `false` or `"1"` as numbers."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    return value
+
+
+# A JSON Schema integer may be written 3.0; a float with a fraction is still refused.
+Whole = Annotated[int, BeforeValidator(_number)]
+Number = Annotated[float, BeforeValidator(_number)]
+
+
 class PresetBody(BaseModel):
     """What a preset sets in the playground: the system prompt, sampling, schema and tools."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     system_prompt: str = Field(default="", max_length=MAX_SYSTEM_PROMPT)
-    temperature: float | None = Field(default=None, ge=0, le=2, strict=True)
-    top_p: float | None = Field(default=None, ge=0, le=1, strict=True)
-    max_tokens: int | None = Field(default=None, ge=1, strict=True)
-    seed: int | None = Field(default=None, strict=True)
+    temperature: Number | None = Field(default=None, ge=0, le=2)
+    top_p: Number | None = Field(default=None, ge=0, le=1)
+    max_tokens: Whole | None = Field(default=None, ge=1)
+    seed: Whole | None = Field(default=None)
     logprobs: bool = Field(default=True, strict=True)
-    top_logprobs: int = Field(default=5, ge=0, le=20, strict=True)
+    top_logprobs: Whole = Field(default=5, ge=0, le=20)
     output_schema: dict[str, Any] | None = None
     tools: list[dict[str, Any]] | None = None
 
@@ -48,7 +60,7 @@ class PresetDeleted(Event):
 class SchemaFailure(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    run: int = Field(ge=0, strict=True)
+    run: Whole = Field(ge=0)
     path: str = Field(max_length=500)
     message: str = Field(max_length=500)
 
@@ -60,12 +72,12 @@ class BatchReport(BaseModel):
 
     model: str = Field(max_length=200)
     prompt: str = Field(max_length=MAX_SYSTEM_PROMPT)
-    runs: int = Field(ge=1, strict=True)
-    valid: int = Field(ge=0, strict=True)
-    errors: int = Field(default=0, ge=0, strict=True, description="requests that failed outright")
-    latency_ms_p50: float | None = Field(default=None, strict=True)
-    latency_ms_p95: float | None = Field(default=None, strict=True)
-    latency_ms_max: float | None = Field(default=None, strict=True)
+    runs: Whole = Field(ge=1)
+    valid: Whole = Field(ge=0)
+    errors: Whole = Field(default=0, ge=0, description="requests that failed outright")
+    latency_ms_p50: Number | None = Field(default=None)
+    latency_ms_p95: Number | None = Field(default=None)
+    latency_ms_max: Number | None = Field(default=None)
     failures: list[SchemaFailure] = Field(default_factory=list, max_length=MAX_FAILURES_KEPT)
     finished_at: datetime
 
