@@ -34,9 +34,9 @@ class PresetBody(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     system_prompt: str = Field(default="", max_length=MAX_SYSTEM_PROMPT)
-    temperature: Number | None = Field(default=None, ge=0, le=2)
-    top_p: Number | None = Field(default=None, ge=0, le=1)
-    max_tokens: Whole | None = Field(default=None, ge=1)
+    temperature: Annotated[float, Field(ge=0, le=2), BeforeValidator(_number)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1), BeforeValidator(_number)] | None = None
+    max_tokens: Annotated[int, Field(ge=1), BeforeValidator(_number)] | None = None
     seed: Whole | None = Field(default=None)
     logprobs: bool = Field(default=True, strict=True)
     top_logprobs: Whole = Field(default=5, ge=0, le=20)
