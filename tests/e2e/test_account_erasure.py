@@ -126,6 +126,12 @@ async def test_deleting_a_user_leaves_no_trace_of_their_chats(
             f"/v1/comparisons/{comparison.json()['id']}/turns", json={"prompt": f"{marker} both"}
         )
         assert turn.status_code == 201, turn.text
+        # So do the inspector's presets (a shared one too).
+        preset = await client.post(
+            "/v1/presets",
+            json={"name": "team", "shared": True, "preset": {"system_prompt": f"{marker} sys"}},
+        )
+        assert preset.status_code == 201, preset.text
         await publish_rejected_message(
             js, topology, user_id=user["id"], org_id=user["org_id"], text=f"{marker} parked"
         )

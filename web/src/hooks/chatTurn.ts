@@ -5,6 +5,7 @@
 import { ApiError, isAbortError } from '../lib/api';
 import { addMessage } from '../lib/chat-api';
 import { getConstraints, type ChatRequestMessage, type StreamEvent } from '../lib/chat-client';
+import { inspectOf } from '../lib/inspect/types';
 import type { LiveMetrics, MetricsSnapshot } from '../lib/metrics';
 import type { ModelConstraints, ServerMetrics } from '../lib/types';
 import type { ChatAction, ChatItem } from './chatState';
@@ -70,11 +71,18 @@ export async function saveSystemPrompt(sessionId: string, prompt: string): Promi
   return item;
 }
 
-/** The `messages` array sent upstream: non-empty turns, in order. */
+/** The `messages` array sent upstream: non-empty turns, in order; an answer that called tools
+ * goes with its calls, a tool's result with the call it answers. */
 export function requestMessages(items: ChatItem[]): ChatRequestMessage[] {
-  return items
-    .filter((m) => m.content.trim() !== '' && (m.role === 'user' || m.role === 'assistant' || m.role === 'system'))
-    .map((m) => ({ role: m.role, content: m.content }));
+  const out: ChatRequestMessage[] = [];
+  for (const m of items) {
+    const calls = m.role === 'assistant' ? inspectOf(m.metrics)?.tool_calls : undefined;
+    if (calls?.length) out.push({ role: 'assistant', content: m.content || null, tool_calls: calls });
+    else if (m.role === 'tool') out.push({ role: 'tool', tool_call_id: m.metrics?.tool_call_id ?? '', content: m.content });
+    else if (m.content.trim() !== '' && (m.role === 'user' || m.role === 'assistant' || m.role === 'system'))
+      out.push({ role: m.role, content: m.content });
+  }
+  return out;
 }
 
 export function friendlyError(e: ApiError): string {

@@ -51,6 +51,8 @@ export interface UseChatOptions {
   onActivity?: (sessionId: string) => void;
   /** The route's session does not exist. */
   onNotFound?: () => void;
+  /** Fields every completion request adds to its body (the inspector's logprobs, seed, schema, tools). */
+  requestExtras?: () => Record<string, unknown>;
 }
 
 export function useChat(opts: UseChatOptions) {
@@ -203,6 +205,8 @@ export function useChat(opts: UseChatOptions) {
       userText: string | null;
       regenerate: boolean;
       removed?: ChatItem | null;
+      /** `userText` answers this tool call (a `tool` message) instead of being the user's turn. */
+      toolCallId?: string;
     }) => {
       if (stateRef.current.isStreaming) return;
       const modelName = model;
@@ -215,7 +219,11 @@ export function useChat(opts: UseChatOptions) {
       completionIdRef.current = null;
 
       const userItem: ChatItem | null =
-        turn.userText !== null ? { key: localKey(), role: 'user', content: turn.userText } : null;
+        turn.userText === null
+          ? null
+          : turn.toolCallId !== undefined
+            ? { key: localKey(), role: 'tool', content: turn.userText, metrics: { tool_call_id: turn.toolCallId } }
+            : { key: localKey(), role: 'user', content: turn.userText };
       const assistantKey = localKey();
       dispatch({ type: 'turnStarted', userItem, assistantKey, live: metrics.snapshot() });
       const result = emptyTurnResult();
@@ -255,6 +263,7 @@ export function useChat(opts: UseChatOptions) {
           temperature: settings.temperature,
           top_p: settings.topP,
           max_tokens: settings.maxTokens,
+          extra: optsRef.current.requestExtras?.(),
           sessionId: sid,
           regenerate: turn.regenerate,
           signal: controller.signal,
@@ -292,7 +301,7 @@ export function useChat(opts: UseChatOptions) {
           if (userItem) dispatch({ type: 'messageRemoved', key: userItem.key });
           if (turn.removed) dispatch({ type: 'messageAdded', item: turn.removed });
         }
-        if (turn.userText !== null && !recorded) dispatch({ type: 'draftRestored', draft: turn.userText });
+        if (turn.userText !== null && turn.toolCallId === undefined && !recorded) dispatch({ type: 'draftRestored', draft: turn.userText });
         return;
       }
       if (sid) {
@@ -328,6 +337,16 @@ export function useChat(opts: UseChatOptions) {
       await runTurn({ history: msgs, userText: text, regenerate: false });
     },
     [model, runTurn, dispatch],
+  );
+
+  /** Answer the last message's tool call by hand: a `tool` message, and the model goes on. */
+  const answerToolCall = useCallback(
+    async (callId: string, content: string) => {
+      const current = stateRef.current;
+      if (!content.trim() || current.isStreaming || !current.sessionId) return;
+      await runTurn({ history: current.messages, userText: content, regenerate: false, toolCallId: callId });
+    },
+    [runTurn],
   );
 
   /** Resend the history without the last assistant answer (X-Chat-Regenerate: true). */
@@ -378,6 +397,6 @@ export function useChat(opts: UseChatOptions) {
   );
   const setDraft = useCallback((draft: string) => dispatch({ type: 'draftChanged', draft }), [dispatch]);
 
-  const actions = { setModel, setError, setSettings, setDraft, send, stop, regenerate, reload };
+  const actions = { setModel, setError, setSettings, setDraft, send, stop, regenerate, reload, answerToolCall };
   return { ...state, locked, ...actions, newChat: resetToNew };
 }

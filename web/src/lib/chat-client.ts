@@ -26,8 +26,12 @@ export function tokenize(
 }
 
 export interface ChatRequestMessage {
-  role: 'system' | 'user' | 'assistant';
-  content: string;
+  role: 'system' | 'user' | 'assistant' | 'tool';
+  content: string | null;
+  /** An assistant's calls of the tools it was given (kept with its answer). */
+  tool_calls?: unknown[];
+  /** A `tool` message: the call it answers. */
+  tool_call_id?: string;
 }
 
 export interface StreamChatOptions {
@@ -36,6 +40,8 @@ export interface StreamChatOptions {
   temperature?: number;
   top_p?: number;
   max_tokens?: number;
+  /** More body fields (the inspector's logprobs, seed, response_format, tools); never model/messages/stream. */
+  extra?: Record<string, unknown>;
   sessionId?: string | null;
   regenerate?: boolean;
   signal?: AbortSignal;
@@ -58,6 +64,7 @@ export type StreamEvent =
 /** The JSON body sent to /v1/chat/completions. */
 export function buildCompletionBody(opts: StreamChatOptions): Record<string, unknown> {
   const body: Record<string, unknown> = {
+    ...opts.extra,
     model: opts.model,
     messages: opts.messages,
     stream: true,

@@ -28,6 +28,10 @@ export interface ServerMetrics {
   itl_p95_ms?: number | null;
   latency_ms?: number | null;
   model?: string | null;
+  /** The inspector's record of the exchange (lib/inspect/types.ts `InspectRecord`). */
+  inspect?: unknown;
+  /** On a `tool` message: the tool call it answers. */
+  tool_call_id?: string;
 }
 
 export type Message = Omit<Schemas['MessageView'], 'metrics_json'> & {

@@ -8,9 +8,11 @@ import {
   ModelSelector,
   PerformanceMetrics,
 } from '../components/chat';
-import { DEFAULT_SETTINGS, isFailedAnswer, settingsFromConstraints } from '../hooks/chatState';
+import { InspectorPanel, MessageInspector } from '../components/inspect';
+import { DEFAULT_SETTINGS, isFailedAnswer, settingsFromConstraints, type ChatItem } from '../hooks/chatState';
 import { useChat } from '../hooks/useChat';
 import { useContextCount } from '../hooks/useContextCount';
+import { useInspector } from '../hooks/useInspector';
 import { useRunningModels } from '../hooks/useRunningModels';
 import { useSessions } from '../hooks/useSessions';
 import { chatToJson, chatToMarkdown, downloadText, exportFilename, type ExportChat } from '../lib/export';
@@ -24,7 +26,9 @@ export function ChatPage() {
   const [sidebarOpen, setSidebarOpen] = useState(false);
 
   const chatRef = useRef<ReturnType<typeof useChat> | null>(null);
+  const extrasRef = useRef<() => Record<string, unknown>>(() => ({}));
   const chat = useChat({
+    requestExtras: () => extrasRef.current(),
     routeSessionId: routeId,
     onSessionCreated: (s) => {
       sessions.touch({ ...s, message_count: s.message_count ?? 0 });
@@ -41,6 +45,8 @@ export function ChatPage() {
     },
   });
   chatRef.current = chat;
+  const inspector = useInspector(chat.sessionId);
+  extrasRef.current = inspector.requestExtras;
 
   const { model, setModel, locked, constraints, settings } = chat;
 
@@ -132,6 +138,28 @@ export function ChatPage() {
 
   const onLoadMore = useCallback(() => void loadMore(), [loadMore]);
   const onCloseSidebar = useCallback(() => setSidebarOpen(false), []);
+
+  const { schema: inspectSchema, tools: inspectTools, settings: inspectSettings } = inspector;
+  const checkSchema = inspectSettings.askSchema ? inspectSchema : null;
+  const { answerToolCall } = chat;
+  const renderInspector = useCallback(
+    (m: ChatItem, isLast: boolean) => (
+      <MessageInspector
+        message={m}
+        sessionId={chat.sessionId}
+        model={model}
+        schema={checkSchema}
+        tools={inspectTools}
+        isLast={isLast}
+        onToolAnswer={(id, content) => void answerToolCall(id, content)}
+      />
+    ),
+    [chat.sessionId, model, checkSchema, inspectTools, answerToolCall],
+  );
+  const lastUserText = useMemo(() => {
+    for (let i = chat.messages.length - 1; i >= 0; i--) if (chat.messages[i].role === 'user') return chat.messages[i].content;
+    return '';
+  }, [chat.messages]);
 
   const exportChat = (kind: 'md' | 'json') => {
     const data: ExportChat = {
@@ -237,6 +265,7 @@ export function ChatPage() {
           isStreaming={chat.isStreaming}
           loading={chat.loadingSession}
           onRegenerate={() => void chat.regenerate()}
+          renderInspector={renderInspector}
           emptyHint={
             <div className="empty-chat">
               <p className="empty-title">Start a conversation</p>
@@ -257,6 +286,32 @@ export function ChatPage() {
             constraints={constraints}
             locked={chat.messages.length > 0}
             contextLimit={contextLimit}
+          />
+          <InspectorPanel
+            inspector={inspector}
+            model={model}
+            sessionId={chat.sessionId}
+            chatSettings={settings}
+            batchPrompt={chat.draft.trim() ? chat.draft : lastUserText}
+            promptTokens={ctx.count}
+            promptExact={ctx.exact}
+            promptMessages={() => [
+              ...(!hasSystemMessage && supportsSystem && settings.systemPrompt.trim()
+                ? [{ role: 'system', content: settings.systemPrompt }]
+                : []),
+              ...chat.messages
+                .filter((m) => m.content.trim() && m.role !== 'tool')
+                .map((m) => ({ role: m.role, content: m.content })),
+              ...(chat.draft.trim() ? [{ role: 'user', content: chat.draft }] : []),
+            ]}
+            onApplyPreset={(p) =>
+              chat.setSettings({
+                systemPrompt: chat.messages.length > 0 ? settings.systemPrompt : p.system_prompt ?? '',
+                temperature: p.temperature ?? settings.temperature,
+                topP: p.top_p ?? settings.topP,
+                maxTokens: p.max_tokens ?? settings.maxTokens,
+              })
+            }
           />
           <ChatInput
             draft={chat.draft}

@@ -109,6 +109,18 @@ class Topology:
     def bench_all_subjects(self) -> str:
         return f"{self.prefix}.bench.>"
 
+    def preset_subject(self, org_id: str, user_id: str, preset_id: str) -> str:
+        return f"{self.prefix}.inspect.preset.{_token(org_id)}.{_token(user_id)}.{preset_id}"
+
+    def user_presets(self, user_id: str) -> str:
+        return f"{self.prefix}.inspect.preset.*.{_token(user_id)}.*"
+
+    def org_presets(self, org_id: str) -> str:
+        return f"{self.prefix}.inspect.preset.{_token(org_id)}.*.*"
+
+    def chat_inspector_subject(self, user_id: str, session_id: str) -> str:
+        return f"{self.prefix}.inspect.chat.{_token(user_id)}.{session_id}"
+
     def dead_letter_subject(self, consumer: str) -> str:
         return f"{self.prefix}.dlq.{consumer}"
 
@@ -179,6 +191,11 @@ class Topology:
         return f"{self.prefix.upper()}_BENCH"
 
     @property
+    def inspect_stream(self) -> str:
+        """Presets and the checks kept with chats (events/inspector.py)."""
+        return f"{self.prefix.upper()}_INSPECT"
+
+    @property
     def dead_letter_stream(self) -> str:
         return f"{self.prefix.upper()}_DLQ"
 
@@ -194,6 +211,7 @@ class Topology:
             self._stream(self.audit_stream, self.audit_all_subjects),
             self._stream(self.bench_stream, self.bench_all_subjects),
             self._stream(self.compare_stream, self.compare_all_subjects),
+            self._stream(self.inspect_stream, f"{self.prefix}.inspect.>"),
             self._stream(self.dead_letter_stream, f"{self.prefix}.dlq.>", max_age=30 * DAY_SEC),
             self._stream(self.erasure_stream, self.erasure_all_subjects),
         ]

@@ -37,6 +37,7 @@ from cortex_gateway.db import make_engine
 from cortex_gateway.deps import EventStore
 from cortex_gateway.errors import install_error_handlers
 from cortex_gateway.http_limits import BodyCaps
+from cortex_gateway.inspector import routes as inspector_routes
 from cortex_gateway.json_body import StorableJsonBodies
 from cortex_gateway.models import routes as model_routes
 from cortex_gateway.models import running as running_models
@@ -151,6 +152,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth_archive.router)
     app.include_router(account_deletion.router)
     app.include_router(chat_routes.router)
+    app.include_router(inspector_routes.presets)
+    app.include_router(inspector_routes.chat_checks)
     app.include_router(running_models.router)  # before model_routes: /running is not a {name}
     app.include_router(model_routes.router)
     app.include_router(completion_routes.router)

@@ -91,6 +91,17 @@ def chat_filters(topology: Topology, chats: ErasedChats) -> list[str]:
     return [topology.chat_subject(chats.user_id, str(s)) for s in chats.session_ids]
 
 
+def inspector_filters(topology: Topology, chats: ErasedChats) -> list[str]:
+    """The inspector's checks kept with the chats, and a whole account's presets (shared or not):
+    they hold prompts, schemas and tools the user wrote."""
+    if chats.session_ids is None:
+        return [
+            topology.user_presets(chats.user_id),
+            topology.chat_inspector_subject(chats.user_id, "*"),
+        ]
+    return [topology.chat_inspector_subject(chats.user_id, str(s)) for s in chats.session_ids]
+
+
 class ErasureConsumer:
     def __init__(
         self, engine: AsyncEngine, js: JetStreamContext, topology: Topology, parking: Parking
@@ -124,6 +135,12 @@ class ErasureConsumer:
         filters = [f for chats in event.chats for f in chat_filters(self.topology, chats)]
         await erase_subjects(
             self.js, self.topology, stream=self.topology.chat_stream, filters=filters
+        )
+        await erase_subjects(
+            self.js,
+            self.topology,
+            stream=self.topology.inspect_stream,
+            filters=[f for chats in event.chats for f in inspector_filters(self.topology, chats)],
         )
         accounts = [chats.user_id for chats in event.chats if chats.session_ids is None]
         if accounts:  # a whole account: its comparisons' events hold its prompts too

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Request
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cortex_simulator.answers import Answer, build_answer
 from cortex_simulator.errors import SimulatedError, openai_error
+from cortex_simulator.features import Frame, read_features, rich_body, rich_stream, shape_answer
 from cortex_simulator.formats import ChunkFormat, completion_body, timings_dict
 from cortex_simulator.models import ModelState
 from cortex_simulator.streaming import (
@@ -142,7 +144,11 @@ async def chat_completions(
         counters.failed_requests += 1
         return fault
     try:
-        req = _validate(payload if parsed else parse_json(raw))
+        body = payload if parsed else parse_json(raw)
+        req = _validate(body)
+        features = read_features(body, req.messages)
+        if not state.config.logprobs:
+            features = replace(features, logprobs=False, top_logprobs=0)
         prompt_tokens, answer = plan_answer(state, req)
     except SimulatedError as exc:
         counters.failed_requests += 1
@@ -152,6 +158,20 @@ async def chat_completions(
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     personality = state.config.personality
+    if features.active:
+        rich = shape_answer(state, answer, features)
+        frame = Frame(request_id, created, state.name, personality)
+        if req.stream:
+            include_usage = bool(req.stream_options and req.stream_options.include_usage)
+            tracker = StreamTracker(counters)
+            stream = rich_stream(
+                state, frame, rich, features, prompt_tokens, include_usage, tracker
+            )
+            return SimStreamingResponse(stream, tracker)
+        counters.completed_requests += 1
+        return Response(
+            rich_body(frame, rich, features, prompt_tokens), media_type="application/json"
+        )
     if req.stream:
         fmt = ChunkFormat(personality, request_id, created, state.name)
         include_usage = bool(req.stream_options and req.stream_options.include_usage)

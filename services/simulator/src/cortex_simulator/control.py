@@ -30,6 +30,8 @@ class ControlUpdate(BaseModel):
     hang: bool | None = None
     down: bool | None = None
     loading: bool | None = None
+    break_rate: float | None = Field(default=None, ge=0, le=1)
+    break_seed: int | None = Field(default=None, ge=0)
     ttft_ms: float | None = Field(default=None, ge=0)
     itl_ms: float | None = Field(default=None, ge=0)
     output_tokens: int | None = Field(default=None, ge=1)

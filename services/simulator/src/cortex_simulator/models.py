@@ -34,6 +34,8 @@ class ModelConfig(BaseModel):
     reasoning_tokens: int = Field(default=32, ge=0)
     n_ctx_train: int | None = Field(default=None, ge=1)
     model_path: str | None = None
+    # False: like a server without token probabilities, `logprobs` is accepted and ignored.
+    logprobs: bool = True
 
     @model_validator(mode="after")
     def _check_slots(self) -> ModelConfig:
@@ -73,6 +75,9 @@ class Faults:
     hang: bool = False
     down: bool = False
     loading: bool = False
+    # Share of structured answers (JSON output, tool-call arguments) made invalid on purpose.
+    break_rate: float = 0.0
+    break_seed: int = 0
 
 
 @dataclass(slots=True)
@@ -90,6 +95,7 @@ class Counters:
     active_requests: int = 0
     completed_requests: int = 0
     cancelled_requests: int = 0
+    structured_answers: int = 0  # JSON answers and tool calls: the broken mode's position
 
 
 @dataclass(slots=True)

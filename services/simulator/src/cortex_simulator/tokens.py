@@ -100,6 +100,17 @@ def prompt_token_ids(messages: Iterable[Any], add_generation_prompt: bool = True
     return ids
 
 
+def prompt_token_strs(messages: Iterable[Any], add_generation_prompt: bool = True) -> list[str]:
+    """The texts of `prompt_token_ids`, token by token."""
+    strs: list[str] = []
+    for message in messages:
+        role, text = _message_fields(message)
+        strs.extend(("<start>", role, "\n", *TOKEN_RE.findall(text), "<end>"))
+    if add_generation_prompt:
+        strs.extend(("<start>", "assistant", "\n"))
+    return strs
+
+
 def count_prompt_tokens(messages: Sequence[Any], add_generation_prompt: bool = True) -> int:
     """Prompt tokens of a chat request: contents plus a small per-message overhead."""
     total = GENERATION_PROMPT_OVERHEAD if add_generation_prompt else 0

@@ -1,12 +1,13 @@
 import { memo, useCallback, useEffect, useLayoutEffect, useRef, useState } from 'react';
 import type { ChatItem, StreamingMessage } from '../../hooks/chatState';
 import { copyText } from '../../lib/clipboard';
+import { inspectOf } from '../../lib/inspect/types';
 import { formatInt, formatMs, formatNumber } from '../../lib/format';
 import type { ServerMetrics } from '../../lib/types';
 import { MessageContent } from './MessageContent';
 import { NearViewportContext, useNearWatcher } from './nearViewport';
 
-const ROLE_LABEL: Record<string, string> = { user: 'You', assistant: 'Assistant', system: 'System' };
+const ROLE_LABEL: Record<string, string> = { user: 'You', assistant: 'Assistant', system: 'System', tool: 'Tool result' };
 /** Messages further than this from the end render markdown only when scrolled near. */
 const EAGER_TAIL = 30;
 /**
@@ -51,11 +52,16 @@ interface ItemProps {
   canRegenerate?: boolean;
   onRegenerate?: () => void;
   lazy?: boolean;
+  /** Renders the inspector below a finished assistant message (components/inspect); a stable
+   * function, so that a streaming answer does not re-render every message above it. */
+  inspector?: (message: ChatItem, isLast: boolean) => React.ReactNode;
+  isLast?: boolean;
 }
 
-const MessageItem = memo(function MessageItem({ message, streaming, canRegenerate, onRegenerate, lazy }: ItemProps) {
+const MessageItem = memo(function MessageItem({ message, streaming, canRegenerate, onRegenerate, lazy, inspector, isLast }: ItemProps) {
   const { role, content, metrics, localStatus } = message;
   const status = metrics?.status && metrics.status !== 'complete' ? metrics.status : localStatus;
+  const extra = inspector && role === 'assistant' && !streaming ? inspector(message, !!isLast) : null;
   return (
     <article
       className={`message message-${role}${streaming ? ' message-streaming' : ''}`}
@@ -75,10 +81,13 @@ const MessageItem = memo(function MessageItem({ message, streaming, canRegenerat
           <span />
         </div>
       ) : role === 'assistant' && !content ? (
-        <p className="muted no-answer">No text was generated.</p>
+        (inspectOf(metrics)?.tool_calls.length ?? 0) > 0 ? null : (
+          <p className="muted no-answer">No text was generated.</p>
+        )
       ) : (
         <MessageContent content={content} markdown={role !== 'user'} streaming={streaming} lazy={lazy} />
       )}
+      {extra}
       {!streaming && (
         <footer className="message-foot">
           {role === 'assistant' && metrics && (
@@ -107,6 +116,8 @@ interface Props {
   loading: boolean;
   onRegenerate: () => void;
   emptyHint?: React.ReactNode;
+  /** The inspector under each finished assistant message (`isLast`: the conversation's last). */
+  renderInspector?: (message: ChatItem, isLast: boolean) => React.ReactNode;
 }
 
 /** First index of each chunk (chunks keep their messages as new ones arrive at the end). */
@@ -116,7 +127,7 @@ export function chunkStarts(count: number): number[] {
   return starts;
 }
 
-export function MessageList({ messages, streaming, isStreaming, loading, onRegenerate, emptyHint }: Props) {
+export function MessageList({ messages, streaming, isStreaming, loading, onRegenerate, emptyHint, renderInspector }: Props) {
   const scrollRef = useRef<HTMLDivElement | null>(null);
   const [rootEl, setRootEl] = useState<HTMLElement | null>(null);
   const setScrollEl = useCallback((el: HTMLDivElement | null) => {
@@ -171,6 +182,8 @@ export function MessageList({ messages, streaming, isStreaming, loading, onRegen
                   lazy={i < eagerFrom}
                   canRegenerate={canRegenerate && i === lastAssistant}
                   onRegenerate={canRegenerate && i === lastAssistant ? onRegenerate : undefined}
+                  inspector={m.role === 'assistant' ? renderInspector : undefined}
+                  isLast={i === messages.length - 1 && !isStreaming}
                 />
               );
             })}

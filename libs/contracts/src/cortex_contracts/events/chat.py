@@ -11,7 +11,7 @@ from pydantic import Field, TypeAdapter
 
 from cortex_contracts.envelope import Event
 
-Role = Literal["user", "assistant", "system"]
+Role = Literal["user", "assistant", "system", "tool"]  # tool: a tool call answered by the user
 
 
 class ChatEvent(Event):

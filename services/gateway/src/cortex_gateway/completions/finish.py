@@ -40,7 +40,22 @@ async def settle_metrics(state: CompletionRuntime, run: CompletionRun) -> dict[s
             completion_tokens=completion_tokens,
             model=run.model,
         )
+        if run.session_id is not None:  # a playground turn: kept with its message
+            run.metrics["inspect"] = inspect_record(run)
     return run.metrics
+
+
+def inspect_record(run: CompletionRun) -> dict[str, Any]:
+    head = None
+    answered = run.exchange.head if run.exchange is not None else None
+    if (
+        answered is not None
+        and answered.done()
+        and not answered.cancelled()
+        and answered.exception() is None
+    ):
+        head = (answered.result().status, answered.result().headers)
+    return run.inspection.record(head=head, usage=run.usage)
 
 
 async def token_totals(state: CompletionRuntime, run: CompletionRun) -> tuple[int, int]:

@@ -53,6 +53,9 @@ async def _bind(
     idempotency_key: str | None,
 ) -> str:
     text = None if regenerate else client.last_user_text()
+    tool = None if regenerate else client.tool_result()
+    if tool is not None:
+        text = tool[1]
     if text is not None:  # checked before anything is written, as the chat API checks it
         problem = text_problem(text)  # (the sessions projection would refuse it later)
         if problem:
@@ -80,9 +83,10 @@ async def _bind(
         await commands.add_message(
             principal,
             session_id,
-            role="user",
+            role="user" if tool is None else "tool",
             content=text,
-            metrics_json=None,
+            # A tool's answer keeps the call it answers, so the chat can be sent on from the store.
+            metrics_json=None if tool is None else {"tool_call_id": tool[0]},
             model_name=model,  # checked again atomically: another tab may have locked it
             idempotency_key=idempotency_key,
         )

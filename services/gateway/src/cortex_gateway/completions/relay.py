@@ -56,9 +56,10 @@ async def open_upstream(state: CompletionRuntime, run: CompletionRun, request: R
     headers = {"Content-Type": "application/json", **auth_headers(upstream)}
     if run.client.stream:
         headers["Accept"] = "text/event-stream"
-    sending = state.upstreams.request(
-        chat_completions_url(upstream), headers, upstream_body(run.client, upstream)
-    )
+    url, body = chat_completions_url(upstream), upstream_body(run.client, upstream)
+    if run.session_id is not None:  # a playground turn: the inspector shows what was sent
+        run.inspection.sent(url, headers, body)
+    sending = state.upstreams.request(url, headers, body)
     try:
         exchange = await unless_client_leaves(request, sending)
     except TimeoutError:

@@ -34,6 +34,13 @@ class ClientRequest:
         last = self.messages[-1]
         return content_text(last.get("content")) if last.get("role") == "user" else None
 
+    def tool_result(self) -> tuple[str, str] | None:
+        """A tool call answered by the user (the last message, role `tool`): (call id, text)."""
+        last = self.messages[-1]
+        if last.get("role") != "tool":
+            return None
+        return str(last.get("tool_call_id") or ""), content_text(last.get("content"))
+
 
 async def read_client_request(request: Request, limit: int) -> ClientRequest:
     try:

@@ -13,6 +13,7 @@ from cortex_contracts.events.models import Upstream
 from cortex_contracts.events.usage import CompletionStatus
 from cortex_contracts.messages.completions import StopCompletion
 from cortex_gateway.auth.principal import Principal
+from cortex_gateway.completions.inspection import Inspection
 from cortex_gateway.completions.meter import Meter
 from cortex_gateway.completions.request import ClientRequest
 from cortex_gateway.completions.sse import DONE_PAYLOAD, ContentFrame, EventSplitter, data_of
@@ -64,6 +65,7 @@ class CompletionRun:
         self.metrics: dict[str, Any] | None = None
         self.stop_subscription: Responder[StopCompletion] | None = None
         self.closed = False
+        self.inspection = Inspection()
         self._splitter = EventSplitter()
         self._frame = ContentFrame()
 
@@ -94,6 +96,8 @@ class CompletionRun:
 
     def _observe(self, event: bytes, now: float) -> bool:
         """Measure one event; False when it must not be forwarded."""
+        if self.session_id is not None:  # a playground turn: the inspector keeps its chunks
+            self.inspection.chunk(event)
         text = self._frame.text(event)
         if text is not None:  # the common chunk, read without a full JSON parse
             if text:
@@ -113,10 +117,10 @@ class CompletionRun:
         if not isinstance(chunk, dict):
             return True
         choices = chunk.get("choices")
-        if choices and isinstance(choices, list):
-            choice = choices[0]
-            if isinstance(choice, dict):
-                self._observe_choice(choice, now)
+        first = choices[0] if choices and isinstance(choices, list) else None
+        if isinstance(first, dict):
+            self._observe_choice(first, now)
+        self.inspection.observe(chunk, first if isinstance(first, dict) else None)
         usage = chunk.get("usage")
         if usage and isinstance(usage, dict):
             self.usage = usage
@@ -151,6 +155,8 @@ class CompletionRun:
         if isinstance(usage, dict):
             self.usage = usage
         choices = answer.get("choices")
+        first = choices[0] if isinstance(choices, list) and choices else None
+        self.inspection.observe(answer, first if isinstance(first, dict) else None)
         if isinstance(choices, list) and choices and isinstance(choices[0], dict):
             message = choices[0].get("message") or {}
             if isinstance(message, dict):

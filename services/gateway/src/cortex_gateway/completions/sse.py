@@ -59,7 +59,14 @@ def data_of(event: bytes) -> bytes | None:
 CONTENT_KEY = b'"content":"'
 BACKSLASH = 0x5C
 # Anything else the gateway measures, or an unusual shape: those chunks are parsed in full.
-NEEDS_FULL_PARSE = (b'"finish_reason":"', b'"usage":{', b'"error"', b'"tool_calls"', b"reasoning")
+NEEDS_FULL_PARSE = (
+    b'"finish_reason":"',
+    b'"usage":{',
+    b'"error"',
+    b'"tool_calls"',
+    b"reasoning",
+    b'"logprobs":{',  # token probabilities, for the inspector
+)
 
 
 def plain_content_delta(event: bytes) -> str | None:

@@ -210,6 +210,33 @@ class EngineClient:
         )
         return TokenCount(len(answer["tokens"]), exact=True)
 
+    async def prompt_tokens(self, upstream: Upstream, messages: Sequence[Any]) -> list[str] | None:
+        """The prompt's tokens as text, from the engine's tokenizer (template included); None
+        when the engine has no tokenizer endpoint or does not give token texts."""
+        plain = plain_messages(messages)
+        try:
+            if upstream.engine_type == "vllm":
+                body = {"model": upstream.served_model_name, "messages": plain}
+                answer = await self._post_json(
+                    upstream, "/tokenize", {**body, "return_token_strs": True}
+                )
+                strs = answer.get("token_strs")
+                return [str(t) for t in strs] if isinstance(strs, list) else None
+            if upstream.engine_type == "llamacpp":
+                rendered = await self._post_json(upstream, "/apply-template", {"messages": plain})
+                content = {
+                    "content": rendered["prompt"],
+                    "add_special": True,
+                    "parse_special": True,
+                }
+                answer = await self._post_json(
+                    upstream, "/tokenize", {**content, "with_pieces": True}
+                )
+                return [str(t["piece"]) for t in answer["tokens"]]
+        except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError):
+            return None
+        return None
+
     # --- HTTP -------------------------------------------------------------------------------
     async def _get_json(self, upstream: Upstream, path: str) -> dict[str, Any]:
         async with self.http.get(

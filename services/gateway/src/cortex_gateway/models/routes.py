@@ -86,6 +86,11 @@ class TokenizeRequest(BaseModel):
 
     messages: list[PromptMessage] | None = Field(default=None, max_length=MAX_TOKENIZE_MESSAGES)
     text: str | None = Field(default=None, max_length=MAX_TOKENIZE_CHARS)
+    with_tokens: bool = Field(
+        default=False,
+        strict=True,
+        description="also answer the prompt's tokens as text (`messages` only)",
+    )
 
     @model_validator(mode="after")
     def _one_input(self) -> "TokenizeRequest":
@@ -103,5 +108,10 @@ async def tokenize(
         counted = await engines.count_tokens(upstream, messages=messages)
     else:
         counted = await engines.count_tokens(upstream, text=body.text)
+    tokens = None
+    if body.with_tokens and body.messages is not None:
+        tokens = await engines.prompt_tokens(upstream, [m.model_dump() for m in body.messages])
     max_len = await known_max_model_len(health, engines, upstream)
-    return TokenizeAnswer(count=counted.count, max_model_len=max_len, exact=counted.exact)
+    return TokenizeAnswer(
+        count=counted.count, max_model_len=max_len, exact=counted.exact, tokens=tokens
+    )

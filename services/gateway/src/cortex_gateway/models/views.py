@@ -2,7 +2,7 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from cortex_contracts.events.models import EngineType
 
@@ -51,3 +51,7 @@ class TokenizeAnswer(BaseModel):
     count: int
     max_model_len: int | None
     exact: bool
+    tokens: list[str] | None = Field(
+        default=None,
+        description="with `with_tokens`: the prompt's tokens as text, when the engine gives them",
+    )

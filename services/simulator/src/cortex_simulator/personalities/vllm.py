@@ -16,7 +16,13 @@ from cortex_simulator.personalities.common import (
     add_gated_get,
     add_tokenize_route,
 )
-from cortex_simulator.tokens import BOS_ID, prompt_token_ids, token_ids
+from cortex_simulator.tokens import (
+    BOS_ID,
+    TOKEN_RE,
+    prompt_token_ids,
+    prompt_token_strs,
+    token_ids,
+)
 
 VLLM_VERSION = "0.0.0+cortex.sim"
 
@@ -39,21 +45,29 @@ def tokenize_payload(state: ModelState, body: dict[str, Any]) -> dict[str, Any]:
     if model and model != state.name:
         raise SimulatedError(404, f"The model `{model}` does not exist.", "NotFoundError")
     messages = body.get("messages")
+    strs: list[str] | None = None
     if isinstance(messages, list):
         if not all(isinstance(m, dict) for m in messages):
             raise SimulatedError(400, "messages must be a list of objects")
-        tokens = prompt_token_ids(messages, bool(body.get("add_generation_prompt", True)))
+        generation_prompt = bool(body.get("add_generation_prompt", True))
+        tokens = prompt_token_ids(messages, generation_prompt)
+        if body.get("return_token_strs"):
+            strs = prompt_token_strs(messages, generation_prompt)
     elif isinstance(body.get("prompt"), str):
         tokens = token_ids(body["prompt"])
+        if body.get("return_token_strs"):
+            strs = TOKEN_RE.findall(body["prompt"])
         if body.get("add_special_tokens", True):
             tokens.insert(0, BOS_ID)
+            if strs is not None:
+                strs.insert(0, "<s>")
     else:
         raise SimulatedError(400, "Either 'messages' or 'prompt' is required")
     return {
         "count": len(tokens),
         "max_model_len": state.config.context_per_request,
         "tokens": tokens,
-        "token_strs": None,
+        "token_strs": strs,
     }
 
 

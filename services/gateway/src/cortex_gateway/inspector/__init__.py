@@ -1,0 +1,1 @@
+"""The inspector: presets and the checks kept with a chat (events/inspector.py)."""
