@@ -63,15 +63,16 @@ async def sample(stack: Stack, tally: Tally, until: float, start: float) -> None
 async def stream_forever(client: httpx.AsyncClient, tally: Tally, until: float) -> None:
     body = {"model": MODEL, "messages": [{"role": "user", "content": "soak"}], "stream": True}
     while time.monotonic() < until:
+        where = "before the answer's head"  # a connection closed under a request sent on it
         try:
             async with client.stream("POST", "/v1/chat/completions", json=body) as response:
-                done = False
+                where, done = "in the stream", False
                 async for line in response.aiter_lines():
                     done = done or line.strip() == "data: [DONE]"
                 if response.status_code != 200 or not done:
                     tally.errors.append(f"completion {response.status_code} done={done}")
         except httpx.HTTPError as error:
-            tally.errors.append(f"completion {type(error).__name__}")
+            tally.errors.append(f"completion {type(error).__name__} {where}")
         tally.streams += 1
 
 

@@ -1,9 +1,13 @@
 """A chat session's current state, read from its own subject in the event stream.
 
-Usually only the first and the last event are needed (two direct gets): the first names the
-session, the last tells whether it is deleted, whether it has messages (a model change is only
-possible before the first message) and which model it uses. If the last message of the subject is
+Usually only the first and the last event are needed (two gets): the first names the session,
+the last tells whether it is deleted, whether it has messages (a model change is only possible
+before the first message) and which model it uses. If the last message of the subject is
 not a readable event (it was dead-lettered by the projection), the subject is read in full.
+
+Reads that decide a write or a 404 go to the stream's leader (the STREAM.MSG.GET API, not a direct
+get): on a cluster, any replica answers a direct get, and a follower that fell behind (frozen, cut
+off) would not yet know a chat created meanwhile. On a single node both are one request.
 """
 
 from dataclasses import dataclass
@@ -38,7 +42,7 @@ class ChatSession:
 async def last_seq_of(js: JetStreamContext, stream: str, subject: str) -> int:
     """Sequence of the newest event on `subject` (wildcards allowed), 0 if none."""
     try:
-        return int((await js.get_last_msg(stream, subject, direct=True)).seq or 0)
+        return int((await js.get_last_msg(stream, subject)).seq or 0)
     except NotFoundError:
         return 0
 
@@ -56,8 +60,8 @@ async def load_session(
     subject = topology.chat_subject(user_id, session_id)
     stream = topology.chat_stream
     try:
-        first = await js.get_msg(stream, seq=1, subject=subject, next=True, direct=True)
-        last = await js.get_last_msg(stream, subject, direct=True)
+        first = await js.get_msg(stream, seq=1, subject=subject, next=True)
+        last = await js.get_last_msg(stream, subject)
     except NotFoundError:
         return None
     created = _readable(first)
@@ -77,7 +81,7 @@ async def _replay_subject(
     seq = 1
     while seq <= last_seq:
         try:
-            message = await js.get_msg(stream, seq=seq, subject=subject, next=True, direct=True)
+            message = await js.get_msg(stream, seq=seq, subject=subject, next=True)
         except NotFoundError:
             break
         event = _readable(message)
