@@ -100,8 +100,8 @@ def table(results: list[Comparison]) -> list[str]:
     rows = [
         "| streams | gateway workers | TTFT p50 direct / gateway (overhead) | TTFT p99 direct / "
         "gateway (overhead) | tokens/s direct | tokens/s gateway | ratio | gateway memory per "
-        "stream | gateway CPU per chunk | TTFT p50 overhead of each repeat | load 1 min "
-        "before/after |",
+        "stream | gateway CPU per chunk (of it kernel) | TTFT p50 overhead of each repeat | "
+        "load 1 min before/after |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for level in results:
@@ -116,6 +116,7 @@ def table(results: list[Comparison]) -> list[str]:
                 f"| {direct.tokens_per_s:.0f} | {through.tokens_per_s:.0f} "
                 f"| **{through.tokens_per_s / direct.tokens_per_s:.3f}** "
                 f"| {through.rss_delta_kib:.0f} KiB | {through.cpu_us_per_chunk:.0f} µs "
+                f"({through.kernel_us_per_chunk:.0f} µs) "
                 f"| {' / '.join(f'{o:+.1f}' for o in level.repeat_overheads[workers])} ms "
                 f"| {level.load} |"
             )
