@@ -38,7 +38,12 @@ class Settings(ServiceSettings, NatsSettings, DatabaseSettings, ReadYourWritesSe
     @field_validator("database_read_url")
     @classmethod
     def _read_url_driver(cls, url: str | None) -> str | None:
-        return None if not url else DatabaseSettings._use_psycopg_driver(url)
+        if not url:
+            return None
+        try:
+            return DatabaseSettings._use_psycopg_driver(url)
+        except ValueError:
+            raise ValueError("CORTEX_SESSIONS_DATABASE_READ_URL must be a postgresql:// URL") from None
 
     renamed: ClassVar[Mapping[str, str]] = old_service_names(
         "sessions", "HOST", "PORT", "FETCH_BATCH", "ACK_WAIT_SEC", "QUERY_WORKERS",
