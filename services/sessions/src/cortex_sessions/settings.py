@@ -43,7 +43,8 @@ class Settings(ServiceSettings, NatsSettings, DatabaseSettings, ReadYourWritesSe
         try:
             return DatabaseSettings._use_psycopg_driver(url)
         except ValueError:
-            raise ValueError("CORTEX_SESSIONS_DATABASE_READ_URL must be a postgresql:// URL") from None
+            message = "CORTEX_SESSIONS_DATABASE_READ_URL must be a postgresql:// URL"
+            raise ValueError(message) from None
 
     renamed: ClassVar[Mapping[str, str]] = old_service_names(
         "sessions", "HOST", "PORT", "FETCH_BATCH", "ACK_WAIT_SEC", "QUERY_WORKERS",
