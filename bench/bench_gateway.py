@@ -163,19 +163,19 @@ FINDINGS = (
     "cycles), and moments when the simulator, the client and the gateway all want one of the "
     "two cores (the direct path has one process less in that contest). "
     "Figures move between runs with the machine's load (see each repeat's overhead). "
-    "Re-measured 2026-12-06 with the kernel"s share split out (system time of the gateway"s "
-    'processes from /proc, column "of it kernel"), two runs at load 7-17 on the 2 cores: at 200 '
-    "streams 28 and 31 µs per chunk with 1 process (12 µs of it kernel), 33 and 38 µs with 2; at "
-    "50 streams 32 and 52 µs with 1 process (16 µs kernel): CPU per chunk falls as the streams "
-    "grow, one loop wake-up serving more sockets. py-spy (--nonblocking, 45 s, the 1-process "
-    "gateway at 200 streams, 40 ms ITL): ~38 % of the samples in the event loop"s own C code "
-    "(uvloop: socket reads, epoll, callbacks), ~23 % in the write to the client"s socket (the "
-    "send call), ~14 % the relay"s Python per chunk (the httptools callback, the content chunk "
-    "recognised by its learned frame, metering, chunked framing), the rest per request: accept, "
-    "request parsing and validation, auth from the cache, the upstream request, the usage event "
-    "to NATS (~9 %). Nothing cheap is left per chunk (one read callback, two byte comparisons, "
-    "one append, one write); what is left above the kernel is mostly the event loop"s and the "
-    "per-request work, spread over 122 chunks per answer."
+    "Re-measured 2026-12-06 with the kernel's share split out (system time of the gateway's "
+    'processes from /proc, column "of it kernel"), two runs at load 7-17 on the 2 cores: at 200'
+    " streams 28 and 31 µs per chunk with 1 process (12 µs of it kernel), 33 and 38 µs with 2; "
+    "at 50 streams 32 and 52 µs with 1 process (16 µs kernel): CPU per chunk falls as the "
+    "streams grow, one loop wake-up serving more sockets. py-spy (--nonblocking, 45 s, the "
+    "1-process gateway at 200 streams, 40 ms ITL): ~38 % of the samples in the event loop's own"
+    " C code (uvloop: socket reads, epoll, callbacks), ~23 % in the write to the client's "
+    "socket (the send call), ~14 % the relay's Python per chunk (the httptools callback, the "
+    "content chunk recognised by its learned frame, metering, chunked framing), the rest per "
+    "request: accept, request parsing and validation, auth from the cache, the upstream "
+    "request, the usage event to NATS (~9 %). Nothing cheap is left per chunk (one read "
+    "callback, two byte comparisons, one append, one write); what is left above the kernel is "
+    "mostly the event loop's and the per-request work, spread over 122 chunks per answer."
 )
 
 
