@@ -35,6 +35,7 @@ class LevelResult:
     wall: float = 0.0
     rss_delta_kib: float = 0.0
     gateway_cpu_sec: float = 0.0
+    gateway_kernel_sec: float = 0.0  # of gateway_cpu_sec, in the kernel (system time)
     chunks: int = 0  # relayed by the gateway
 
     @classmethod
@@ -44,12 +45,17 @@ class LevelResult:
             wall=sum(run.wall for run in runs),
             rss_delta_kib=max(run.rss_delta_kib for run in runs),
             gateway_cpu_sec=sum(run.gateway_cpu_sec for run in runs),
+            gateway_kernel_sec=sum(run.gateway_kernel_sec for run in runs),
             chunks=sum(run.chunks for run in runs),
         )
 
     @property
     def cpu_us_per_chunk(self) -> float:
         return self.gateway_cpu_sec / self.chunks * 1e6 if self.chunks else 0.0
+
+    @property
+    def kernel_us_per_chunk(self) -> float:
+        return self.gateway_kernel_sec / self.chunks * 1e6 if self.chunks else 0.0
 
     def ttft_ms(self, q: float) -> float:
         values = sorted(s.ttft for s in self.streams)
@@ -140,8 +146,14 @@ def process_tree(pid: int) -> list[int]:
 
 
 def cpu_sec(pid: int) -> float:
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system (kernel) CPU seconds of a process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
 def rss_kib(pid: int) -> int:
@@ -165,6 +177,7 @@ async def measure_gateway(gateway: Gateway, key: str, concurrency: int, seed: in
 
     sampler = asyncio.create_task(sample())
     cpu_before = sum(cpu_sec(member) for member in members)
+    kernel_before = sum(cpu_split(member)[1] for member in members)
     try:
         result = await run_level(gateway.url + "/v1/chat/completions", key, concurrency, seed)
     finally:
@@ -172,5 +185,6 @@ async def measure_gateway(gateway: Gateway, key: str, concurrency: int, seed: in
         await sampler
     result.chunks = sum(s.tokens + 2 for s in result.streams)  # + role and finish chunks
     result.gateway_cpu_sec = sum(cpu_sec(member) for member in members) - cpu_before
+    result.gateway_kernel_sec = sum(cpu_split(member)[1] for member in members) - kernel_before
     result.rss_delta_kib = (peak - before) / concurrency
     return result

@@ -3,7 +3,6 @@ last write (read-your-writes), or an error telling it to retry."""
 
 import asyncio
 import base64
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,8 +26,9 @@ from cortex_contracts.messages.sessions import (
 from cortex_contracts.topology import Topology
 from cortex_sessions.compare_tables import comparison_panes
 from cortex_sessions.fold import session_key
-from cortex_sessions.metrics import QUERY_SECONDS
+from cortex_sessions.metrics import QUERY_SECONDS, REPLICA_READS
 from cortex_sessions.partitions import projected_floor
+from cortex_sessions.replica import ReadReplica, wait_until
 from cortex_sessions.tables import chat_messages, chat_session_tombstones, chat_sessions
 
 # The query engine's connections: the queries here are short index walks; statistics can lag
@@ -38,8 +38,6 @@ from cortex_sessions.tables import chat_messages, chat_session_tombstones, chat_
 # from ix_chat_messages_session in order.
 READ_CONNECTION_OPTIONS = "-c enable_sort=off -c enable_bitmapscan=off"
 
-FIRST_POLL_SEC = 0.002
-MAX_POLL_SEC = 0.05
 MAX_EVENTS_TO_CHECK = 200  # of one user, past the consumer's ack floor, when the floor lags
 
 
@@ -60,17 +58,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         return moment, UUID(session_id)
     except ValueError as error:
         raise BadCursor from error
-
-
-async def wait_until(reached: Callable[[], Awaitable[bool]], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    pause = FIRST_POLL_SEC
-    while not await reached():
-        if time.monotonic() + pause > deadline:
-            return False
-        await asyncio.sleep(pause)
-        pause = min(MAX_POLL_SEC, pause * 2)
-    return True
 
 
 SUMMARY_COLUMNS = (
@@ -114,6 +101,8 @@ class SessionQueries:
     js: JetStreamContext
     topology: Topology
     timeout: float
+    #: answers lists and gets when set (CORTEX_SESSIONS_DATABASE_READ_URL)
+    replica: ReadReplica | None = None
     # the consumer's ack floor only grows: a cached value stays true
     _known_floor: int = field(default=0, init=False)
     # one floor request (a stream info and one consumer info per partition) at a time, shared
@@ -132,7 +121,10 @@ class SessionQueries:
                 self._user_caught_up(query.user_id, query.min_seq), self.timeout
             ):
                 return _not_caught_up()
-            return await self._page(query, after)
+            engine = self.engine
+            if self.replica is not None:
+                engine = await self.replica.engine_for(fresh=bool(query.min_seq))
+            return await self._page(query, after, engine)
 
     async def get(self, query: GetSession) -> SessionView | ErrorReply:
         with QUERY_SECONDS.labels("get").time():
@@ -141,6 +133,15 @@ class SessionQueries:
             except ValueError:
                 return NOT_FOUND
             answer: SessionView | ErrorReply | None = None
+            if self.replica is not None:
+                # The row on the replica shows the caller's write (its position is past
+                # min_seq) or none is needed: the replica's answer is as fresh as the primary's.
+                # Otherwise the primary answers, once it has the write.
+                async with self.replica.engine.connect() as conn:
+                    answer = await _read_session(conn, query.user_id, session_id, query.min_seq)
+                REPLICA_READS.labels("replica" if answer is not None else "primary").inc()
+                if answer is not None:
+                    return answer
 
             async def reached() -> bool:
                 nonlocal answer
@@ -156,9 +157,11 @@ class SessionQueries:
             assert answer is not None
             return answer
 
-    async def _page(self, query: ListSessions, after: tuple[datetime, UUID] | None) -> SessionPage:
+    async def _page(
+        self, query: ListSessions, after: tuple[datetime, UUID] | None, engine: AsyncEngine
+    ) -> SessionPage:
         statement = page_statement(query.user_id, query.limit + 1, after)
-        async with self.engine.connect() as conn:
+        async with engine.connect() as conn:
             rows = (await conn.execute(statement)).all()
         page = [_summary(row._mapping) for row in rows[: query.limit]]
         next_cursor = None

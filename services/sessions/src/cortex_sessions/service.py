@@ -10,7 +10,7 @@ from operator import attrgetter
 from typing import TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from cortex_contracts.events.chat import AnyChatEvent
 from cortex_contracts.events.compare import AnyComparisonEvent
@@ -28,6 +28,7 @@ from cortex_sessions.erasure import ErasureConsumer
 from cortex_sessions.erasure import durable_consumer as erasure_consumer
 from cortex_sessions.partitions import PROJECTION_CONNECTIONS, projection_partitions
 from cortex_sessions.queries import READ_CONNECTION_OPTIONS, SessionQueries
+from cortex_sessions.replica import ReadReplica
 from cortex_sessions.settings import Settings
 from cortex_sessions.stale import stale_chats
 from cortex_sessions.verify import checker
@@ -99,6 +100,22 @@ ERASURE = Consumes(
 )
 
 
+def read_replica(ctx: Context[Settings], primary: AsyncEngine) -> ReadReplica | None:
+    """The read replica's engine, configured as the primary's query engine."""
+    settings = ctx.settings
+    if settings.database_read_url is None:
+        return None
+    engine = create_async_engine(
+        settings.database_read_url,
+        pool_size=settings.db_pool_size,
+        isolation_level="AUTOCOMMIT",
+        connect_args={"options": READ_CONNECTION_OPTIONS},
+    )
+    ctx.on_stop(engine.dispose)
+    ctx.ready_check("read replica", database_check(engine))
+    return ReadReplica(engine, primary)
+
+
 async def start(ctx: Context[Settings]) -> None:
     settings = ctx.settings
     # Queries: reads only, so no transaction round trips; plans that walk the indexes.
@@ -110,7 +127,13 @@ async def start(ctx: Context[Settings]) -> None:
     )
     ctx.on_stop(engine.dispose)
     ctx.ready_check("database", database_check(engine))
-    queries = SessionQueries(engine, ctx.js, ctx.topology, settings.read_your_writes_timeout_sec)
+    queries = SessionQueries(
+        engine,
+        ctx.js,
+        ctx.topology,
+        settings.read_your_writes_timeout_sec,
+        read_replica(ctx, engine),
+    )
     ctx.answer(LIST, queries.list, workers=settings.query_workers)
     ctx.answer(GET, queries.get, workers=settings.query_workers)
     ctx.answer(STALE, partial(stale_chats, engine), workers=1)

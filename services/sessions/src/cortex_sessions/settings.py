@@ -1,7 +1,7 @@
 from collections.abc import Mapping
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from cortex_contracts.services import service
 from cortex_contracts.settings import (
@@ -32,6 +32,19 @@ class Settings(ServiceSettings, NatsSettings, DatabaseSettings, ReadYourWritesSe
     rebuild_batch: int = Field(default=5000, ge=100)
     #: verify the tables against a replay this often (0: never; docs/audit.md)
     verify_interval_sec: float = Field(default=0.0, ge=0)
+    #: a PostgreSQL read replica for lists and gets (none: the primary answers them)
+    database_read_url: str | None = None
+
+    @field_validator("database_read_url")
+    @classmethod
+    def _read_url_driver(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        try:
+            return DatabaseSettings._use_psycopg_driver(url)
+        except ValueError:
+            message = "CORTEX_SESSIONS_DATABASE_READ_URL must be a postgresql:// URL"
+            raise ValueError(message) from None
 
     renamed: ClassVar[Mapping[str, str]] = old_service_names(
         "sessions", "HOST", "PORT", "FETCH_BATCH", "ACK_WAIT_SEC", "QUERY_WORKERS",
