@@ -251,7 +251,7 @@ async def _view(
     panes = []
     for index, (pane, session) in enumerate(zip(created.panes, sessions, strict=True)):
         messages = session.messages if session else []
-        if hidden:  # the recorded metrics name the model
+        if hidden:  # the recorded metrics, and the inspector's raw exchange, name the model
             messages = [
                 m.model_copy(update={"metrics_json": _unnamed(m.metrics_json)}) for m in messages
             ]
@@ -296,10 +296,15 @@ def _vote_view(comparison: Comparison, turn: int) -> VoteView | None:
     return VoteView(turn=turn, choice=vote.choice, pane=vote.pane, cast_at=vote.occurred_at)
 
 
+#: what a pane's recorded metrics hold that names its model (`inspect`: the exact request, the
+#: response head and chunks, `system_fingerprint`; shown once the comparison is revealed)
+NAMING_METRICS = ("model", "engine_type", "inspect")
+
+
 def _unnamed(metrics: dict[str, object] | None) -> dict[str, object] | None:
     if metrics is None:
         return None
-    return {key: value for key, value in metrics.items() if key not in ("model", "engine_type")}
+    return {key: value for key, value in metrics.items() if key not in NAMING_METRICS}
 
 
 async def _pane_session(
