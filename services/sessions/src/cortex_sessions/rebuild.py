@@ -190,8 +190,10 @@ async def _follow(
             break
         before = replay.applied_through
         batch = await reader.take()
-        if not batch and reader.at_end:
-            break
+        if not batch:
+            # `at_end` may be stale (the reader stalled under load after an earlier "nothing
+            # pending"): only the stream itself, above, says that the rest is gone.
+            continue
         for event in batch:
             replay.apply(event.seq, event.subject, event.data)
         bar.update(replay.applied_through - before)

@@ -59,8 +59,10 @@ class Replay:
         while self.last_seq < target_seq:
             batch = await self.reader.take(TAKE_TIMEOUT_SEC)
             if not batch:
-                if self.reader.at_end:
-                    return  # the rest of the range was deleted from the stream
+                # Not `reader.at_end`, which may be stale when the reader stalled under load:
+                # the stream says whether the rest of the range was deleted.
+                if await self.reader.nothing_after(self.last_seq):
+                    return
                 continue
             rows = []
             for event in batch:
