@@ -178,14 +178,14 @@ async def read_through(
     )
     consumer = (await js.add_consumer(stream, config)).name
     assert consumer is not None  # the server names an ephemeral consumer
-    pulled = PipelinedPull(js, stream, consumer, PULL_BATCH)
+    pulled = PipelinedPull(js, stream, consumer, PULL_BATCH, timeout)
     await pulled.start()
     try:
         while True:
             try:
-                batch = await pulled.take(timeout)
+                batch = await pulled.take()
             except TimeoutError:
-                raise TimeoutError(f"{stream}: nothing arrived for {timeout} s") from None
+                raise TimeoutError(f"{stream}: nothing arrived for {2 * timeout} s") from None
             if pulled.lost:
                 raise ConnectionError(f"{stream}: a batch was lost while reading; read again")
             if batch and batch[-1].seq >= target:
@@ -207,14 +207,15 @@ async def read_through(
 # seq>.<consumer seq>.<time>.<pending>` (v1, 9 tokens), or with `<domain>.<account hash>` after
 # `$JS.ACK` (v2).
 _V1_TOKENS = 9
-_STATUS, _HEARTBEAT, _NO_MESSAGES = "Status", "100", "404"
+_STATUS, _HEARTBEAT, _EXPIRED = "Status", "100", "408"
 
 
-def sequences(reply: str) -> tuple[int, int]:
-    """(stream sequence, consumer sequence) of a JetStream message, from its reply subject."""
+def sequences(reply: str) -> tuple[int, int, int]:
+    """(stream sequence, consumer sequence, messages pending after it) of a JetStream message,
+    from its reply subject."""
     tokens = reply.split(".")
     at = 5 if len(tokens) == _V1_TOKENS else 7
-    return int(tokens[at]), int(tokens[at + 1])
+    return int(tokens[at]), int(tokens[at + 1]), int(tokens[at + 3])
 
 
 class PipelinedPull:
@@ -224,18 +225,22 @@ class PipelinedPull:
     nats-py's `fetch` awaits each message of a batch through `next_msg` (a task and a timer per
     message) and `msg.metadata` builds a datetime and two dataclasses per message: at a million
     events that was most of a verify's time (docs/audit.md, Speed). Here the pull requests
-    (`CONSUMER.MSG.NEXT`, `no_wait`) are published directly, `IN_FLIGHT` at a time so the server
-    never waits for the reader; messages land through a plain subscription callback, and only
-    the two sequences are read from the reply subject.
+    (`CONSUMER.MSG.NEXT`, expiring after `timeout`) are published directly, `IN_FLIGHT` at a time
+    so the server never waits for the reader; messages land through a plain subscription
+    callback, and only the sequences are read from the reply subject.
     """
 
     IN_FLIGHT = 2
 
-    def __init__(self, js: JetStreamContext, stream: str, consumer: str, batch: int) -> None:
+    def __init__(
+        self, js: JetStreamContext, stream: str, consumer: str, batch: int, timeout: float
+    ) -> None:
         # JetStreamContext keeps its connection and its (domain aware) API prefix unexported.
         self._nc = js._nc
         self._next_subject = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
-        self._request = json.dumps({"batch": batch, "no_wait": True}).encode()
+        expires = int(timeout * 1_000_000_000)
+        self._request = json.dumps({"batch": batch, "expires": expires}).encode()
+        self._timeout = timeout
         self._batch = batch
         self._inbox = self._nc.new_inbox()
         self._subscription: Any = None
@@ -244,7 +249,8 @@ class PipelinedPull:
         self._arrived = asyncio.Event()
         self._delivered = 0
         self._failure: str | None = None
-        self.ended = False  # the server had nothing more (404 to a no_wait request)
+        self._at_end = False  # no message was pending after the last one delivered
+        self.ended = False  # a request expired with nothing more pending
         self.lost = False  # a consumer sequence was skipped: a batch lost on a reconnect
 
     async def start(self) -> None:
@@ -263,11 +269,11 @@ class PipelinedPull:
                 await self._subscription.unsubscribe()
             self._subscription = None
 
-    async def take(self, timeout: float) -> list[StoredEvent]:
-        """What arrived by the time a pull request was served (waits at most `timeout`); the
-        next request goes out for what was taken."""
+    async def take(self) -> list[StoredEvent]:
+        """What arrived by the time a pull request was served or expired (waits at most twice
+        the requests' expiry); the next request goes out for what was taken."""
         if not self.ended:
-            await asyncio.wait_for(self._arrived.wait(), timeout)
+            await asyncio.wait_for(self._arrived.wait(), 2 * self._timeout)
         if self._failure is not None:
             raise ConnectionError(f"reading {self._next_subject}: {self._failure}")
         batch, self._received = self._received, []
@@ -286,12 +292,16 @@ class PipelinedPull:
         if status is not None:
             if status == _HEARTBEAT:
                 return
-            if status != _NO_MESSAGES:
+            if status == _EXPIRED:  # the oldest request: served in part, or not at all
+                if self._outstanding:
+                    self._outstanding.popleft()
+                self.ended = self._at_end or not self._delivered  # else the server was slow
+            else:  # the consumer is gone, say
                 self._failure = f"{status} {(headers or {}).get('Description', '')}"
-            self.ended = True
             self._arrived.set()
             return
-        seq, consumer_seq = sequences(msg.reply)
+        seq, consumer_seq, pending = sequences(msg.reply)
+        self._at_end = pending == 0
         self._delivered += 1
         if consumer_seq != self._delivered:
             self.lost = True
