@@ -29,7 +29,7 @@ from cortex_runtime.jetstream import ensure_streams
 from cortex_runtime.reader import StoredEvent, read_through
 
 os.environ.setdefault("CORTEX_BENCH_VERIFY_EVENTS", "200000")
-from bench import verify_scale  # noqa: E402  (reads the size when imported)
+from bench import verify_scale  # reads the size when imported, so after the default above
 
 COMMAND = ".venv/bin/python -m bench verify_read  # CORTEX_BENCH_VERIFY_EVENTS=200000 by default"
 ROUNDS = 3
