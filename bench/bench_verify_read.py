@@ -114,7 +114,7 @@ def main() -> None:
     body = (
         "The read under `verify` (bench/bench_verify_read.py): before = nats-py `fetch` of 2,000 "
         "with `msg.metadata` per message (the old read_through); after = read_through's "
-        "pipelined pull (two no_wait pull requests of 5,000 in flight, sequences read from the "
+        "pipelined pull (two pull requests of 5,000 in flight, sequences read from the "
         f"reply subject). Best of {ROUNDS} alternating rounds each, one process, one NATS.\n\n"
         "| measurement | before | after | after / before |\n|---|---|---|---|\n"
         f"{table}\n\nLoad average (1 min) before/after: {load_before:.1f}/"
