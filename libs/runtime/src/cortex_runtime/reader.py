@@ -7,11 +7,12 @@ verify and the integrity check) and `read_selection` (a subject filter and a sta
 
 import asyncio
 import contextlib
+import json
+from collections import deque
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
@@ -19,7 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 BUFFER = 20_000
-PULL_BATCH = 2_000
+PULL_BATCH = 5_000  # per pull request; two are in flight at a time
 READER_IDLE_SEC = 60.0  # a reader that died leaves its consumer this long at most
 SELECTION_BATCH = 500  # an export holds one batch at a time, however long the history
 
@@ -160,34 +161,33 @@ async def read_through(
     """Every message of the stream up to sequence `target`, in order, in batches (nothing when
     `target` is 0).
 
-    Pulled a batch at a time by an ephemeral consumer without acks: the reader asks for the next
-    batch when it is done with the last, so a reader short of CPU (a replay on a busy machine)
-    is never cut off by the server as a slow consumer, as a push consumer is.
+    Pulled by an ephemeral consumer without acks (`PipelinedPull`): the reader asks for more as
+    it takes what arrived, so a reader short of CPU (a replay on a busy machine) is never cut
+    off by the server as a slow consumer, as a push consumer is. A lost batch (a reconnect) is
+    an error, never a silent gap.
     """
     if not target:
         return
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.NONE,
+        filter_subject=subjects,
         inactive_threshold=READER_IDLE_SEC,  # the server removes it once the read ended
+        mem_storage=True,
+        num_replicas=1,
     )
-    pulled = await js.pull_subscribe(subjects, stream=stream, config=config)
+    consumer = (await js.add_consumer(stream, config)).name
+    assert consumer is not None  # the server names an ephemeral consumer
+    pulled = PipelinedPull(js, stream, consumer, PULL_BATCH, timeout)
+    await pulled.start()
     try:
-        at_end = False
         while True:
             try:
-                messages = await pulled.fetch(PULL_BATCH, timeout=timeout)
-            except nats.errors.TimeoutError:
-                if at_end:  # the rest of the range was deleted from the stream
-                    return
-                raise TimeoutError(f"{stream}: nothing arrived for {timeout} s") from None
-            batch = []
-            for msg in messages:
-                metadata = msg.metadata
-                at_end = metadata.num_pending == 0
-                batch.append(
-                    StoredEvent(metadata.sequence.stream, msg.subject, msg.data, msg.headers)
-                )
+                batch = await pulled.take()
+            except TimeoutError:
+                raise TimeoutError(f"{stream}: nothing arrived for {2 * timeout} s") from None
+            if pulled.lost:
+                raise ConnectionError(f"{stream}: a batch was lost while reading; read again")
             if batch and batch[-1].seq >= target:
                 last = [event for event in batch if event.seq <= target]
                 if last:
@@ -195,5 +195,119 @@ async def read_through(
                 return
             if batch:
                 yield batch
+            if pulled.ended:  # the rest of the range was deleted from the stream
+                return
     finally:
-        await pulled.unsubscribe()
+        await pulled.stop()
+        with contextlib.suppress(NatsError):
+            await js.delete_consumer(stream, consumer)
+
+
+# The reply subject of a JetStream message: `$JS.ACK.<stream>.<consumer>.<delivered>.<stream
+# seq>.<consumer seq>.<time>.<pending>` (v1, 9 tokens), or with `<domain>.<account hash>` after
+# `$JS.ACK` (v2).
+_V1_TOKENS = 9
+_STATUS, _HEARTBEAT, _EXPIRED = "Status", "100", "408"
+
+
+def sequences(reply: str) -> tuple[int, int, int]:
+    """(stream sequence, consumer sequence, messages pending after it) of a JetStream message,
+    from its reply subject."""
+    tokens = reply.split(".")
+    at = 5 if len(tokens) == _V1_TOKENS else 7
+    return int(tokens[at]), int(tokens[at + 1]), int(tokens[at + 3])
+
+
+class PipelinedPull:
+    """Consumer `consumer`'s messages as fast as one Python process takes them: `read_through`'s
+    engine.
+
+    nats-py's `fetch` awaits each message of a batch through `next_msg` (a task and a timer per
+    message) and `msg.metadata` builds a datetime and two dataclasses per message: at a million
+    events that was most of a verify's time (docs/audit.md, Speed). Here the pull requests
+    (`CONSUMER.MSG.NEXT`, expiring after `timeout`) are published directly, `IN_FLIGHT` at a time
+    so the server never waits for the reader; messages land through a plain subscription
+    callback, and only the sequences are read from the reply subject.
+    """
+
+    IN_FLIGHT = 2
+
+    def __init__(
+        self, js: JetStreamContext, stream: str, consumer: str, batch: int, timeout: float
+    ) -> None:
+        # JetStreamContext keeps its connection and its (domain aware) API prefix unexported.
+        self._nc = js._nc
+        self._next_subject = f"{js._prefix}.CONSUMER.MSG.NEXT.{stream}.{consumer}"
+        expires = int(timeout * 1_000_000_000)
+        self._request = json.dumps({"batch": batch, "expires": expires}).encode()
+        self._timeout = timeout
+        self._batch = batch
+        self._inbox = self._nc.new_inbox()
+        self._subscription: Any = None
+        self._outstanding: deque[int] = deque()  # messages still owed, per pull request
+        self._received: list[StoredEvent] = []
+        self._arrived = asyncio.Event()
+        self._delivered = 0
+        self._failure: str | None = None
+        self._at_end = False  # no message was pending after the last one delivered
+        self.ended = False  # a request expired with nothing more pending
+        self.lost = False  # a consumer sequence was skipped: a batch lost on a reconnect
+
+    async def start(self) -> None:
+        self._subscription = await self._nc.subscribe(
+            self._inbox,
+            cb=self._on_message,
+            pending_msgs_limit=self._batch * (self.IN_FLIGHT + 1),
+            pending_bytes_limit=256 * 1024 * 1024,
+        )
+        for _ in range(self.IN_FLIGHT):
+            await self._pull()
+
+    async def stop(self) -> None:
+        if self._subscription is not None:
+            with contextlib.suppress(NatsError):
+                await self._subscription.unsubscribe()
+            self._subscription = None
+
+    async def take(self) -> list[StoredEvent]:
+        """What arrived by the time a pull request was served or expired (waits at most twice
+        the requests' expiry); the next request goes out for what was taken."""
+        if not self.ended:
+            await asyncio.wait_for(self._arrived.wait(), 2 * self._timeout)
+        if self._failure is not None:
+            raise ConnectionError(f"reading {self._next_subject}: {self._failure}")
+        batch, self._received = self._received, []
+        self._arrived.clear()
+        while not self.ended and len(self._outstanding) < self.IN_FLIGHT:
+            await self._pull()
+        return batch
+
+    async def _pull(self) -> None:
+        self._outstanding.append(self._batch)
+        await self._nc.publish(self._next_subject, self._request, reply=self._inbox)
+
+    async def _on_message(self, msg: Msg) -> None:
+        headers = msg.headers
+        status = headers.get(_STATUS) if headers else None
+        if status is not None:
+            if status == _HEARTBEAT:
+                return
+            if status == _EXPIRED:  # the oldest request: served in part, or not at all
+                if self._outstanding:
+                    self._outstanding.popleft()
+                self.ended = self._at_end or not self._delivered  # else the server was slow
+            else:  # the consumer is gone, say
+                self._failure = f"{status} {(headers or {}).get('Description', '')}"
+            self._arrived.set()
+            return
+        seq, consumer_seq, pending = sequences(msg.reply)
+        self._at_end = pending == 0
+        self._delivered += 1
+        if consumer_seq != self._delivered:
+            self.lost = True
+        self._received.append(StoredEvent(seq, msg.subject, msg.data, headers))
+        if self._outstanding:
+            self._outstanding[0] -= 1
+            if not self._outstanding[0]:  # a request served in full
+                self._outstanding.popleft()
+                self._arrived.set()
