@@ -54,10 +54,11 @@ TOOL = {
         },
     },
 }
+# No strings: a random-weight model under a grammar rarely closes one within max_tokens.
 SCHEMA = {
     "type": "object",
-    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
-    "required": ["name", "age"],
+    "properties": {"age": {"type": "integer"}, "ok": {"type": "boolean"}},
+    "required": ["age", "ok"],
 }
 Row = tuple[str, str, str]  # flow, verdict, evidence
 
@@ -184,10 +185,19 @@ async def check_exchange_and_logprobs(user: httpx.AsyncClient) -> list[Row]:
 
 
 async def check_structured_output(user: httpx.AsyncClient) -> list[Row]:
-    response_format = {
+    openai_form = {
         "type": "json_schema",
         "json_schema": {"name": "person", "schema": SCHEMA, "strict": True},
     }
+    # llama-cpp-python's own form (OpenAI's older JSON mode with a `schema` beside it).
+    llama_form = {"type": "json_object", "schema": SCHEMA}
+    return [
+        await batch("structured output: response_format json_schema", user, openai_form),
+        await batch("structured output: json_object + schema", user, llama_form),
+    ]
+
+
+async def batch(label: str, user: httpx.AsyncClient, response_format: dict[str, Any]) -> Row:
     valid = 0
     texts: list[str] = []
     for seed in range(5):  # the batch's calls: not streamed, outside the chat, seed + i
@@ -205,13 +215,7 @@ async def check_structured_output(user: httpx.AsyncClient) -> list[Row]:
         except (ValueError, jsonschema.ValidationError):
             pass
     verdict = "works" if valid == 5 else ("partly" if valid else "not supported")
-    return [
-        (
-            "structured output: response_format json_schema (batch of 5)",
-            verdict,
-            f"{valid}/5 valid against the schema; e.g. {texts[0][:80]!r}",
-        )
-    ]
+    return (f"{label} (batch of 5)", verdict, f"{valid}/5 valid; e.g. {texts[0][:140]!r}")
 
 
 async def check_tools(user: httpx.AsyncClient) -> list[Row]:
@@ -282,6 +286,10 @@ async def check(server_url: str, engine_type: str) -> list[Row]:
     with start_backends(work) as backends, fresh_database(backends.postgres_url) as database:
         env = base_env(backends.nats_url, database)
         env["CORTEX_LOG_LEVEL"] = "WARNING"
+        # llama-cpp-python answers one request at a time: a probe waits behind a generation.
+        env["CORTEX_HEALTH_POLL_SEC"] = "15"
+        env["CORTEX_HEALTH_PROBE_TIMEOUT_SEC"] = "10"
+        env["CORTEX_HEALTH_CHECK_TTL_SEC"] = "60"
         with running_stack(env, work) as stack:
             admin = await login(stack.gateway_url, "admin", stack.admin_password)
             await register(admin, MODEL, f"{server_url}/v1", engine_type)
@@ -291,6 +299,7 @@ async def check(server_url: str, engine_type: str) -> list[Row]:
             for flow in (check_exchange_and_logprobs, check_structured_output, check_tools,
                          check_prompt_tokens):  # fmt: skip
                 try:
+                    await wait_running(admin, {MODEL})
                     rows += await flow(user)
                 except Exception as failed:  # one flow's failure is a finding, not the end
                     rows.append((flow.__name__, "failed", f"{type(failed).__name__}: {failed}"))
