@@ -13,6 +13,7 @@ WEB_SOURCES := $(shell find web/src web/index.html web/package.json web/vite.con
 
 .PHONY: help setup dev test lint typecheck unit integration e2e fuzz bench status web browser schemas asyncapi clean logs-%
 .PHONY: chaos soak bench-data
+.PHONY: real-engine
 
 help:
 	@echo "make dev    - set up and run the whole stack (embedded NATS + PostgreSQL, simulator)"
@@ -22,6 +23,7 @@ help:
 	@echo "make fuzz   - schemathesis against the whole API, long (see docs/reliability.md)"
 	@echo "make chaos  - every fault scenario under load (docs/reliability.md; make test: short form)"
 	@echo "make soak   - 200 streams + chat writes for 10 minutes, memory and fds sampled"
+	@echo "make real-engine - the inspector against a real llama.cpp server (compiles it; minutes)"
 	@echo "make status - readiness of every running service"
 	@echo "make logs-gateway (or logs-sessions, logs-health, logs-usage, logs-simulator)"
 
@@ -94,6 +96,10 @@ bench-data: setup
 chaos: setup web
 	CORTEX_CHAOS=full $(RUN) pytest -p no:cacheprovider -q --timeout=3600 tests/chaos
 	@cat test-artifacts/chaos.md
+
+# The inspector's flows against a real llama.cpp server (tiny random model); not in `make test`.
+real-engine: setup
+	$(RUN) python -m bench.real_engine
 
 SOAK_SEC ?= 600
 soak: setup web

@@ -55,8 +55,11 @@ async def sim(stack: Stack) -> AsyncIterator[tuple[PrivateModels, str]]:
     spec = {"name": name, "personality": "vllm", "ttft_ms": 5, "itl_ms": 2, "output_tokens": 30}
     # A server that ignores `logprobs`, as some llama.cpp builds do.
     plain = {**spec, "name": f"{name}-nolp", "personality": "llamacpp", "logprobs": False}
+    # One that answers `tools` in text unless `tool_choice` names one (llama-cpp-python's server).
+    no_tools = {**spec, "name": f"{name}-notools", "tool_calls_auto": False}
+    models = [spec, plain, no_tools]
     try:
-        async with private_models(stack, admin, [spec, plain], api_key=ENGINE_KEY) as private:
+        async with private_models(stack, admin, models, api_key=ENGINE_KEY) as private:
             yield private, name
     finally:
         await admin.aclose()
@@ -180,6 +183,23 @@ async def test_a_model_that_returns_no_logprobs_says_so(
     await expect(note).to_contain_text(f"{sim[1]}-nolp did not return token probabilities")
     await expect(answer.get_by_test_id("token")).to_have_count(0)
     await screenshot(page, "ui_inspector_no_logprobs")
+
+
+async def test_tools_answered_in_text_say_the_server_may_not_support_tool_calls(
+    ui: UiUser, sim: tuple[PrivateModels, str]
+) -> None:
+    page = ui.page
+    await open_chat(page, f"{sim[1]}-notools")
+    await open_inspector(page)
+    await page.get_by_test_id("tools-input").fill(json.dumps(TOOLS))
+    await page.get_by_test_id("send-tools").check()
+    await send(page, "What is the weather in Oslo?", answers=1)
+    answer = messages(page, "assistant").last
+    note = answer.get_by_test_id("no-tool-call")
+    await expect(note).to_contain_text(f"{sim[1]}-notools answered without a tool call")
+    await expect(note).to_contain_text("does not support tool calls")
+    await expect(answer.get_by_test_id("tool-call")).to_have_count(0)
+    await screenshot(page, "ui_inspector_no_tool_call")
 
 
 async def test_a_schema_batch_of_20_reports_the_broken_modes_rate_and_is_kept_with_the_chat(

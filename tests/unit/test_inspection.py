@@ -50,6 +50,16 @@ def test_streamed_tool_call_deltas_are_joined_by_index_with_arguments_concatenat
     ]
 
 
+def test_an_id_and_name_repeated_in_every_delta_are_kept_once() -> None:
+    # llama-cpp-python's server sends the whole id and name with each arguments piece.
+    calls = ToolCallAssembler()
+    for piece in ('{"city": ', '"Oslo"}'):
+        function = {"name": "get_weather", "arguments": piece}
+        calls.add([{"index": 0, "id": "call_x", "type": "function", "function": function}])
+    weather = {"name": "get_weather", "arguments": '{"city": "Oslo"}'}
+    assert calls.result() == [{"id": "call_x", "type": "function", "function": weather}]
+
+
 def test_a_whole_answers_tool_calls_are_kept_as_they_came() -> None:
     calls = ToolCallAssembler()
     whole = [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]

@@ -181,3 +181,21 @@ async def test_vllm_tokenize_gives_the_token_texts_when_asked() -> None:
         assert len(body["token_strs"]) == body["count"] == 10
         plain = await c.post(f"/m/{MODEL}/tokenize", json={"messages": messages})
         assert plain.json()["token_strs"] is None
+
+
+async def test_a_model_without_automatic_tool_calls_answers_in_text_unless_a_tool_is_named() -> (
+    None
+):
+    config = ModelConfig(name="plain", personality="openai", ttft_ms=0, itl_ms=0,
+                         tool_calls_auto=False)  # fmt: skip
+    app = create_app(Settings(models=[config]))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
+        ask = {"model": "plain", "messages": [{"role": "user", "content": "weather?"}]}
+        auto = (await c.post("/v1/chat/completions", json={**ask, "tools": [WEATHER_TOOL]})).json()
+        assert auto["choices"][0]["finish_reason"] != "tool_calls"
+        assert auto["choices"][0]["message"].get("tool_calls") is None
+        named = {"type": "function", "function": {"name": "get_weather"}}
+        forced = await c.post(
+            "/v1/chat/completions", json={**ask, "tools": [WEATHER_TOOL], "tool_choice": named}
+        )
+        assert forced.json()["choices"][0]["finish_reason"] == "tool_calls"

@@ -149,6 +149,8 @@ async def chat_completions(
         features = read_features(body, req.messages)
         if not state.config.logprobs:
             features = replace(features, logprobs=False, top_logprobs=0)
+        if not state.config.tool_calls_auto and not isinstance(body.get("tool_choice"), dict):
+            features = replace(features, tool=None)
         prompt_tokens, answer = plan_answer(state, req)
     except SimulatedError as exc:
         counters.failed_requests += 1

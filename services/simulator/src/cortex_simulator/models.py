@@ -36,6 +36,9 @@ class ModelConfig(BaseModel):
     model_path: str | None = None
     # False: like a server without token probabilities, `logprobs` is accepted and ignored.
     logprobs: bool = True
+    # False: like llama-cpp-python's server with a plain chat template, `tools` are accepted and
+    # answered in text unless `tool_choice` names a function (bench/real_engine.py found it so).
+    tool_calls_auto: bool = True
 
     @model_validator(mode="after")
     def _check_slots(self) -> ModelConfig:

@@ -26,6 +26,8 @@ export const MessageInspector = memo(function MessageInspector(props: MessageIns
   const record = inspectOf(message.metrics);
   const calls = record?.tool_calls ?? [];
   const verdict = schema && message.content && !calls.length ? checkText(message.content, schema) : null;
+  // Tools sent, text back: say so, as some servers ignore `tools` (or only honour a forced choice).
+  const sentTools = Array.isArray(record?.params.tools) && record.params.tools.length > 0;
   const toggle = (what: 'tokens' | 'raw') => setOpen(open === what ? null : what);
   return (
     <div className="message-inspector" data-testid="message-inspector">
@@ -40,6 +42,12 @@ export const MessageInspector = memo(function MessageInspector(props: MessageIns
             </span>
           )}
         </div>
+      )}
+      {sentTools && !calls.length && (
+        <p className="muted inspect-note" data-testid="no-tool-call">
+          Tools were sent, but {model} answered without a tool call: the model chose not to call one, or this model
+          server does not support tool calls (some call a tool only when the request’s “tool_choice” names it).
+        </p>
       )}
       {calls.length > 0 && (
         <ToolCalls calls={calls} tools={tools} onAnswer={isLast ? onToolAnswer : undefined} />

@@ -35,7 +35,8 @@ def masked_headers(headers: dict[str, str]) -> dict[str, str]:
 
 class ToolCallAssembler:
     """Streamed `tool_calls` deltas joined as the OpenAI SDK joins them: keyed by `index`,
-    string fields (id, name, arguments) concatenated, `type` replaced."""
+    string fields (id, name, arguments) concatenated, `type` replaced. An id or name repeated
+    whole in every delta (llama-cpp-python's server does so) is kept once."""
 
     def __init__(self) -> None:
         self._calls: dict[int, dict[str, Any]] = {}
@@ -52,7 +53,7 @@ class ToolCallAssembler:
             call = self._calls.setdefault(
                 index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
             )
-            _merge(call, delta)
+            _merge(call, _without_repeats(call, delta))
 
     def whole(self, calls: Any) -> None:
         """The `tool_calls` of a whole (not streamed) message."""
@@ -61,6 +62,15 @@ class ToolCallAssembler:
 
     def result(self) -> list[dict[str, Any]]:
         return [self._calls[i] for i in sorted(self._calls)]
+
+
+def _without_repeats(call: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in delta.items() if not (k == "id" and call["id"] and v == call["id"])}
+    function = delta.get("function")
+    name = call["function"].get("name")
+    if isinstance(function, dict) and name and function.get("name") == name:
+        kept["function"] = {k: v for k, v in function.items() if k != "name"}
+    return kept
 
 
 def _merge(into: dict[str, Any], delta: dict[str, Any]) -> None:
