@@ -195,7 +195,9 @@ async def read_through(
                 return
             if batch:
                 yield batch
-            if pulled.ended:  # the rest of the range was deleted from the stream
+            # The rest of the range was deleted from the stream (or is not on `subjects`): known
+            # from the last message's "nothing pending", else from a request expiring empty.
+            if pulled.ended or (batch and pulled.taken_at_end):
                 return
     finally:
         await pulled.stop()
@@ -251,6 +253,7 @@ class PipelinedPull:
         self._failure: str | None = None
         self._at_end = False  # no message was pending after the last one delivered
         self.ended = False  # a request expired with nothing more pending
+        self.taken_at_end = False  # nothing was pending after the last message `take` returned
         self.lost = False  # a consumer sequence was skipped: a batch lost on a reconnect
 
     async def start(self) -> None:
@@ -276,7 +279,8 @@ class PipelinedPull:
             await asyncio.wait_for(self._arrived.wait(), 2 * self._timeout)
         if self._failure is not None:
             raise ConnectionError(f"reading {self._next_subject}: {self._failure}")
-        batch, self._received = self._received, []
+        # Read with the swap (no await between): true of the last message of `batch`.
+        batch, self._received, self.taken_at_end = self._received, [], self._at_end
         self._arrived.clear()
         while not self.ended and len(self._outstanding) < self.IN_FLIGHT:
             await self._pull()

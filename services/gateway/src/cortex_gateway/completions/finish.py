@@ -1,7 +1,9 @@
-"""What happens after a completion ends, off the request: the assistant's answer is recorded in its
-chat session, and a usage event is published. Both run in a task of their own (never cancelled with
-the request), wait for JetStream's acknowledgement, and retry with the same message id, so a retry
-never duplicates and an acknowledged event is never lost.
+"""What happens when a completion ends: the assistant's answer is recorded in its chat session, and
+a usage event is published. Both run in a task of their own (never cancelled with the request),
+wait for JetStream's acknowledgement, and retry with the same message id, so a retry never
+duplicates and an acknowledged event is never lost. A completion that ran to its end is answered
+(`[DONE]`, the whole answer) only once they are stored (`relay.recorded`): the chaos suite's
+gateway kill found usage records of finished streams missing when the gateway died just after.
 """
 
 import asyncio

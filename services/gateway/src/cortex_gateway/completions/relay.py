@@ -44,6 +44,15 @@ def close_run(state: CompletionRuntime, run: CompletionRun) -> asyncio.Task[None
     return state.spawn(finish(state, run))
 
 
+async def recorded(state: CompletionRuntime, run: CompletionRun) -> None:
+    """Close the run and wait until its answer and usage record are stored: a client told that the
+    completion ended (`[DONE]`, a whole answer) must find them, even if this gateway dies the next
+    moment (the recording itself goes on if the request is cancelled meanwhile)."""
+    recording = close_run(state, run)
+    if recording is not None:
+        await asyncio.shield(recording)
+
+
 class ClientGone(Exception):
     """The client disconnected before the upstream answered."""
 
@@ -162,7 +171,9 @@ class RelayResponse(Response):
             relay = StreamRelay(run, exchange, wire)
             failure = await relay.finished(self._state.settings.upstream_read_timeout_sec)
             await wire.flush()
-            for tail in await stream_end(self._state, run, failure):
+            tails = await stream_end(self._state, run, failure)
+            await recorded(self._state, run)  # before the client hears the end ([DONE])
+            for tail in tails:
                 await send({"type": "http.response.body", "body": tail, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:

@@ -22,6 +22,7 @@ from cortex_gateway.completions.relay import (
     RelayResponse,
     close_run,
     open_upstream,
+    recorded,
     relay_whole,
 )
 from cortex_gateway.completions.request import ClientRequest, read_client_request
@@ -151,7 +152,7 @@ async def start(
     if run.client.stream:
         return RelayResponse(state, run)  # it closes the run when the stream ends
     response = await relay_whole(state, run, request)
-    close_run(state, run)
+    await recorded(state, run)
     return response
 
 
