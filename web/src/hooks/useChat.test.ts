@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { conversationItems, DEFAULT_SETTINGS, requestMessages, settingsFromConstraints, toItem, type ChatItem } from './useChat';
+import { conversationItems, DEFAULT_SETTINGS, settingsFromConstraints, toItem, type ChatItem } from './chatState';
+import { requestMessages } from './chatTurn';
 
 describe('chat helpers', () => {
   it('seeds settings from constraints', () => {

@@ -35,10 +35,6 @@ import {
   turnEnded,
 } from './chatTurn';
 
-// Where the helpers were before chatState.ts and chatTurn.ts (their tests import them from here).
-export { requestMessages } from './chatTurn';
-export { conversationItems, DEFAULT_SETTINGS, settingsFromConstraints, toItem, type ChatItem } from './chatState';
-
 /** After Stop, how long the gateway gets to end the stream cleanly before the request is aborted. */
 export const STOP_GRACE_MS = 3000;
 
