@@ -10,6 +10,7 @@ pytestmark = pytest.mark.e2e
 # A valid body for each route that needs one, so that only ownership decides the answer.
 BODIES = {
     ("POST", "/v1/chat/sessions/{id}/messages"): {"role": "user", "content": "let me in"},
+    ("PUT", "/v1/chat/sessions/{id}/inspector"): {"output_schema": {"type": "object"}},
 }
 
 

@@ -37,6 +37,22 @@ def storable_text(text: str) -> str:
     return text
 
 
+def storable_document(document: Any) -> Any:
+    """`document` with every text in it (values and keys) made storable by `storable_text`. For
+    documents the system did not take from a user (a model's answer as recorded), whose nesting
+    the gateway has already bounded."""
+    if isinstance(document, str):
+        return storable_text(document)
+    if isinstance(document, dict):
+        return {
+            storable_text(name) if isinstance(name, str) else name: storable_document(item)
+            for name, item in document.items()
+        }
+    if isinstance(document, list):
+        return [storable_document(item) for item in document]
+    return document
+
+
 def document_problem(
     document: Any,
     max_depth: int = MAX_DOCUMENT_DEPTH,

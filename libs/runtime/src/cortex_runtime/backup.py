@@ -12,7 +12,9 @@ the stream is created with `first_seq` = the backup's first sequence; a gap (a d
 is filled by a filler message on a subject of the stream no event uses, deleted once the
 stream is restored; trailing deletions likewise, so that the next write gets the sequence it
 would have had. Each message is published with its original headers: the concurrency checks
-they carry (Nats-Expected-*) pass again since the sequences are the same. A stream that
+they carry (Nats-Expected-*) pass again since the sequences are the same, except where the
+message a check names is gone (a KV key keeps its last revision only, so the revision its update
+named was dropped): that check is left out, as it can only fail. A stream that
 refuses deletions (deny_delete, as KV buckets do) is created allowing them and set back to its
 configuration at the end. The stream's own timestamps are those of the restore (the events
 carry the time they happened).
@@ -34,6 +36,7 @@ from nats.js import JetStreamContext
 from nats.js.api import PubAck, StreamConfig
 from nats.js.errors import BadRequestError
 
+from cortex_runtime.jetstream import EXPECTED_SUBJECT_SEQ
 from cortex_runtime.reader import StreamReader
 
 log = logging.getLogger(__name__)
@@ -156,6 +159,7 @@ class _Restoring:
         self.last_seq = last_seq
         self.next_seq = int(config.first_seq or 1)
         self.fillers: list[int] = []
+        self.last_of_subject: dict[str, int] = {}
         self.pending: deque[tuple[asyncio.Future[PubAck], int]] = deque()
         subject = (config.subjects or [">"])[0]
         self.filler_subject = ".".join(
@@ -183,9 +187,13 @@ class _Restoring:
         return restoring
 
     async def put(self, line: dict[str, Any]) -> None:
-        seq = int(line["seq"])
+        seq, subject, headers = int(line["seq"]), line["subject"], line["headers"]
+        expected = headers.get(EXPECTED_SUBJECT_SEQ)
+        if expected is not None and int(expected) != self.last_of_subject.get(subject, 0):
+            headers = {k: v for k, v in headers.items() if k != EXPECTED_SUBJECT_SEQ}
+        self.last_of_subject[subject] = seq
         await self._fill_to(seq)
-        await self._send(line["subject"], base64.b64decode(line["data"]), line["headers"], seq)
+        await self._send(subject, base64.b64decode(line["data"]), headers, seq)
 
     async def finish(self) -> None:
         await self._fill_to(self.last_seq + 1)

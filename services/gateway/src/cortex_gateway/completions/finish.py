@@ -9,13 +9,14 @@ gateway kill found usage records of finished streams missing when the gateway di
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.usage import CompletionRecorded
-from cortex_contracts.storable import storable_text
+from cortex_contracts.storable import document_problem, storable_document, storable_text
 from cortex_gateway.chat.commands import ChatCommands, ModelLocked, SessionNotFound
 from cortex_gateway.completions.meter import compute_metrics
 from cortex_gateway.completions.run import CompletionRun
@@ -113,10 +114,11 @@ async def record_answer(
     commands = ChatCommands(state.js, state.topology)
 
     # What the model wrote is stored as the projection can keep it (a NUL from a model server
-    # would otherwise get the whole answer refused there).
+    # would otherwise get the whole answer refused there): the text, and the metrics, whose
+    # inspector record holds the chunks as sent.
     content = storable_text(run.text)
-    error = metrics.get("error")
-    stored_metrics = {**metrics, "error": storable_text(error)} if error else metrics
+    unstorable = document_problem(metrics, max_depth=sys.maxsize, finite_only=False)
+    stored_metrics = storable_document(metrics) if unstorable else metrics
 
     async def write() -> None:
         try:

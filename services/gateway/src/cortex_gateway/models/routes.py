@@ -99,7 +99,12 @@ class TokenizeRequest(BaseModel):
         return self
 
 
-@router.post("/{name:path}/tokenize", responses=errors(404, *STATE_CHANGING, *WITH_BODY))
+# `tokens` is left out unless asked for, so the answer stays what it was before `with_tokens`.
+@router.post(
+    "/{name:path}/tokenize",
+    responses=errors(404, *STATE_CHANGING, *WITH_BODY),
+    response_model_exclude_none=True,
+)
 async def tokenize(
     _: User, upstream: Model, body: TokenizeRequest, health: Health, engines: Engines
 ) -> TokenizeAnswer:
