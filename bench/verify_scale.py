@@ -2,19 +2,25 @@
 the projection verify (`cortex-sessions verify`: replay into scratch tables and compare) and the
 integrity check (`cortex-audit verify --integrity`), events/s of each, in one run.
 
-The load is written fast and directly: chained events (the same headers `publish_event` writes,
-computed here) published by one connection without waiting for each acknowledgement, so the
-stream sequences are known in advance and every `previous_seq` is right; no chain heads are
+The load is written fast and directly: chained events (the headers `publish_event` writes,
+computed here) published by one connection, IN_FLIGHT acknowledgements awaited at a time, so the
+stream sequences are known in advance and every `previous_seq` is right; an acknowledgement at
+another sequence stops the run. (Publishing without acknowledgements, as this did first, let
+JetStream drop messages under load and shifted every later sequence.) No chain heads are
 recorded (only the per-event links are checked). The live tables are then filled by
 `cortex-sessions rebuild` (no service runs: nothing else writes meanwhile).
 """
 
 import asyncio
 import os
+import tempfile
 import time
 import uuid
+from collections import deque
+from pathlib import Path
 
 import nats
+from nats.js.api import PubAck
 
 from bench.bench_sessions import MODEL
 from cortex_audit.verify import verify_integrity
@@ -22,24 +28,35 @@ from cortex_contracts.envelope import Actor
 from cortex_contracts.events.chat import MessageAdded, SessionCreated
 from cortex_contracts.topology import Topology
 from cortex_runtime.chain import GENESIS, HASH, PREV_HASH, chain_hash
-from cortex_runtime.jetstream import ensure_streams
+from cortex_runtime.connection import connect
+from cortex_runtime.jetstream import EXPECTED_SUBJECT_SEQ, MSG_ID, ensure_streams
 from cortex_runtime.verification import BarProgress
 from cortex_sessions.rebuild import rebuild
 from cortex_sessions.settings import Settings
 from cortex_sessions.verify import verify
+from tests.support.backends import fresh_database, start_backends
+from tests.support.stack import base_env, migrate
 
 EVENTS = int(os.environ.get("CORTEX_BENCH_VERIFY_EVENTS", "1000000"))
 PER_CHAT = 10  # a creation and 9 messages
-FLUSH_EVERY = 5_000
+IN_FLIGHT = 1_000  # publishes awaiting their acknowledgement
 TEXT = "a question about the weather, and then another one " * 2
 
 
-async def load(js: nats.js.JetStreamContext, client: nats.NATS, topology: Topology) -> int:
+async def load(js: nats.js.JetStreamContext, topology: Topology) -> int:
     """EVENTS chat events, chats interleaved (as many users write at once); the count stored."""
     chats = [(str(uuid.uuid4()), str(uuid.uuid4())) for _ in range(max(1, EVENTS // PER_CHAT))]
     last_seq = {session: 0 for _, session in chats}
     last_hash = {session: GENESIS for _, session in chats}
-    seq = 0
+    first = int((await js.stream_info(topology.chat_stream)).state.last_seq or 0)
+    in_flight: deque[tuple[asyncio.Future[PubAck], int]] = deque()
+
+    async def settle_oldest() -> None:
+        acknowledged, seq = in_flight.popleft()
+        ack = await acknowledged
+        assert ack.seq == seq and not ack.duplicate, f"event {seq} stored at {ack.seq}"
+
+    seq = first
     for turn in range(PER_CHAT):
         for user, session in chats:
             actor, previous = Actor(user_id=user), last_seq[session]
@@ -57,30 +74,34 @@ async def load(js: nats.js.JetStreamContext, client: nats.NATS, topology: Topolo
             )  # fmt: skip
             subject, payload = topology.chat_subject(user, session), event.to_bytes()
             own = chain_hash(last_hash[session], subject, payload)
-            headers = {PREV_HASH: last_hash[session], HASH: own}
-            await client.publish(subject, payload, headers=headers)
+            headers = {
+                MSG_ID: str(event.event_id),
+                EXPECTED_SUBJECT_SEQ: str(previous),
+                PREV_HASH: last_hash[session],
+                HASH: own,
+            }
             seq += 1
+            in_flight.append(
+                (asyncio.ensure_future(js.publish(subject, payload, headers=headers)), seq)
+            )
+            if len(in_flight) >= IN_FLIGHT:
+                await settle_oldest()
             last_seq[session], last_hash[session] = seq, own
-            if seq % FLUSH_EVERY == 0:
-                await client.flush()
-    await client.flush()
-    while True:  # JetStream stores what it was sent a moment later
-        stored = (await js.stream_info(topology.chat_stream)).state.messages
-        await asyncio.sleep(1)
-        if (await js.stream_info(topology.chat_stream)).state.messages == stored:
-            return int(stored)
+    while in_flight:
+        await settle_oldest()
+    return seq - first
 
 
 async def measure(env: dict[str, str]) -> str:
     os.environ.update(env)
     settings = Settings()
     topology = settings.topology
-    client = await nats.connect(settings.nats_url)
+    client = await connect(settings.nats_url, "bench-verify-scale")
     try:
         js = client.jetstream()
         await ensure_streams(js, topology)
         started = time.perf_counter()
-        stored = await load(js, client, topology)
+        stored = await load(js, topology)
         load_sec = time.perf_counter() - started
         rebuilt = await rebuild(settings, progress=False)
         bar = BarProgress("verify", enabled=False)
@@ -108,3 +129,19 @@ async def measure(env: dict[str, str]) -> str:
             f"{chained / integrity_sec:,.0f} events/s ({integrity_sec:.1f} s) |",
         ]
     )
+
+
+def main() -> None:
+    """`python -m bench.verify_scale`: this part of `python -m bench audit` alone, printed."""
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        start_backends(Path(folder)) as backends,
+        fresh_database(backends.postgres_url) as database,
+    ):
+        env = {**base_env(backends.nats_url, database), "CORTEX_LOG_LEVEL": "WARNING"}
+        migrate(env)
+        print(asyncio.run(measure(env)))
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,8 @@ import logging
 import nats
 from nats.aio.client import Client as NatsClient
 
+from cortex_runtime import headers
+
 log = logging.getLogger(__name__)
 
 RECONNECT_WAIT_SEC = 1.0
@@ -19,6 +21,7 @@ def server_list(url: str) -> list[str]:
 
 
 async def connect(url: str, name: str) -> NatsClient:
+    headers.install()  # every message's headers parsed faster (cortex_runtime/headers.py)
     connected: list[NatsClient] = []
 
     async def disconnected() -> None:

@@ -3,8 +3,9 @@
 One transaction per batch (a commit costs milliseconds; a batch pays it once): the sessions'
 rows (or tombstones) are locked in id order, so replicas never deadlock, the rules of `fold`
 decide each event in stream order in memory, and the changed rows and positions are written with
-a handful of statements. A redelivered event finds its position passed and is skipped. An event
-whose predecessor another replica holds is reported EARLY and retried later.
+a handful of statements (COPY for the many rows: cortex_sessions.bulk). A redelivered event
+finds its position passed and is skipped. An event whose predecessor another replica holds is
+reported EARLY and retried later.
 """
 
 from collections.abc import Awaitable, Callable, Sequence
@@ -13,11 +14,13 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from psycopg import AsyncConnection as PsycopgConnection
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cortex_contracts.events.chat import AnyChatEvent
+from cortex_sessions.bulk import copy_rows, message_values, session_values, upsert
 from cortex_sessions.fold import (
     Applied,
     MessageRow,
@@ -66,17 +69,6 @@ class CreatedConcurrently(Exception):
 InTurn = Callable[[str, int, int], Awaitable[bool]]
 # Records a rejected event on the dead-letter subject before its position is passed.
 DeadLetter = Callable[[Pending, str], Awaitable[None]]
-
-MUTABLE_COLUMNS = (
-    "title",
-    "auto_title",
-    "model_name",
-    "engine_type",
-    "constraints_json",
-    "updated_at",
-    "message_count",
-    "last_seq",
-)
 
 
 class Projector:
@@ -170,8 +162,8 @@ class Projector:
                 (changed if isinstance(before, SessionRow) else created).append(state)
             elif isinstance(state, Tombstone):
                 tombstones.append(state)
-        # Statements with bound parameters, executed for many rows: compiled once and cached (a
-        # multi-row VALUES list is a new statement to compile for every batch size).
+        # New sessions one statement for all (their conflict says another replica was first);
+        # messages and changed sessions in bulk (cortex_sessions.bulk).
         if created:
             inserted = await conn.execute(
                 pg_insert(self.sessions)
@@ -181,18 +173,18 @@ class Projector:
             )
             if len(inserted.all()) < len(created):
                 raise CreatedConcurrently
-        live_messages = [
-            _values(m) for m in new_messages if isinstance(states[m.session_id], SessionRow)
-        ]
-        if live_messages:
-            await conn.execute(insert(self.messages), live_messages)
+        raw = await _driver_connection(conn)
+        await copy_rows(
+            raw,
+            self.messages,
+            (
+                message_values(m)
+                for m in new_messages
+                if isinstance(states[m.session_id], SessionRow)
+            ),
+        )
         if changed:
-            await conn.execute(
-                update(self.sessions)
-                .where(self.sessions.c.id == bindparam("row_id"))
-                .values({name: bindparam(name) for name in MUTABLE_COLUMNS}),
-                [_changes(row) for row in changed],
-            )
+            await upsert(raw, self.sessions, "id", (session_values(row) for row in changed))
         gone = [
             t.session_id for t in tombstones if isinstance(loaded.get(t.session_id), SessionRow)
         ]
@@ -214,7 +206,8 @@ def _values(row: SessionRow | MessageRow | Tombstone) -> dict[str, Any]:
     return {f.name: getattr(row, f.name) for f in fields(row)}
 
 
-def _changes(row: SessionRow) -> dict[str, Any]:
-    values = {name: getattr(row, name) for name in MUTABLE_COLUMNS}
-    values["row_id"] = row.id
-    return values
+async def _driver_connection(conn: AsyncConnection) -> PsycopgConnection[Any]:
+    """psycopg's own connection under SQLAlchemy's, in the same transaction (for COPY)."""
+    driver = (await conn.get_raw_connection()).driver_connection
+    assert isinstance(driver, PsycopgConnection)
+    return driver

@@ -1,18 +1,18 @@
 """Replays chat events into fresh copies of the tables, through the live projection's rules.
 
 Events are folded in memory (one state per session) and the rows written in batches with COPY;
-sessions that change again are upserted from a staging table. Because the replay sees every
-subject's events in stream order, each event is in its turn when it arrives.
+sessions that change again are upserted from a staging table (cortex_sessions.bulk). Because
+the replay sees every subject's events in stream order, each event is in its turn when it
+arrives.
 """
 
-from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection, sql
-from psycopg.types.json import Jsonb
 from sqlalchemy import Table
 
+from cortex_sessions.bulk import copy_rows, message_values, session_values, upsert
 from cortex_sessions.consumer import read_event
 from cortex_sessions.fold import (
     Applied,
@@ -87,14 +87,14 @@ class Replay:
                 ),
                 (gone,),
             )
-        await self._upsert(conn, self.sessions, "id", (_session_values(r) for r in rows))
+        await upsert(conn, self.sessions, "id", (session_values(r) for r in rows))
         live_messages = (
-            (m.id, m.session_id, m.role, m.content, _json(m.metrics_json), m.created_at)
+            message_values(m)
             for m in self._new_messages
             if isinstance(self.state[m.session_id], SessionRow)
         )
-        await _copy(conn, self.messages, live_messages)
-        await self._upsert(
+        await copy_rows(conn, self.messages, live_messages)
+        await upsert(
             conn,
             self.tombstones,
             "session_id",
@@ -104,69 +104,3 @@ class Replay:
         self._rows_in_table.update(r.id for r in rows)
         self._new_messages.clear()
         self._dirty.clear()
-
-    async def _upsert(
-        self, conn: AsyncConnection[Any], table: Table, key: str, rows: Iterable[Sequence[Any]]
-    ) -> None:
-        stage = f"{table.name}_stage"
-        await conn.execute(
-            sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {})").format(
-                sql.Identifier(stage), sql.Identifier(table.name)
-            )
-        )
-        await conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
-        if not await _copy(conn, stage, rows, [c.name for c in table.columns]):
-            return
-        columns = [c.name for c in table.columns]
-        updates = sql.SQL(", ").join(
-            sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
-            for c in columns
-            if c != key
-        )
-        await conn.execute(
-            sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
-                sql.Identifier(table.name), sql.Identifier(stage), sql.Identifier(key), updates
-            )
-        )
-
-
-def _json(value: dict[str, Any] | None) -> Jsonb | None:
-    return None if value is None else Jsonb(value)
-
-
-def _session_values(row: SessionRow) -> tuple[Any, ...]:
-    """In the column order of `chat_sessions`."""
-    return (
-        row.id,
-        row.user_id,
-        row.title,
-        row.auto_title,
-        row.model_name,
-        row.engine_type,
-        _json(row.constraints_json),
-        row.created_at,
-        row.updated_at,
-        row.message_count,
-        row.last_seq,
-    )
-
-
-async def _copy(
-    conn: AsyncConnection[Any],
-    table: Table | str,
-    rows: Iterable[Sequence[Any]],
-    columns: list[str] | None = None,
-) -> int:
-    name = table if isinstance(table, str) else table.name
-    if columns is None:
-        assert not isinstance(table, str)
-        columns = [c.name for c in table.columns]
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    written = 0
-    async with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            await copy.write_row(row)
-            written += 1
-    return written
