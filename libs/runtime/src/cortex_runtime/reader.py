@@ -1,8 +1,8 @@
-"""Reads a stream in order. `StreamReader`: a whole stream, for replays and rebuilds (an ordered
-push consumer: flow controlled, no acks, recreated by nats-py from the last sequence after a gap or
-a reconnect; it follows the stream's end). Pulled batch by batch by an ephemeral consumer without
-acks, so a slow reader is never cut off as a slow consumer: `read_through` (up to a sequence:
-verify and the integrity check) and `read_selection` (a subject filter and a start time: exports).
+"""Reads a stream in order, pulled batch by batch by an ephemeral consumer without acks, so a
+slow reader is never cut off as a slow consumer nor sent more than it asked for: `StreamReader`
+(a whole stream, following its end: replays, rebuilds, backups), `read_through` (up to a
+sequence: verify and the integrity check) and `read_selection` (a subject filter and a start
+time: exports).
 """
 
 import asyncio
@@ -19,8 +19,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-BUFFER = 20_000
 PULL_BATCH = 5_000  # per pull request; two are in flight at a time
+FOLLOW_EXPIRY_SEC = 1.0  # a follower's idle pull requests expire, and are renewed, this often
 READER_IDLE_SEC = 60.0  # a reader that died leaves its consumer this long at most
 SELECTION_BATCH = 500  # an export holds one batch at a time, however long the history
 
@@ -34,34 +34,49 @@ class StoredEvent(NamedTuple):
 
 
 class StreamReader:
-    """Every message of `stream` (matching `subjects`) from the start, in batches."""
+    """Every message of `stream` (matching `subjects`) from the start, in batches, following the
+    stream's end: replays, rebuilds, backups and in-memory projections.
+
+    Pulled (`PipelinedPull`, an ephemeral consumer without acks), never pushed: with a push
+    consumer the server sends on while a busy reader falls behind, the client drops what its
+    buffer cannot hold, and a replay of a million events stalled for good on the gap. If
+    requests go unanswered (a reconnect) or a batch is lost, the reader starts a new consumer
+    after the last message it handed out: nothing is skipped, nothing repeated.
+    """
 
     def __init__(self, js: JetStreamContext, stream: str, subjects: str) -> None:
         self.js = js
         self.stream = stream
         self.subjects = subjects
-        self._buffer: list[StoredEvent] = []
-        self._arrived = asyncio.Event()
-        self._room = asyncio.Event()
-        self._room.set()
-        self._subscription: Any = None
-        self.at_end = False  # the last message delivered was the stream's last at the time
+        self._consumer: str | None = None
+        self._pulled: PipelinedPull | None = None
+        self._last = 0  # the last sequence handed out
+        self.at_end = False  # the last message handed out was the stream's last at the time
 
     async def start(self) -> None:
-        self._subscription = await self.js.subscribe(
-            self.subjects,
-            stream=self.stream,
-            ordered_consumer=True,
-            deliver_policy=DeliverPolicy.ALL,
-            cb=self._on_message,
-            pending_msgs_limit=BUFFER * 2,
-            pending_bytes_limit=256 * 1024 * 1024,
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE if self._last else DeliverPolicy.ALL,
+            opt_start_seq=self._last + 1 if self._last else None,
+            ack_policy=AckPolicy.NONE,
+            filter_subject=self.subjects,
+            inactive_threshold=READER_IDLE_SEC,
+            mem_storage=True,
+            num_replicas=1,
         )
+        self._consumer = (await self.js.add_consumer(self.stream, config)).name
+        assert self._consumer is not None  # the server names an ephemeral consumer
+        self._pulled = PipelinedPull(
+            self.js, self.stream, self._consumer, PULL_BATCH, FOLLOW_EXPIRY_SEC, follow=True
+        )
+        await self._pulled.start()
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            await self._subscription.unsubscribe()
-            self._subscription = None
+        pulled, consumer, self._pulled, self._consumer = self._pulled, self._consumer, None, None
+        if pulled is not None:
+            await pulled.stop()
+        if consumer is not None:
+            with contextlib.suppress(NatsError):
+                await self.js.delete_consumer(self.stream, consumer)
 
     async def last_seq(self) -> int:
         """The stream's last sequence now (a target to read up to)."""
@@ -79,24 +94,25 @@ class StreamReader:
         return False
 
     async def take(self, timeout: float = 5.0) -> list[StoredEvent]:
-        """What arrived since the last call (waits for something, at most `timeout`)."""
-        try:
-            await asyncio.wait_for(self._arrived.wait(), timeout)
-        except TimeoutError:
-            return []
-        batch, self._buffer = self._buffer, []
-        self._arrived.clear()
-        self._room.set()
-        return batch
-
-    async def _on_message(self, msg: Msg) -> None:
-        while len(self._buffer) >= BUFFER:  # slow down delivery (flow control) meanwhile
-            self._room.clear()
-            await self._room.wait()
-        metadata = msg.metadata
-        self._buffer.append(stored_event(msg))
-        self.at_end = metadata.num_pending == 0
-        self._arrived.set()
+        """What arrived since the last call (waits for something, at most about `timeout`)."""
+        assert self._pulled is not None, "start() first"
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            try:
+                batch = await self._pulled.take()
+                lost = self._pulled.lost
+            except (TimeoutError, ConnectionError):  # requests unanswered, or the consumer gone
+                batch, lost = [], True
+            if lost:
+                await self.stop()
+                await self.start()
+                batch = []
+            if batch:
+                self._last = batch[-1].seq
+                self.at_end = self._pulled.taken_at_end
+                return batch
+            if asyncio.get_running_loop().time() >= deadline:
+                return []
 
 
 def stored_event(msg: Msg) -> StoredEvent:
@@ -235,7 +251,14 @@ class PipelinedPull:
     IN_FLIGHT = 2
 
     def __init__(
-        self, js: JetStreamContext, stream: str, consumer: str, batch: int, timeout: float
+        self,
+        js: JetStreamContext,
+        stream: str,
+        consumer: str,
+        batch: int,
+        timeout: float,
+        *,
+        follow: bool = False,  # never `ended`: requests that expire empty are renewed
     ) -> None:
         # JetStreamContext keeps its connection and its (domain aware) API prefix unexported.
         self._nc = js._nc
@@ -244,6 +267,7 @@ class PipelinedPull:
         self._request = json.dumps({"batch": batch, "expires": expires}).encode()
         self._timeout = timeout
         self._batch = batch
+        self._follow = follow
         self._inbox = self._nc.new_inbox()
         self._subscription: Any = None
         self._outstanding: deque[int] = deque()  # messages still owed, per pull request
@@ -299,7 +323,8 @@ class PipelinedPull:
             if status == _EXPIRED:  # the oldest request: served in part, or not at all
                 if self._outstanding:
                     self._outstanding.popleft()
-                self.ended = self._at_end or not self._delivered  # else the server was slow
+                # else the server was slow
+                self.ended = not self._follow and (self._at_end or not self._delivered)
             else:  # the consumer is gone, say
                 self._failure = f"{status} {(headers or {}).get('Description', '')}"
             self._arrived.set()
