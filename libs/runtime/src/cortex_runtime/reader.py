@@ -258,7 +258,7 @@ class PipelinedPull:
         batch: int,
         timeout: float,
         *,
-        follow: bool = False,  # never `ended`: requests that expire empty are renewed
+        follow: bool = False,  # never `ended` (empty requests renewed); wakes per message
     ) -> None:
         # JetStreamContext keeps its connection and its (domain aware) API prefix unexported.
         self._nc = js._nc
@@ -340,3 +340,5 @@ class PipelinedPull:
             if not self._outstanding[0]:  # a request served in full
                 self._outstanding.popleft()
                 self._arrived.set()
+        if self._follow:  # a follower takes each message as soon as it is there
+            self._arrived.set()
