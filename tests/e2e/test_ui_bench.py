@@ -62,6 +62,12 @@ async def start_from_models_page(page: Page, levels: str, requests: str) -> None
     await expect(page).to_have_url(RUN_URL)
 
 
+def run_status(page: Page, status: str) -> Locator:
+    """The run's own status, in its heading (the page also lists other runs of the model)."""
+    heading = page.get_by_role("heading", name=re.compile("Benchmark run on"))
+    return heading.locator(f".badge.run-{status}")
+
+
 def chart(page: Page, name: str) -> Locator:
     return page.get_by_role("img", name=re.compile(name))
 
@@ -78,7 +84,7 @@ async def test_a_run_with_three_levels_is_charted_and_compared_with_an_earlier_o
 
     page = admin_ui.page
     await start_from_models_page(page, "1,2,4", "6")
-    await expect(page.locator(".badge.run-complete")).to_be_visible(timeout=60_000)
+    await expect(run_status(page, "complete")).to_be_visible(timeout=60_000)
     rows = page.get_by_role("table", name="Results per level").locator("tbody tr")
     await expect(rows).to_have_count(3)
     await expect(rows.nth(2).locator("td").first).to_have_text("4")
@@ -109,7 +115,7 @@ async def test_cancel_stops_the_load(
         await asyncio.sleep(0.1)
     await screenshot(page, "bench-run-in-progress")
     await page.get_by_role("button", name="Cancel run").click()
-    await expect(page.locator(".badge.run-cancelled")).to_be_visible()
+    await expect(run_status(page, "cancelled")).to_be_visible()
     await expect(page.get_by_role("cell", name=re.compile("cancelled"))).to_be_visible()
     deadline = time.monotonic() + 10
     while (await state_of(simulator, MODEL))["active_streams"]:
