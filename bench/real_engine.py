@@ -29,6 +29,7 @@ import httpx
 import jsonschema
 
 from tests.support.backends import fresh_database, start_backends
+from tests.support.chat import WEATHER_TOOL
 from tests.support.clients import login
 from tests.support.completions import (
     new_session,
@@ -43,17 +44,7 @@ from tests.support.stack import base_env, running_stack
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
 VOCAB = "vendor/llama.cpp/models/ggml-vocab-llama-spm.gguf"
 MODEL = "real-llamacpp-tiny"
-TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
+TOOL = WEATHER_TOOL
 # No strings: a random-weight model under a grammar rarely closes one within max_tokens.
 SCHEMA = {
     "type": "object",

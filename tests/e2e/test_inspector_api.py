@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import LoginAs
+from tests.support.chat import WEATHER_TOOL
 from tests.support.clients import login
 from tests.support.completions import (
     PrivateModels,
@@ -25,17 +26,7 @@ from tests.support.stack import Stack
 pytestmark = pytest.mark.e2e
 
 ENGINE_KEY = "sk-engine-secret-4711"
-TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
+TOOL = WEATHER_TOOL
 
 
 @pytest.fixture(scope="module")

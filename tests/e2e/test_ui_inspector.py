@@ -21,6 +21,7 @@ from tests.support.browser import (
     screenshot,
     ui_fixture,  # noqa: F401 - fixture
 )
+from tests.support.chat import WEATHER_TOOL
 from tests.support.clients import login
 from tests.support.completions import PrivateModels, new_api_key, parse_sse, private_models, unique
 from tests.support.stack import Stack
@@ -33,19 +34,7 @@ SCHEMA = {
     "properties": {"city": {"type": "string"}, "temperature": {"type": "number"}},
     "required": ["city", "temperature"],
 }
-TOOLS = [
-    {
-        "type": "function",
-        "function": {
-            "name": "get_weather",
-            "parameters": {
-                "type": "object",
-                "properties": {"city": {"type": "string"}},
-                "required": ["city"],
-            },
-        },
-    }
-]
+TOOLS = [WEATHER_TOOL]
 
 
 @pytest.fixture(scope="module")

@@ -97,3 +97,17 @@ def snapshot(stack: Stack) -> dict[str, list[tuple[Any, ...]]]:
 
 def as_uuid(session_id: str) -> uuid.UUID:
     return uuid.UUID(session_id)
+
+
+# The tool of the inspector's tests and of `make real-engine`: the model may call it with a city.
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
