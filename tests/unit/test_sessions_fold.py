@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -14,6 +15,7 @@ from cortex_contracts.events.chat import (
     SessionDeleted,
     SessionModelChanged,
 )
+from cortex_contracts.topology import Topology
 from cortex_sessions.fold import (
     Applied,
     Rejected,
@@ -73,11 +75,25 @@ def fold(events: list[tuple[int, AnyChatEvent]]) -> Stored:
 
 
 def test_subjects_name_owner_and_chat() -> None:
-    assert session_key(f"p.chat.{USER}.{KEY.session_id}") == KEY
-    assert session_key(f"p.chat.{USER}.not-a-uuid") is None
-    assert session_key(f"p.chat.{USER}.{str(KEY.session_id).upper()}") is None
-    assert session_key(f"p.usage.{USER}.{KEY.session_id}") is None
-    assert session_key("p.chat.x") is None
+    one = partial(session_key, partitioned=False)
+    assert one(f"p.chat.{USER}.{KEY.session_id}") == KEY
+    assert one(f"p.chat.{USER}.not-a-uuid") is None
+    assert one(f"p.chat.{USER}.{str(KEY.session_id).upper()}") is None
+    assert one(f"p.usage.{USER}.{KEY.session_id}") is None
+    assert one("p.chat.x") is None
+    assert one(f"p.chat.3.{USER}.{KEY.session_id}") is None  # the other layout's
+
+
+def test_with_partitions_the_partition_comes_before_the_owner() -> None:
+    topology = Topology(prefix="p", chat_partitions=12)
+    subject = topology.chat_subject(USER, str(KEY.session_id))
+    partition = topology.chat_partition(str(KEY.session_id))
+    assert subject == f"p.chat.{partition}.{USER}.{KEY.session_id}"
+    assert session_key(subject, partitioned=True) == KEY
+    assert topology.chat_session_of(subject) == str(KEY.session_id)
+    # a subject of the one-partition layout is a stray here: its own consumer dead-letters it
+    assert session_key(f"p.chat.{USER}.{KEY.session_id}", partitioned=True) is None
+    assert session_key(f"p.chat.x.{USER}.{KEY.session_id}", partitioned=True) is None
 
 
 def test_turns_follow_the_chain_of_previous_sequences() -> None:

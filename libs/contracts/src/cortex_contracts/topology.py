@@ -30,11 +30,20 @@ class Topology:
 
     # --- subjects -------------------------------------------------------------------------
     def chat_subject(self, user_id: str, session_id: str) -> str:
-        """One subject per session, under its owner, so both can be read with a direct get;
-        with several partitions the session's partition is its last token."""
+        """One subject per session, under its owner, so both can be read with a direct get.
+
+        With several partitions the session's partition comes first,
+        `<prefix>.chat.<partition>.<user>.<session>`: a partition's consumer then filters on a
+        literal prefix, which JetStream matches within that partition's subjects only (a filter
+        with the partition last, `*.*.<n>`, made the server walk every subject for every
+        message it delivered: docs/scaling.md)."""
         if self.chat_partitions == 1:
             return f"{self.prefix}.chat.{user_id}.{session_id}"
-        return f"{self.prefix}.chat.{user_id}.{session_id}.{self.chat_partition(session_id)}"
+        return f"{self.prefix}.chat.{self.chat_partition(session_id)}.{user_id}.{session_id}"
+
+    @property
+    def partitioned(self) -> bool:
+        return self.chat_partitions > 1
 
     def chat_partition(self, session_id: str) -> int:
         """Deterministic for a session id, the same in every process (CRC-32, not `hash`)."""
@@ -43,21 +52,23 @@ class Topology:
     def chat_partition_subjects(self, partition: int) -> str:
         if self.chat_partitions == 1:
             return self.chat_all_subjects
-        return f"{self.prefix}.chat.*.*.{partition}"
+        return f"{self.prefix}.chat.{partition}.>"
 
-    def chat_other_subjects(self, partition: int) -> tuple[str, ...]:
-        """Chat subjects of no partition (the one-partition layout, strays) go with partition
-        0, whose consumer dead-letters what is not a chat session."""
-        if self.chat_partitions == 1 or partition != 0:
-            return ()
-        return (f"{self.prefix}.chat.*.*",)
+    @property
+    def chat_stray_subjects(self) -> str | None:
+        """With partitions, chat subjects of the one-partition layout (four tokens) belong to no
+        partition: the sessions service dead-letters them."""
+        return None if self.chat_partitions == 1 else f"{self.prefix}.chat.*.*"
 
-    def chat_session_of(self, subject: str) -> str:
-        """The session id of a chat subject `<prefix>.chat.<user>.<session>[.<partition>]`."""
-        return subject[len(self.prefix) + 1 :].split(".")[2]
+    @staticmethod
+    def chat_session_of(subject: str) -> str:
+        """The session id of a chat subject: its last token in either layout."""
+        return subject.rsplit(".", 1)[-1]
 
     def chat_user_subjects(self, user_id: str) -> str:
-        return f"{self.prefix}.chat.{user_id}.>"
+        if self.chat_partitions == 1:
+            return f"{self.prefix}.chat.{user_id}.>"
+        return f"{self.prefix}.chat.*.{user_id}.*"
 
     @property
     def chat_all_subjects(self) -> str:
@@ -239,6 +250,10 @@ class Topology:
         if self.chat_partitions == 1:
             return self.sessions_consumer
         return f"{self.sessions_consumer}-p{partition}"
+
+    @property
+    def sessions_strays_consumer(self) -> str:
+        return f"{self.sessions_consumer}-strays"
 
     @property
     def sessions_partition_consumers(self) -> list[str]:

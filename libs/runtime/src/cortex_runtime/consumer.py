@@ -36,15 +36,12 @@ class DurableConsumer:
     batch: int
     batches_in_flight: int = 1  # > 1: the next batch is pulled while others are being stored
     fill_sec: float = 0.0  # wait this long for a whole batch (bulk writers), 0: hand out at once
-    also_subjects: tuple[str, ...] = ()  # more filters (one consumer of several subject forms)
 
     def config(self) -> ConsumerConfig:
-        many = [self.filter_subject, *self.also_subjects] if self.also_subjects else None
         return ConsumerConfig(
             name=self.name,
             durable_name=self.name,
-            filter_subject=None if many else self.filter_subject,
-            filter_subjects=many,
+            filter_subject=self.filter_subject,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.ack_wait_sec,
@@ -54,12 +51,16 @@ class DurableConsumer:
 
 async def ensure_durable(js: JetStreamContext, consumer: DurableConsumer) -> None:
     """Every replica asks for the same consumer: the first creates it, the others find it (also
-    when they race: the loser's create fails, and it finds the winner's)."""
+    when they race: the loser's create fails, and it finds the winner's). One found with another
+    filter (the subject layout changed) gets this one: its position is kept."""
     try:
-        await js.consumer_info(consumer.stream, consumer.name)
-        return
+        found = await js.consumer_info(consumer.stream, consumer.name)
     except NotFoundError:
         pass
+    else:
+        if found.config.filter_subject != consumer.filter_subject:
+            await js.add_consumer(consumer.stream, consumer.config())  # creates or updates
+        return
     try:
         await js.add_consumer(consumer.stream, consumer.config())
     except BadRequestError:
@@ -74,11 +75,14 @@ async def consume(
     stopping: asyncio.Event,
     *,
     wake_after: Callable[[], float | None] = lambda: None,
+    release: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """Hand batches to `handle` until `stopping` is set.
 
     `wake_after()`: when it returns a delay, `handle` is also called with an empty batch once
     nothing arrived for that long (a service retrying events it holds back).
+    `release()`: called once pulling ended, to hand back (nak) what the handler still holds, so
+    the consumer's next puller (another replica) gets it at once rather than after the ack wait.
     """
     js = nats.jetstream()
     while not stopping.is_set():
@@ -90,6 +94,8 @@ async def consume(
                 await _pull(feed, consumer, handle, stopping, wake_after)
             finally:
                 await feed.stop()
+                if release is not None and stopping.is_set():
+                    await release()
         except Exception:  # connection trouble: nats-py reconnects, we wait and pull again
             if stopping.is_set():
                 return

@@ -52,6 +52,7 @@ class Partition:
     consumer: DurableConsumer
     handle: BatchHandler
     wake_after: Callable[[], float | None]
+    release: Callable[[], Awaitable[object]]  # see `consumer.consume`
 
 
 @dataclass
@@ -215,7 +216,14 @@ class PartitionedConsumers:
         part = self.partitions[name]
         stop = asyncio.Event()
         task = asyncio.create_task(
-            consume(self.nats, part.consumer, part.handle, stop, wake_after=part.wake_after)
+            consume(
+                self.nats,
+                part.consumer,
+                part.handle,
+                stop,
+                wake_after=part.wake_after,
+                release=part.release,
+            )
         )
         self._running[name] = (stop, task)
 

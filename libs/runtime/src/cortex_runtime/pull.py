@@ -14,12 +14,16 @@ work as usual.
 
 import asyncio
 import json
+import logging
 import time
 from collections import deque
 
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import Error as NatsError
+
+log = logging.getLogger(__name__)
 
 EXPIRES_SEC = 10.0
 HEARTBEAT_SEC = 1.0
@@ -82,9 +86,20 @@ class PullFeed:
         self._subscription = await self.nats.subscribe(self._inbox, cb=self._on_message)
 
     async def stop(self) -> None:
-        if self._subscription is not None:
-            subscription, self._subscription = self._subscription, None
-            await subscription.unsubscribe()
+        """Messages delivered but not taken are handed back (nak) for the consumer's next puller
+        (a replica handing a partition over): left alone they would wait out the ack wait. The
+        drain receives what the server sent before it saw the unsubscribe; after it the server
+        drops the open request, which has no subscriber any more."""
+        if self._subscription is None:
+            return
+        subscription, self._subscription = self._subscription, None
+        try:
+            await subscription.drain()
+            while self._queue:
+                await self._queue.popleft().nak()
+        except NatsError as error:  # the connection is gone: the ack wait brings them back
+            log.warning("handing back %s pulled messages failed: %s", len(self._queue), error)
+            self._queue.clear()
 
     async def take(self, timeout: float | None = None, fill_sec: float = 0.0) -> list[Msg]:
         """At most `batch` messages: waits for at least one, or `timeout` (then maybe none).

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_contracts.events.chat import AnyChatEvent, parse_chat_event
 from cortex_contracts.topology import Topology
+from cortex_runtime.consumer import BatchHandler
 from cortex_runtime.parking import FAILING, OVERSIZED, REJECTED, Parking, unreadable_kind
 from cortex_runtime.pull import deliveries, stream_sequence
 from cortex_sessions.erasure import split_erased
@@ -53,6 +54,19 @@ def _checked(msg: Msg, event: AnyChatEvent | Unreadable) -> bool:
     return not isinstance(event, Unreadable) and expected == str(event.previous_seq)
 
 
+def stray_parker(parking: Parking, partitions: int) -> BatchHandler:
+    """The handler of `partitions.strays_consumer`: every message is dead-lettered."""
+    reason = f"a chat subject of no partition (this deployment has {partitions})"
+
+    async def park_all(batch: list[Msg]) -> None:
+        for msg in batch:
+            await parking.park(msg, reason, REJECTED)
+            await msg.term()
+            EVENTS_APPLIED.labels(Outcome.REJECTED.value).inc()
+
+    return park_all
+
+
 class ChatEventConsumer:
     def __init__(
         self, engine: AsyncEngine, js: JetStreamContext, settings: Settings, parking: Parking
@@ -73,6 +87,14 @@ class ChatEventConsumer:
         """Held events are retried soon even when nothing new arrives."""
         return EARLY_RETRY_SEC if self._waiting else None
 
+    async def release(self) -> None:
+        """The partition goes to another replica: the events held here go back to the stream."""
+        held = [msg for msg, _ in self._waiting.values()]
+        self._waiting.clear()
+        self._held_since.clear()
+        for msg in held:
+            await msg.nak()
+
     async def handle(self, batch: list[Msg]) -> list[Outcome]:
         """Apply, then acknowledge (or park, or keep for a retry) every message of the batch,
         together with the early ones still waiting for their predecessor."""
@@ -81,7 +103,7 @@ class ChatEventConsumer:
         handled: list[Outcome] = []
         for msg in batch:
             seq = stream_sequence(msg)
-            key = session_key(msg.subject)
+            key = session_key(msg.subject, partitioned=self.topology.partitioned)
             if key is None:  # nothing to keep a position for: park it and move on
                 reason = "the subject does not name a chat session"
                 await self.parking.park(msg, reason, REJECTED)

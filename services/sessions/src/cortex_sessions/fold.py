@@ -77,11 +77,14 @@ class SessionKey:
     session_id: UUID
 
 
-def session_key(subject: str) -> SessionKey | None:
-    """Also with the partition token at the end (`Topology.chat_subject`)."""
+def session_key(subject: str, *, partitioned: bool) -> SessionKey | None:
+    """A deployment has one layout (`Topology.chat_subject`): with partitions the partition
+    comes before the user, and a four-token subject is a stray of no session."""
     parts = subject.split(".")
-    if len(parts) == 5 and parts[4].isdigit():
-        parts.pop()
+    if partitioned:
+        if len(parts) != 5 or not parts[2].isdigit():
+            return None
+        del parts[2]
     if len(parts) != 4 or parts[1] != "chat" or not 0 < len(parts[2]) <= MAX_USER_ID:
         return None
     try:

@@ -23,17 +23,23 @@ MAX_ACK_PENDING = 10_000
 PROJECTION_CONNECTIONS = 4
 
 
-def projection_partitions(ctx: Context[Settings], engine: AsyncEngine) -> PartitionedConsumers:
-    """Each partition with a projection of its own (its early events are its own), all parking
-    rejected events on the service's one dead-letter subject."""
+def projection_parking(ctx: Context[Settings]) -> Parking:
+    """The service's one dead-letter subject for chat events, whichever consumer read them."""
     topology = ctx.topology
-    parking = Parking(
-        ctx.js, topology, topology.sessions_consumer, topology.chat_stream, "chat event"
-    )
+    return Parking(ctx.js, topology, topology.sessions_consumer, topology.chat_stream, "chat event")
+
+
+def projection_partitions(
+    ctx: Context[Settings], engine: AsyncEngine, parking: Parking
+) -> PartitionedConsumers:
+    """Each partition with a projection of its own (its early events are its own)."""
+    topology = ctx.topology
     partitions = []
     for consumer in partition_consumers(ctx.settings):
         projection = ChatEventConsumer(engine, ctx.js, ctx.settings, parking)
-        partitions.append(Partition(consumer, projection.handle, projection.wake_after))
+        partitions.append(
+            Partition(consumer, projection.handle, projection.wake_after, projection.release)
+        )
     return PartitionedConsumers(
         ctx.nats,
         topology.leases_bucket,
@@ -51,13 +57,28 @@ def partition_consumers(settings: Settings) -> list[DurableConsumer]:
             stream=topology.chat_stream,
             name=topology.sessions_partition_consumer(partition),
             filter_subject=topology.chat_partition_subjects(partition),
-            also_subjects=topology.chat_other_subjects(partition),
             ack_wait_sec=settings.ack_wait_sec,
             max_ack_pending=MAX_ACK_PENDING,
             batch=settings.fetch_batch,
         )
         for partition in range(topology.chat_partitions)
     ]
+
+
+def strays_consumer(settings: Settings) -> DurableConsumer | None:
+    """With partitions, chat subjects of no partition (`Topology.chat_stray_subjects`): one
+    consumer that every replica pulls, as nothing in it needs an order."""
+    topology = settings.topology
+    if topology.chat_stray_subjects is None:
+        return None
+    return DurableConsumer(
+        stream=topology.chat_stream,
+        name=topology.sessions_strays_consumer,
+        filter_subject=topology.chat_stray_subjects,
+        ack_wait_sec=settings.ack_wait_sec,
+        max_ack_pending=MAX_ACK_PENDING,
+        batch=settings.fetch_batch,
+    )
 
 
 async def projected_floor(js: JetStreamContext, topology: Topology) -> int:

@@ -74,7 +74,9 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport
             await conn.commit()
             fresh = chat_tables(MetaData(), SUFFIX)
             await _create_fresh_tables(conn, fresh)
-            replay = Replay(*fresh, max_event_bytes=settings.max_event_bytes)
+            replay = Replay(
+                *fresh, max_event_bytes=settings.max_event_bytes, partitioned=topology.partitioned
+            )
             reader = StreamReader(js, topology.chat_stream, topology.chat_all_subjects)
             await reader.start()
             try:

@@ -33,9 +33,12 @@ class Replay:
         messages: Table,
         tombstones: Table,
         max_event_bytes: int | None = None,  # as the live projection: larger ones are skipped
+        *,
+        partitioned: bool,  # the deployment's subject layout (`fold.session_key`)
     ) -> None:
         self.sessions, self.messages, self.tombstones = sessions, messages, tombstones
         self.max_event_bytes = max_event_bytes
+        self.partitioned = partitioned
         self.state: dict[UUID, SessionRow | Tombstone] = {}
         self.applied_through = 0
         self.events = 0
@@ -50,7 +53,7 @@ class Replay:
 
     def apply(self, seq: int, subject: str, data: bytes) -> None:
         self.applied_through = max(self.applied_through, seq)
-        key = session_key(subject)
+        key = session_key(subject, partitioned=self.partitioned)
         if key is None:
             return
         stored = self.state.get(key.session_id)

@@ -18,15 +18,22 @@ from cortex_contracts.events.erasure import ChatsErased
 from cortex_contracts.messages.compare import ComparisonPage, ListComparisons, ListVotes, VotePage
 from cortex_contracts.messages.retention import FindStaleChats, StaleChats
 from cortex_contracts.messages.sessions import GetSession, ListSessions, SessionPage, SessionView
+from cortex_runtime.consumer import consume
 from cortex_runtime.ops import database_check
 from cortex_runtime.responder import Endpoint
 from cortex_runtime.service import Consumes, Context, Service
 from cortex_runtime.verification import answering, every, verify_endpoint
 from cortex_sessions.compare_projection import ComparisonProjection, comparisons_consumer
 from cortex_sessions.compare_queries import ComparisonQueries
+from cortex_sessions.consumer import stray_parker
 from cortex_sessions.erasure import ErasureConsumer
 from cortex_sessions.erasure import durable_consumer as erasure_consumer
-from cortex_sessions.partitions import PROJECTION_CONNECTIONS, projection_partitions
+from cortex_sessions.partitions import (
+    PROJECTION_CONNECTIONS,
+    projection_parking,
+    projection_partitions,
+    strays_consumer,
+)
 from cortex_sessions.queries import READ_CONNECTION_OPTIONS, SessionQueries
 from cortex_sessions.replica import ReadReplica
 from cortex_sessions.settings import Settings
@@ -149,7 +156,12 @@ async def start(ctx: Context[Settings]) -> None:
     ctx.on_stop(projection_engine.dispose)
     # One durable consumer per partition, pulled by the replica holding its lease; on stop the
     # projection finishes the batches in hand (else they are redelivered) and hands them over.
-    ctx.run(projection_partitions(ctx, projection_engine).run)
+    parking = projection_parking(ctx)
+    ctx.run(projection_partitions(ctx, projection_engine, parking).run)
+    strays = strays_consumer(settings)
+    if strays is not None:  # pulled by every replica: dead-lettering them needs no order
+        park_strays = stray_parker(parking, ctx.topology.chat_partitions)
+        ctx.run(lambda: consume(ctx.nats, strays, park_strays, ctx.stopping))
     # Erasures are not partitioned: every replica pulls from the one durable consumer.
     erasures = erasure_consumer(settings)
     eraser = ErasureConsumer(

@@ -67,13 +67,15 @@ async def verify(
             await create_scratch(conn, scratch)
             raw = (await conn.get_raw_connection()).driver_connection
             assert isinstance(raw, PsycopgConnection)
-            replay = Replay(*scratch, max_event_bytes=settings.max_event_bytes)
+            replay = Replay(
+                *scratch, max_event_bytes=settings.max_event_bytes, partitioned=topology.partitioned
+            )
             pending = 0
             async for batch in read_through(
                 js, topology.chat_stream, topology.chat_all_subjects, target
             ):
                 for event in batch:
-                    key = session_key(event.subject)
+                    key = session_key(event.subject, partitioned=topology.partitioned)
                     if (
                         key is not None
                         and event.seq > floors[_partition(topology, event.subject)]
@@ -144,7 +146,7 @@ def run(settings: Settings) -> None:
 
 
 def _partition(topology: Topology, subject: str) -> int:
-    """The partition whose consumer applies `subject` (strays go with partition 0)."""
-    if topology.chat_partitions == 1 or subject.count(".") < 4:
+    """The partition whose consumer applies `subject` (of a session: `session_key`)."""
+    if not topology.partitioned:
         return 0
     return topology.chat_partition(topology.chat_session_of(subject))
