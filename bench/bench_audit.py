@@ -32,7 +32,7 @@ from cortex_contracts.events.chat import MessageAdded, SessionCreated
 from cortex_contracts.topology import Topology
 from cortex_runtime.jetstream import publish_event
 from tests.support.backends import fresh_database, start_backends
-from tests.support.chat import MODEL, create_session
+from tests.support.chat import MODEL, create_session, topology_of
 from tests.support.clients import login
 from tests.support.stack import Stack, base_env, migrate, running_stack
 
@@ -107,7 +107,7 @@ async def measure(stack: Stack, unchained_url: str) -> str:
         f"{percentile(values, 0.5):.1f} ms / {percentile(values, 0.99):.1f} ms |"
         for label, values in samples.items()
     ]
-    topology = Topology(prefix=stack.env["CORTEX_NATS_PREFIX"])
+    topology = topology_of(stack)
     client = await nats.connect(stack.env["CORTEX_NATS_URL"])
     try:
         js = client.jetstream()

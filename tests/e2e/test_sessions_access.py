@@ -6,7 +6,6 @@ import uuid
 import httpx
 import pytest
 
-from cortex_contracts.topology import Topology
 from tests.conftest import LoginAs
 from tests.support.accounts import stored_events
 from tests.support.chat import (
@@ -15,6 +14,7 @@ from tests.support.chat import (
     create_session,
     get_when_ready,
     sql,
+    topology_of,
 )
 from tests.support.clients import api_key_client
 from tests.support.stack import Stack
@@ -119,7 +119,7 @@ async def test_deletes_and_clear_all_are_events_by_the_user(
     assert (await client.delete(f"/v1/chat/sessions/{first}")).status_code == 204
     assert (await client.delete("/v1/chat/sessions")).status_code == 204
 
-    topology = Topology(prefix=stack.env["CORTEX_NATS_PREFIX"])
+    topology = topology_of(stack)
     events = await stored_events(stack, topology.chat_stream, topology.chat_user_subjects(me["id"]))
     deleted = [e for e in events if e["type"] == "chat.session.deleted"]
     assert [e["aggregate_id"] for e in deleted[:1]] == [first]

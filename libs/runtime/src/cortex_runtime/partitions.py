@@ -5,7 +5,8 @@ of each other, and the partitions of a replica that died move to the others with
 Coordination is a JetStream KV bucket (`Topology.leases_bucket`) with compare-and-set writes, no
 home-made consensus:
 
-- every replica writes `<group>.member.<replica>` every RENEW_SEC: the members alive are those
+- every replica writes `<group>.member.<replica>` every RENEW_SEC (renewals have a loop of their
+  own, apart from the balancing below): the members alive are those
   written within LEASE_SEC (as seen by the bucket watch, on this replica's clock);
 - the owner of a partition writes `<group>.lease.<consumer>` every RENEW_SEC with the revision it
   last wrote (`update(last=...)`): a lease not renewed within LEASE_SEC is free, and the first
@@ -138,22 +139,34 @@ class PartitionedConsumers:
         watch = asyncio.create_task(follow_bucket(js, self.bucket, self.view))
         with contextlib.suppress(TimeoutError):  # who owns what, before taking anything
             await asyncio.wait_for(self.view.loaded.wait(), LEASE_SEC)
+        # Renewing has a loop of its own: on a replica busy projecting, every await is slow,
+        # and renewals queued behind the takes of a balancing round ran out (lost leases).
+        renewing = asyncio.create_task(self._every_tick(self._renew_all, kv))
         try:
-            while not self.stopping.is_set():
-                try:
-                    await self._tick(kv)
-                except Exception as error:  # NATS away: the leases run out, others take over
-                    log.warning("partition leases of %s: %r", self.group, error)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stopping.wait(), RENEW_SEC)
+            await self._every_tick(self._balance, kv)
         finally:
+            renewing.cancel()
             watch.cancel()
-            await asyncio.gather(watch, return_exceptions=True)
+            await asyncio.gather(renewing, watch, return_exceptions=True)
             await self._release_all(kv)
 
-    async def _tick(self, kv: KeyValue) -> None:
-        await self._renew(kv)  # first: nothing this replica holds may run out
-        await kv.put(self._member_key(self.replica), b"1")
+    async def _every_tick(self, step: Callable[[KeyValue], Awaitable[None]], kv: KeyValue) -> None:
+        while not self.stopping.is_set():
+            try:
+                await step(kv)
+            except Exception as error:  # NATS away: the leases run out, others take over
+                log.warning("partition leases of %s: %r", self.group, error)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), RENEW_SEC)
+
+    async def _renew_all(self, kv: KeyValue) -> None:
+        """Nothing this replica holds may run out; its membership says it is alive."""
+        await asyncio.gather(
+            *(self._renew_one(kv, name) for name in self.owned),
+            kv.put(self._member_key(self.replica), b"1"),
+        )
+
+    async def _balance(self, kv: KeyValue) -> None:
         now = time.monotonic()
         prefix = self._member_key("")
         members = [k[len(prefix) :] for k in self.view.keys if k.startswith(prefix)]
@@ -163,10 +176,8 @@ class PartitionedConsumers:
         target = fair_share(len(self.partitions), members, self.replica)
         for name in self.owned[target:]:
             self._release(kv, name)
-        for name in self._free_in_my_order(now):
-            if len(self._running) >= target:
-                break
-            await self._try_take(kv, name)
+        wanted = max(0, target - len(self._running))
+        await asyncio.gather(*(self._try_take(kv, n) for n in self._free_in_my_order(now)[:wanted]))
 
     def _free_in_my_order(self, now: float) -> list[str]:
         """Free partitions, starting at a point of this replica's own: fewer collisions."""
@@ -179,19 +190,20 @@ class PartitionedConsumers:
             if n not in self._running and not self.view.alive(self._lease_key(n), now)
         ]
 
-    async def _renew(self, kv: KeyValue) -> None:
-        await asyncio.gather(*(self._renew_one(kv, name) for name in self.owned))
-
     async def _renew_one(self, kv: KeyValue, name: str) -> None:
         key = self._lease_key(name)
+        last = self._revisions.get(key)
+        if last is None:  # handed over meanwhile
+            return
         try:
-            self._revisions[key] = await kv.update(
-                key, self.replica.encode(), last=self._revisions[key]
-            )
+            revision = await kv.update(key, self.replica.encode(), last=last)
+            if name in self._running:  # not handed over while this was on its way
+                self._revisions[key] = revision
         except KeyWrongLastSequenceError:  # it ran out and another replica took it
             log.warning("replica %s lost the lease of %s", self.replica, name)
             self._revisions.pop(key, None)
-            self._hand_over(name, None)
+            if name in self._running:
+                self._hand_over(name, None)
 
     async def _try_take(self, kv: KeyValue, name: str) -> None:
         key = self._lease_key(name)

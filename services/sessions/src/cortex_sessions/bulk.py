@@ -64,15 +64,8 @@ async def upsert(
     conn: AsyncConnection[Any], table: Table, key: str, rows: Iterable[Sequence[Any]]
 ) -> None:
     """Insert `rows` (every column, in table order), or update the row with the same `key`."""
-    stage = f"{table.name}_stage"
-    await conn.execute(
-        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {})").format(
-            sql.Identifier(stage), sql.Identifier(table.name)
-        )
-    )
-    await conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
-    columns = [c.name for c in table.columns]
-    if not await copy_rows(conn, stage, rows, columns):
+    columns = await _staged(conn, table, rows)
+    if not columns:
         return
     updates = sql.SQL(", ").join(
         sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
@@ -81,9 +74,43 @@ async def upsert(
     )
     await conn.execute(
         sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT ({}) DO UPDATE SET {}").format(
-            sql.Identifier(table.name), sql.Identifier(stage), sql.Identifier(key), updates
+            sql.Identifier(table.name), _stage(table), sql.Identifier(key), updates
         )
     )
+
+
+async def insert_new(
+    conn: AsyncConnection[Any], table: Table, key: str, rows: Iterable[Sequence[Any]]
+) -> int:
+    """Insert `rows` (every column, in table order) whose `key` is not taken; how many were."""
+    if not await _staged(conn, table, rows):
+        return 0
+    cursor = await conn.execute(
+        sql.SQL("INSERT INTO {} SELECT * FROM {} ON CONFLICT ({}) DO NOTHING").format(
+            sql.Identifier(table.name), _stage(table), sql.Identifier(key)
+        )
+    )
+    return cursor.rowcount
+
+
+async def _staged(
+    conn: AsyncConnection[Any], table: Table, rows: Iterable[Sequence[Any]]
+) -> list[str]:
+    """`rows` copied into the table's (emptied) staging table; its columns, none if no rows."""
+    await conn.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {})").format(
+            _stage(table), sql.Identifier(table.name)
+        )
+    )
+    await conn.execute(sql.SQL("TRUNCATE {}").format(_stage(table)))
+    columns = [c.name for c in table.columns]
+    if not await copy_rows(conn, f"{table.name}_stage", rows, columns):
+        return []
+    return columns
+
+
+def _stage(table: Table) -> sql.Identifier:
+    return sql.Identifier(f"{table.name}_stage")
 
 
 def _json(value: dict[str, Any] | None) -> Jsonb | None:

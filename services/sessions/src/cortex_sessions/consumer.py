@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 EARLY_HOLD_SEC = 2.0  # then nak it: its predecessor may be with a replica that died
 EARLY_RETRY_SEC = 0.01  # how soon held events are tried again when nothing new arrives
 MAX_REDELIVERY_DELAY_SEC = 2.0
+_APPLIED = {outcome: EVENTS_APPLIED.labels(outcome.value) for outcome in Outcome}  # per event
 
 
 def redelivery_delay(count: int) -> float:
@@ -62,7 +63,7 @@ def stray_parker(parking: Parking, partitions: int) -> BatchHandler:
         for msg in batch:
             await parking.park(msg, reason, REJECTED)
             await msg.term()
-            EVENTS_APPLIED.labels(Outcome.REJECTED.value).inc()
+            _APPLIED[Outcome.REJECTED].inc()
 
     return park_all
 
@@ -199,7 +200,7 @@ class ChatEventConsumer:
 
     @staticmethod
     def _count(outcome: Outcome) -> Outcome:
-        EVENTS_APPLIED.labels(outcome.value).inc()
+        _APPLIED[outcome].inc()
         return outcome
 
 

@@ -15,12 +15,13 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection as PsycopgConnection
-from sqlalchemy import Table, delete, select
+from psycopg import sql
+from sqlalchemy import Table, delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from cortex_contracts.events.chat import AnyChatEvent
-from cortex_sessions.bulk import copy_rows, message_values, session_values, upsert
+from cortex_sessions.bulk import copy_rows, insert_new, message_values, session_values, upsert
 from cortex_sessions.fold import (
     Applied,
     MessageRow,
@@ -126,22 +127,17 @@ class Projector:
 
     async def _load(self, conn: AsyncConnection, ids: list[UUID]) -> dict[UUID, Stored]:
         """Locks in id order: two replicas locking overlapping sessions never deadlock."""
-        rows = await conn.execute(
-            select(self.sessions)
-            .where(self.sessions.c.id.in_(ids))
-            .order_by(self.sessions.c.id)
-            .with_for_update()
-        )
-        found: dict[UUID, Stored] = {row.id: SessionRow(**row._mapping) for row in rows}
+        raw = await _driver_connection(conn)
+        found: dict[UUID, Stored] = {
+            row[0]: SessionRow(*row)
+            for row in await _locked(raw, self.sessions, _SESSION_COLUMNS, "id", ids)
+        }
         missing = [i for i in ids if i not in found]
         if missing:
-            tombstones = await conn.execute(
-                select(self.tombstones)
-                .where(self.tombstones.c.session_id.in_(missing))
-                .order_by(self.tombstones.c.session_id)
-                .with_for_update()
+            tombstones = await _locked(
+                raw, self.tombstones, _TOMBSTONE_COLUMNS, "session_id", missing
             )
-            found.update({t.session_id: Tombstone(**t._mapping) for t in tombstones})
+            found.update({row[0]: Tombstone(*row) for row in tombstones})
         return found
 
     async def _write(
@@ -164,16 +160,13 @@ class Projector:
                 tombstones.append(state)
         # New sessions one statement for all (their conflict says another replica was first);
         # messages and changed sessions in bulk (cortex_sessions.bulk).
-        if created:
-            inserted = await conn.execute(
-                pg_insert(self.sessions)
-                .on_conflict_do_nothing(index_elements=["id"])
-                .returning(self.sessions.c.id),
-                [_values(row) for row in created],
-            )
-            if len(inserted.all()) < len(created):
-                raise CreatedConcurrently
         raw = await _driver_connection(conn)
+        if created:
+            inserted = await insert_new(
+                raw, self.sessions, "id", (session_values(row) for row in created)
+            )
+            if inserted < len(created):
+                raise CreatedConcurrently
         await copy_rows(
             raw,
             self.messages,
@@ -204,6 +197,24 @@ class Projector:
 def _values(row: SessionRow | MessageRow | Tombstone) -> dict[str, Any]:
     """The row's columns, as they are: `dataclasses.asdict` deep-copies every value."""
     return {f.name: getattr(row, f.name) for f in fields(row)}
+
+
+_SESSION_COLUMNS = [f.name for f in fields(SessionRow)]
+_TOMBSTONE_COLUMNS = [f.name for f in fields(Tombstone)]
+
+
+async def _locked(
+    raw: PsycopgConnection[Any], table: Table, columns: list[str], key: str, ids: list[UUID]
+) -> list[tuple[Any, ...]]:
+    """The rows of `ids` (`columns` in order), locked for this transaction in key order."""
+    statement = sql.SQL("SELECT {} FROM {} WHERE {} = ANY(%s) ORDER BY {} FOR UPDATE").format(
+        sql.SQL(", ").join(map(sql.Identifier, columns)),
+        sql.Identifier(table.name),
+        sql.Identifier(key),
+        sql.Identifier(key),
+    )
+    cursor = await raw.execute(statement, (ids,))
+    return await cursor.fetchall()
 
 
 async def _driver_connection(conn: AsyncConnection) -> PsycopgConnection[Any]:
