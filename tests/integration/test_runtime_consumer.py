@@ -61,6 +61,50 @@ async def test_replicas_racing_to_create_the_consumer_all_get_the_same_one(
             await client.close()
 
 
+async def test_a_consumer_of_an_older_subject_layout_gets_the_new_filter_and_keeps_its_place(
+    backends: Backends,
+) -> None:
+    """A deployment whose partition consumers were made with another filter (the subject layout
+    changed) is updated in place: what it acknowledged stays acknowledged."""
+    old = Topology(prefix=f"rt{uuid.uuid4().hex[:12]}", chat_partitions=3)
+    client = await connect(backends.nats_url, "layout")
+    try:
+        js = client.jetstream()
+        await ensure_streams(js, old)
+        subject = f"{old.prefix}.chat.1.u.1"  # one that both layouts' filters take
+        first = await js.publish(subject, b"1")
+        await js.publish(subject, b"2")
+        before = DurableConsumer(
+            stream=old.chat_stream,
+            name="layout-test",
+            filter_subject=f"{old.prefix}.chat.*.*.1",  # the partition-last layout
+            ack_wait_sec=5.0,
+            max_ack_pending=100,
+            batch=10,
+        )
+        await ensure_durable(js, before)
+        pulled = await js.pull_subscribe_bind(before.name, old.chat_stream)
+        [msg] = await pulled.fetch(1)
+        await msg.ack_sync()
+        assert stream_sequence(msg) == first.seq
+
+        after = DurableConsumer(
+            stream=old.chat_stream,
+            name="layout-test",
+            filter_subject=old.chat_partition_subjects(1),
+            ack_wait_sec=5.0,
+            max_ack_pending=100,
+            batch=10,
+        )
+        await ensure_durable(js, after)
+        info = await js.consumer_info(old.chat_stream, after.name)
+        assert info.config.filter_subject == f"{old.prefix}.chat.1.>"
+        assert info.ack_floor.stream_seq == first.seq
+        assert info.num_pending == 1  # the second message, still to come
+    finally:
+        await client.close()
+
+
 async def test_a_nats_restart_loses_nothing_and_queries_are_answered_again(
     tmp_path: Path,
 ) -> None:

@@ -340,5 +340,6 @@ class PipelinedPull:
             if not self._outstanding[0]:  # a request served in full
                 self._outstanding.popleft()
                 self._arrived.set()
-        if self._follow:  # a follower takes each message as soon as it is there
-            self._arrived.set()
+        if self._follow or self._at_end:  # a follower takes each message as soon as it is
+            self._arrived.set()  # there; a reader the last one (else a small stream's read
+            # waited for its request to expire: 5 s for each stream an integrity check read)
