@@ -111,7 +111,8 @@ async def publish_old_chat(
 async def publish_rejected_message(
     js: JetStreamContext, topology: Topology, *, user_id: str, org_id: str, text: str
 ) -> None:
-    """A message for a chat that was never created: the projection dead-letters a copy of it."""
+    """A message for a chat that was never created: the projection dead-letters a copy of it.
+    With partitions also on the one-partition layout's subject (a stray, dead-lettered too)."""
     session_id = str(uuid.uuid4())
     event = MessageAdded(
         aggregate_id=session_id,
@@ -123,3 +124,5 @@ async def publish_rejected_message(
     )
     subject = topology.chat_subject(user_id, session_id)
     await publish_event(js, subject, event, expected_last_subject_seq=0)
+    for stray in topology.chat_stray_subjects_of(user_id, session_id):  # the other layout's
+        await publish_event(js, stray, event, expected_last_subject_seq=0)

@@ -94,6 +94,9 @@ def test_with_partitions_the_partition_comes_before_the_owner() -> None:
     # a subject of the one-partition layout is a stray here: its own consumer dead-letters it
     assert session_key(f"p.chat.{USER}.{KEY.session_id}", partitioned=True) is None
     assert session_key(f"p.chat.x.{USER}.{KEY.session_id}", partitioned=True) is None
+    # an erasure of the user takes those strays too (they hold what the user wrote)
+    assert topology.chat_stray_subjects_of(USER) == [f"p.chat.{USER}.*"]
+    assert Topology(prefix="p").chat_stray_subjects_of(USER) == []
 
 
 def test_turns_follow_the_chain_of_previous_sequences() -> None:

@@ -60,6 +60,11 @@ class Topology:
         partition: the sessions service dead-letters them."""
         return None if self.chat_partitions == 1 else f"{self.prefix}.chat.*.*"
 
+    def chat_stray_subjects_of(self, user_id: str, session_id: str = "*") -> list[str]:
+        """With partitions, a user's (or one chat's) subjects of the one-partition layout: strays,
+        dead-lettered, but holding what the user wrote all the same (an erasure takes them)."""
+        return [f"{self.prefix}.chat.{user_id}.{session_id}"] if self.partitioned else []
+
     @staticmethod
     def chat_session_of(subject: str) -> str:
         """The session id of a chat subject: its last token in either layout."""

@@ -87,8 +87,18 @@ def durable_consumer(settings: Settings) -> DurableConsumer:
 def chat_filters(topology: Topology, chats: ErasedChats) -> list[str]:
     """The chat subjects an erasure names."""
     if chats.session_ids is None:
-        return [topology.chat_user_subjects(chats.user_id)]
-    return [topology.chat_subject(chats.user_id, str(s)) for s in chats.session_ids]
+        return [
+            topology.chat_user_subjects(chats.user_id),
+            *topology.chat_stray_subjects_of(chats.user_id),
+        ]
+    return [
+        subject
+        for session in map(str, chats.session_ids)
+        for subject in [
+            topology.chat_subject(chats.user_id, session),
+            *topology.chat_stray_subjects_of(chats.user_id, session),
+        ]
+    ]
 
 
 def inspector_filters(topology: Topology, chats: ErasedChats) -> list[str]:
