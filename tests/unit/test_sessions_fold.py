@@ -75,7 +75,7 @@ def fold(events: list[tuple[int, AnyChatEvent]]) -> Stored:
 
 
 def test_subjects_name_owner_and_chat() -> None:
-    one = partial(session_key, partitioned=False)
+    one = partial(session_key, partitions=1)
     assert one(f"p.chat.{USER}.{KEY.session_id}") == KEY
     assert one(f"p.chat.{USER}.not-a-uuid") is None
     assert one(f"p.chat.{USER}.{str(KEY.session_id).upper()}") is None
@@ -89,11 +89,14 @@ def test_with_partitions_the_partition_comes_before_the_owner() -> None:
     subject = topology.chat_subject(USER, str(KEY.session_id))
     partition = topology.chat_partition(str(KEY.session_id))
     assert subject == f"p.chat.{partition}.{USER}.{KEY.session_id}"
-    assert session_key(subject, partitioned=True) == KEY
+    assert session_key(subject, partitions=12) == KEY
     assert topology.chat_session_of(subject) == str(KEY.session_id)
     # a subject of the one-partition layout is a stray here: its own consumer dead-letters it
-    assert session_key(f"p.chat.{USER}.{KEY.session_id}", partitioned=True) is None
-    assert session_key(f"p.chat.x.{USER}.{KEY.session_id}", partitioned=True) is None
+    assert session_key(f"p.chat.{USER}.{KEY.session_id}", partitions=12) is None
+    assert session_key(f"p.chat.x.{USER}.{KEY.session_id}", partitions=12) is None
+    # so is one under another partition than its session's (its order would not be kept)
+    elsewhere = f"p.chat.{(partition + 1) % 12}.{USER}.{KEY.session_id}"
+    assert session_key(elsewhere, partitions=12) is None
     # an erasure of the user takes those strays too (they hold what the user wrote)
     assert topology.chat_stray_subjects_of(USER) == [f"p.chat.{USER}.*"]
     assert Topology(prefix="p").chat_stray_subjects_of(USER) == []

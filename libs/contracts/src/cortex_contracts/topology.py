@@ -19,6 +19,11 @@ from nats.js.api import (
 DAY_SEC = 86_400.0
 
 
+def chat_partition_of(session_id: str, partitions: int) -> int:
+    """Deterministic for a session id, the same in every process (CRC-32, not `hash`)."""
+    return zlib.crc32(session_id.encode()) % partitions
+
+
 @dataclass(frozen=True)
 class Topology:
     prefix: str = "cortex"
@@ -46,8 +51,7 @@ class Topology:
         return self.chat_partitions > 1
 
     def chat_partition(self, session_id: str) -> int:
-        """Deterministic for a session id, the same in every process (CRC-32, not `hash`)."""
-        return zlib.crc32(session_id.encode()) % self.chat_partitions
+        return chat_partition_of(session_id, self.chat_partitions)
 
     def chat_partition_subjects(self, partition: int) -> str:
         if self.chat_partitions == 1:

@@ -104,7 +104,7 @@ class ChatEventConsumer:
         handled: list[Outcome] = []
         for msg in batch:
             seq = stream_sequence(msg)
-            key = session_key(msg.subject, partitioned=self.topology.partitioned)
+            key = session_key(msg.subject, partitions=self.topology.chat_partitions)
             if key is None:  # nothing to keep a position for: park it and move on
                 reason = "the subject does not name a chat session"
                 await self.parking.park(msg, reason, REJECTED)

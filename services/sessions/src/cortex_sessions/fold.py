@@ -25,6 +25,7 @@ from cortex_contracts.events.chat import (
     title_from_message,
 )
 from cortex_contracts.storable import document_problem, text_problem
+from cortex_contracts.topology import chat_partition_of
 
 MAX_USER_ID = 36
 MAX_MODEL_NAME = 200
@@ -79,12 +80,14 @@ class SessionKey:
 
 
 @lru_cache(maxsize=16_384)  # a session's events come together: its subject is parsed once
-def session_key(subject: str, *, partitioned: bool) -> SessionKey | None:
+def session_key(subject: str, *, partitions: int) -> SessionKey | None:
     """A deployment has one layout (`Topology.chat_subject`): with partitions the partition
-    comes before the user, and a four-token subject is a stray of no session."""
+    comes before the user, and a four-token subject is a stray of no session. So is a subject
+    whose partition is not its session's: its events would be applied out of their session's
+    order (another partition's consumer), and a verify split by partition would miss them."""
     parts = subject.split(".")
-    if partitioned:
-        if len(parts) != 5 or not parts[2].isdigit():
+    if partitions > 1:
+        if len(parts) != 5 or parts[2] != str(chat_partition_of(parts[4], partitions)):
             return None
         del parts[2]
     if len(parts) != 4 or parts[1] != "chat" or not 0 < len(parts[2]) <= MAX_USER_ID:
@@ -239,11 +242,18 @@ def _add_message(stored: SessionRow, seq: int, event: MessageAdded) -> Applied |
         return Rejected(
             f"message for model {event.model_name} in a session of model {stored.model_name}"
         )
-    row = _copy_row(
-        stored,
-        message_count=stored.message_count + 1,
-        updated_at=max(stored.updated_at, event.occurred_at),
-        last_seq=seq,
+    row = SessionRow(  # built whole, not through _copy_row: this is the rule of most events
+        stored.id,
+        stored.user_id,
+        stored.title,
+        stored.auto_title,
+        stored.model_name,
+        stored.engine_type,
+        stored.constraints_json,
+        stored.created_at,
+        max(stored.updated_at, event.occurred_at),
+        stored.message_count + 1,
+        seq,
     )
     if row.auto_title and event.role == "user":
         title = title_from_message(event.content)

@@ -222,7 +222,7 @@ class SessionQueries:
                 return newest
             if found.seq is None or found.seq > last:
                 return newest
-            key = session_key(found.subject or "", partitioned=self.topology.partitioned)
+            key = session_key(found.subject or "", partitions=self.topology.chat_partitions)
             if key is None:
                 return None
             newest[key.session_id] = found.seq

@@ -75,7 +75,9 @@ async def rebuild(settings: Settings, *, progress: bool = True) -> RebuildReport
             fresh = chat_tables(MetaData(), SUFFIX)
             await _create_fresh_tables(conn, fresh)
             replay = Replay(
-                *fresh, max_event_bytes=settings.max_event_bytes, partitioned=topology.partitioned
+                *fresh,
+                max_event_bytes=settings.max_event_bytes,
+                partitions=topology.chat_partitions,
             )
             reader = StreamReader(js, topology.chat_stream, topology.chat_all_subjects)
             await reader.start()
@@ -200,7 +202,7 @@ async def _follow(
             replay.apply(event.seq, event.subject, event.data)
         bar.update(replay.applied_through - before)
         if replay.pending_rows >= batch_rows:
-            await replay.flush(conn)
+            await replay.flush(conn, settle=False)
             if commit:
                 await conn.commit()
     await replay.flush(conn)

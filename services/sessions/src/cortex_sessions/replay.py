@@ -1,9 +1,11 @@
 """Replays chat events into fresh copies of the tables, through the live projection's rules.
 
-Events are folded in memory (one state per session) and the rows written in batches with COPY;
-sessions that change again are upserted from a staging table (cortex_sessions.bulk). Because
-the replay sees every subject's events in stream order, each event is in its turn when it
-arrives.
+Events are folded in memory (one state per session) and the rows written in batches with COPY
+(cortex_sessions.bulk). A session's row is written once when it first appears (its messages
+refer to it) and once more when the replay settles (`flush(settle=True)`, at its end): chats are
+written interleaved, so a row rewritten at every batch was written about as often as messages,
+and PostgreSQL carried a dead version of it each time. Because the replay sees every subject's
+events in stream order, each event is in its turn when it arrives.
 """
 
 from typing import Any
@@ -17,6 +19,7 @@ from cortex_sessions.consumer import read_event
 from cortex_sessions.fold import (
     Applied,
     MessageRow,
+    SessionKey,
     SessionRow,
     Tombstone,
     evolve,
@@ -34,26 +37,40 @@ class Replay:
         tombstones: Table,
         max_event_bytes: int | None = None,  # as the live projection: larger ones are skipped
         *,
-        partitioned: bool,  # the deployment's subject layout (`fold.session_key`)
+        partitions: int,  # the deployment's subject layout (`fold.session_key`)
     ) -> None:
         self.sessions, self.messages, self.tombstones = sessions, messages, tombstones
         self.max_event_bytes = max_event_bytes
-        self.partitioned = partitioned
+        self.partitions = partitions
         self.state: dict[UUID, SessionRow | Tombstone] = {}
         self.applied_through = 0
         self.events = 0
         self.rejected = 0
         self._new_messages: list[MessageRow] = []
-        self._dirty: set[UUID] = set()
+        self._new_rows: set[UUID] = set()  # sessions not in the table yet
+        self._changed_rows: set[UUID] = set()  # in the table, changed since: written when settled
+        self._tombstones: set[UUID] = set()
         self._rows_in_table: set[UUID] = set()
+        # Subject -> its session: `session_key`'s own cache is sized for a live batch, and a
+        # replay of many interleaved chats missed it on nearly every event (a UUID parse each).
+        self._keys: dict[str, SessionKey | None] = {}
 
     @property
     def pending_rows(self) -> int:
-        return len(self._new_messages) + len(self._dirty)
+        """What the next flush writes (sessions changed in place wait for the settling one)."""
+        return len(self._new_messages) + len(self._new_rows) + len(self._tombstones)
+
+    def key(self, subject: str) -> SessionKey | None:
+        """The session of a chat subject (None for a stray), as `fold.session_key`."""
+        try:
+            return self._keys[subject]
+        except KeyError:
+            key = self._keys[subject] = session_key(subject, partitions=self.partitions)
+            return key
 
     def apply(self, seq: int, subject: str, data: bytes) -> None:
         self.applied_through = max(self.applied_through, seq)
-        key = session_key(subject, partitioned=self.partitioned)
+        key = self.key(subject)
         if key is None:
             return
         stored = self.state.get(key.session_id)
@@ -70,18 +87,22 @@ class Replay:
             after = skip(stored, key, seq)
         assert after is not None
         self.state[key.session_id] = after
-        self._dirty.add(key.session_id)
+        if isinstance(after, Tombstone):
+            self._tombstones.add(key.session_id)
+        elif key.session_id in self._rows_in_table:
+            self._changed_rows.add(key.session_id)
+        else:
+            self._new_rows.add(key.session_id)
 
-    async def flush(self, conn: AsyncConnection[Any]) -> None:
-        """Write what changed since the last flush (in the caller's transaction)."""
-        rows: list[SessionRow] = []
-        tombstones: list[Tombstone] = []
-        for session_id in self._dirty:
-            stored = self.state[session_id]
-            if isinstance(stored, SessionRow):
-                rows.append(stored)
-            else:
-                tombstones.append(stored)
+    async def flush(self, conn: AsyncConnection[Any], *, settle: bool = True) -> None:
+        """Write what changed since the last flush (in the caller's transaction); the rows of
+        sessions changed in place only when `settle`: the tables are whole after a settling
+        flush."""
+        new_rows = self._rows(self._new_rows)
+        changed_rows = self._rows(self._changed_rows) if settle else []
+        tombstones = [
+            t for t in map(self.state.__getitem__, self._tombstones) if isinstance(t, Tombstone)
+        ]
         gone = [t.session_id for t in tombstones if t.session_id in self._rows_in_table]
         if gone:  # their messages go with them (ON DELETE CASCADE)
             await conn.execute(
@@ -90,7 +111,8 @@ class Replay:
                 ),
                 (gone,),
             )
-        await upsert(conn, self.sessions, "id", (session_values(r) for r in rows))
+        await copy_rows(conn, self.sessions, map(session_values, new_rows))
+        await upsert(conn, self.sessions, "id", map(session_values, changed_rows))
         live_messages = (
             message_values(m)
             for m in self._new_messages
@@ -104,6 +126,13 @@ class Replay:
             ((t.session_id, t.user_id, t.deleted_seq) for t in tombstones),
         )
         self._rows_in_table.difference_update(gone)
-        self._rows_in_table.update(r.id for r in rows)
+        self._rows_in_table.update(r.id for r in new_rows)
         self._new_messages.clear()
-        self._dirty.clear()
+        self._new_rows.clear()
+        self._tombstones.clear()
+        if settle:
+            self._changed_rows.clear()
+
+    def _rows(self, ids: set[UUID]) -> list[SessionRow]:
+        """The rows of those sessions that are not deleted."""
+        return [row for row in map(self.state.__getitem__, ids) if isinstance(row, SessionRow)]

@@ -30,6 +30,8 @@ class Settings(ServiceSettings, NatsSettings, DatabaseSettings, ReadYourWritesSe
     max_event_bytes: int = Field(default=7 * 1024 * 1024, ge=1024)
     #: rows per COPY of a rebuild
     rebuild_batch: int = Field(default=5000, ge=100)
+    #: processes a verify replays the partitions in (0: one per CPU; docs/audit.md)
+    verify_workers: int = Field(default=0, ge=0, le=64)
     #: verify the tables against a replay this often (0: never; docs/audit.md)
     verify_interval_sec: float = Field(default=0.0, ge=0)
     #: a PostgreSQL read replica for lists and gets (none: the primary answers them)

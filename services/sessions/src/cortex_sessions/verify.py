@@ -13,38 +13,40 @@ The consistent cut, while the projection keeps writing:
    the later ones (the projection had not applied them yet: not drift). An event up to the floor
    that the live tables lack is drift.
 5. The copies and the live tables are compared row by row; the transaction is rolled back.
+
+With several partitions, steps 4 and 5 are split over worker processes (`verify_workers`, one
+per CPU by default), each with a share of the partitions and the snapshot of step 2
+(verify_part.py): a replay is bound to one core, and the parts are independent.
 """
 
+import asyncio
+import multiprocessing
+import os
 import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
 from uuid import UUID
 
 from nats.js import JetStreamContext
-from psycopg import AsyncConnection as PsycopgConnection
-from sqlalchemy import MetaData, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from cortex_contracts.messages.verify import ProjectionReport
+from cortex_contracts.messages.verify import ProjectionReport, TableCheck
 from cortex_contracts.topology import Topology
-from cortex_runtime.drift import Comparison, compare, create_scratch
-from cortex_runtime.reader import read_through
 from cortex_runtime.verification import (
+    PROGRESS_EVERY_SEC,
     Check,
     Progress,
     applied_floor,
     run_command,
     stream_last_seq,
 )
-from cortex_sessions.fold import session_key
-from cortex_sessions.replay import Replay
 from cortex_sessions.settings import Settings
-from cortex_sessions.tables import chat_tables
+from cortex_sessions.verify_part import Part, PartResult, run_part, share_progress, verify_part
 
-SUFFIX = "_verify"
-# The live projection stores a missing JSON value as JSON null, the replay's COPY as SQL NULL:
-# the same "no value" to every reader.
-JSON_VALUE = "nullif({}, 'null'::jsonb)::text"
+Done = TypeVar("Done")
 
 
 async def verify(
@@ -52,10 +54,13 @@ async def verify(
 ) -> ProjectionReport:
     started = time.perf_counter()
     topology = settings.topology
-    floors = [
-        await applied_floor(js, topology.chat_stream, consumer)
-        for consumer in topology.sessions_partition_consumers
-    ]
+    floors = tuple(
+        [
+            await applied_floor(js, topology.chat_stream, consumer)
+            for consumer in topology.sessions_partition_consumers
+        ]
+    )
+    shares = partition_shares(topology.chat_partitions, settings.verify_workers)
     engine = create_async_engine(
         settings.database_url, isolation_level="REPEATABLE READ", poolclass=NullPool
     )
@@ -63,49 +68,112 @@ async def verify(
         async with engine.connect() as conn:
             positions = await _live_positions(conn)  # the snapshot is taken here
             target = await stream_last_seq(js, topology.chat_stream)
-            scratch = chat_tables(MetaData(), SUFFIX)
-            await create_scratch(conn, scratch)
-            raw = (await conn.get_raw_connection()).driver_connection
-            assert isinstance(raw, PsycopgConnection)
-            replay = Replay(
-                *scratch, max_event_bytes=settings.max_event_bytes, partitioned=topology.partitioned
-            )
-            pending = 0
-            async for batch in read_through(
-                js, topology.chat_stream, topology.chat_all_subjects, target
-            ):
-                for event in batch:
-                    key = session_key(event.subject, partitioned=topology.partitioned)
-                    if (
-                        key is not None
-                        and event.seq > floors[_partition(topology, event.subject)]
-                        and event.seq > positions.get(key.session_id, 0)
-                    ):
-                        pending += 1  # not applied by the live projection yet
-                        continue
-                    replay.apply(event.seq, event.subject, event.data)
-                if replay.pending_rows >= settings.rebuild_batch:
-                    await replay.flush(raw)
-                await progress(batch[-1].seq, target)
-            await replay.flush(raw)
+            whole = Part(None, floors, positions, target)
+            if len(shares) == 1:
+                read = [0]
+
+                def count(events: int) -> None:
+                    read[0] += events
+
+                alone = verify_part(conn, js, settings, whole, max_differences, count)
+                parts = [await _reporting(asyncio.ensure_future(alone), read, target, progress)]
+            else:
+                parts = await _in_processes(
+                    conn, settings, shares, whole, max_differences, progress
+                )
             await progress(target, target)
-            checks = [
-                await compare(conn, comparison, max_differences) for comparison in _comparisons()
-            ]
             await conn.rollback()  # the scratch tables go with it
     finally:
         await engine.dispose()
+    tables = _added_up([part.tables for part in parts])
+    table_order = {check.table: n for n, check in enumerate(tables)}
     return ProjectionReport(
         projection="sessions",
         stream=topology.chat_stream,
         through_seq=target,
         applied_floor=min(floors),
-        events=replay.events,
-        pending_events=pending,
+        events=sum(part.events for part in parts),
+        pending_events=sum(part.pending for part in parts),
         seconds=time.perf_counter() - started,
-        tables=[check for check, _ in checks],
-        differences=[d for _, found in checks for d in found][:max_differences],
+        tables=tables,
+        differences=sorted(
+            (d for part in parts for d in part.differences),
+            key=lambda d: (table_order[d.table], d.key, d.column),
+        )[:max_differences],
     )
+
+
+def partition_shares(partitions: int, workers: int) -> list[tuple[int, ...]]:
+    """The partitions dealt round to `workers` processes (0: one per CPU), none left empty."""
+    count = min(partitions, workers or os.cpu_count() or 1)
+    return [tuple(range(first, partitions, count)) for first in range(count)]
+
+
+async def _in_processes(
+    conn: AsyncConnection,
+    settings: Settings,
+    shares: list[tuple[int, ...]],
+    whole: Part,
+    max_differences: int,
+    progress: Progress,
+) -> list[PartResult]:
+    """Each share replayed and compared by a worker process in the snapshot of `conn`, which
+    stays open (so the snapshot stays importable) until every part is done."""
+    snapshot = (await conn.execute(text("SELECT pg_export_snapshot()"))).scalar_one()
+    topology = settings.topology
+    spawn = multiprocessing.get_context("spawn")  # no copy of this process's threads and loops
+    read = spawn.RawArray("q", len(shares))  # events read, one slot per part
+    with ProcessPoolExecutor(
+        len(shares), mp_context=spawn, initializer=share_progress, initargs=(read,)
+    ) as pool:
+        loop = asyncio.get_running_loop()
+        running = [
+            loop.run_in_executor(
+                pool,
+                run_part,
+                settings,
+                snapshot,
+                _share(topology, whole, share),
+                max_differences,
+                slot,
+            )
+            for slot, share in enumerate(shares)
+        ]
+        return await _reporting(asyncio.gather(*running), read, whole.target, progress)
+
+
+async def _reporting(
+    parts: "asyncio.Future[Done]", read: Sequence[int], target: int, progress: Progress
+) -> Done:
+    """What the parts return, with the events they read so far reported meanwhile."""
+    while not parts.done():
+        await asyncio.wait([parts], timeout=PROGRESS_EVERY_SEC)
+        await progress(min(sum(read), target), target)
+    return await parts
+
+
+def _share(topology: Topology, whole: Part, share: tuple[int, ...]) -> Part:
+    mine = set(share)
+    positions = {
+        session_id: seq
+        for session_id, seq in whole.positions.items()
+        if topology.chat_partition(str(session_id)) in mine
+    }
+    return Part(share, whole.floors, positions, whole.target)
+
+
+def _added_up(parts: list[list[TableCheck]]) -> list[TableCheck]:
+    """Each table's counts over all parts (every part checks the same tables, in order)."""
+    return [
+        TableCheck(
+            table=checks[0].table,
+            live_rows=sum(c.live_rows for c in checks),
+            replayed_rows=sum(c.replayed_rows for c in checks),
+            differences=sum(c.differences for c in checks),
+            note=checks[0].note,
+        )
+        for checks in zip(*parts, strict=True)
+    ]
 
 
 async def _live_positions(conn: AsyncConnection) -> dict[UUID, int]:
@@ -116,21 +184,7 @@ async def _live_positions(conn: AsyncConnection) -> dict[UUID, int]:
             " UNION ALL SELECT session_id, deleted_seq FROM chat_session_tombstones"
         )
     )
-    return {session_id: seq for session_id, seq in rows.tuples()}
-
-
-def _comparisons() -> list[Comparison]:
-    sessions, messages, tombstones = chat_tables(MetaData())
-    return [
-        Comparison(
-            live=table.name,
-            replayed=f"{table.name}{SUFFIX}",
-            key=tuple(column.name for column in table.primary_key),
-            columns=tuple(c.name for c in table.columns if not c.primary_key),
-            shown_as={c.name: JSON_VALUE for c in table.columns if isinstance(c.type, JSONB)},
-        )
-        for table in (sessions, messages, tombstones)
-    ]
+    return {session_id: seq for session_id, seq in rows}
 
 
 def checker(settings: Settings) -> Check:
@@ -143,10 +197,3 @@ def checker(settings: Settings) -> Check:
 def run(settings: Settings) -> None:
     """The console command: the report on stdout, exit status 1 on drift."""
     run_command(settings.nats_url, "sessions", checker(settings))
-
-
-def _partition(topology: Topology, subject: str) -> int:
-    """The partition whose consumer applies `subject` (of a session: `session_key`)."""
-    if not topology.partitioned:
-        return 0
-    return topology.chat_partition(topology.chat_session_of(subject))
