@@ -44,20 +44,21 @@ def message_values(row: MessageRow) -> tuple[Any, ...]:
 
 async def copy_rows(
     conn: AsyncConnection[Any],
-    table: Table | str,
+    table: Table,
     rows: Iterable[Sequence[Any]],
-    columns: list[str] | None = None,
+    *,
+    into: str | None = None,
 ) -> int:
-    """COPY `rows` (in the order of `columns`, by default the table's) into `table`."""
-    name = table if isinstance(table, str) else table.name
-    if columns is None:
-        assert not isinstance(table, str)
-        columns = [c.name for c in table.columns]
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(name), sql.SQL(", ").join(map(sql.Identifier, columns))
+    """COPY `rows` (every column, in table order) into `table`, or into the table `into` of the
+    same columns. In binary: neither side formats or parses text (a third of the client's and
+    half of PostgreSQL's time per row of a replay's COPY, timestamps the dearest)."""
+    columns = [c.name for c in table.columns]
+    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.Identifier(into or table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
     written = 0
     async with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.set_types([_sql_type(c).split("(")[0].lower() for c in table.columns])
         for row in rows:
             await copy.write_row(row)
             written += 1
@@ -112,7 +113,7 @@ async def _insert(
             )
         )
         await conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
-        await copy_rows(conn, stage, rows, [c.name for c in table.columns])
+        await copy_rows(conn, table, rows, into=stage)
         source, params = sql.Identifier(stage), None
     cursor = await conn.execute(
         sql.SQL("INSERT INTO {} SELECT * FROM {} {}").format(

@@ -104,9 +104,16 @@ async def verify(
 
 
 def partition_shares(partitions: int, workers: int) -> list[tuple[int, ...]]:
-    """The partitions dealt round to `workers` processes (0: one per CPU), none left empty."""
-    count = min(partitions, workers or os.cpu_count() or 1)
+    """The partitions dealt round to `workers` processes (0: one per CPU this process may run
+    on), none left empty."""
+    count = min(partitions, workers or _usable_cpus())
     return [tuple(range(first, partitions, count)) for first in range(count)]
+
+
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):  # Linux: the CPUs this process is allowed on
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 async def _in_processes(

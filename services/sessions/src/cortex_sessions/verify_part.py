@@ -16,7 +16,7 @@ from uuid import UUID
 
 from nats.js import JetStreamContext
 from psycopg import AsyncConnection as PsycopgConnection
-from sqlalchemy import MetaData, text
+from sqlalchemy import Column, MetaData, Table, Uuid, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
@@ -94,8 +94,9 @@ async def verify_part(
     await replay.flush(raw)
     scoped = part.partitions is not None
     if scoped:
-        await conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {SCOPE} (id uuid PRIMARY KEY)")
-        await copy_rows(raw, SCOPE, ((i,) for i in part.positions.keys() | replay.state), ["id"])
+        scope = Table(SCOPE, MetaData(), Column("id", Uuid, primary_key=True))
+        await create_scratch(conn, [scope])
+        await copy_rows(raw, scope, ((i,) for i in part.positions.keys() | replay.state))
     checks = [
         await compare(conn, comparison, max_differences) for comparison in comparisons(scoped)
     ]
