@@ -8,11 +8,12 @@ A missing JSON value is written as SQL NULL (readers treat it as JSON null).
 """
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
-from sqlalchemy import Column, Table
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql
 
 from cortex_sessions.fold import MessageRow, SessionRow
@@ -58,7 +59,7 @@ async def copy_rows(
     )
     written = 0
     async with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.set_types([_sql_type(c).split("(")[0].lower() for c in table.columns])
+        copy.set_types([name.split("(")[0].lower() for name in _sql_types(table)])
         for row in rows:
             await copy.write_row(row)
             written += 1
@@ -101,7 +102,7 @@ async def _insert(
         return 0
     if len(rows) < STAGE_FROM_ROWS:
         arrays = sql.SQL(", ").join(
-            sql.SQL("%s::{}[]").format(sql.SQL(_sql_type(c))) for c in table.columns
+            sql.SQL("%s::{}[]").format(sql.SQL(name)) for name in _sql_types(table)
         )
         source: sql.Composable = sql.SQL("unnest({})").format(arrays)
         params: list[Any] | None = [list(values) for values in zip(*rows, strict=True)]
@@ -124,8 +125,12 @@ async def _insert(
     return cursor.rowcount
 
 
-def _sql_type(column: Column[Any]) -> str:
-    return str(column.type.compile(dialect=postgresql.dialect()))
+@lru_cache
+def _sql_types(table: Table) -> tuple[str, ...]:
+    """Each column's PostgreSQL type, compiled once per table (77 us a time: the live
+    projection writes through here in every batch)."""
+    dialect = postgresql.dialect()
+    return tuple(str(column.type.compile(dialect=dialect)) for column in table.columns)
 
 
 def _json(value: dict[str, Any] | None) -> Jsonb | None:

@@ -54,12 +54,10 @@ async def verify(
 ) -> ProjectionReport:
     started = time.perf_counter()
     topology = settings.topology
-    floors = tuple(
-        [
-            await applied_floor(js, topology.chat_stream, consumer)
-            for consumer in topology.sessions_partition_consumers
-        ]
-    )
+    floors = [
+        await applied_floor(js, topology.chat_stream, consumer)
+        for consumer in topology.sessions_partition_consumers
+    ]
     shares = partition_shares(topology.chat_partitions, settings.verify_workers)
     engine = create_async_engine(
         settings.database_url, isolation_level="REPEATABLE READ", poolclass=NullPool

@@ -10,7 +10,7 @@ its replay wrote.
 """
 
 import asyncio
-from collections.abc import Callable, MutableSequence
+from collections.abc import Callable, MutableSequence, Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -40,7 +40,7 @@ JSON_VALUE = "nullif({}, 'null'::jsonb)::text"
 @dataclass(frozen=True)
 class Part:
     partitions: tuple[int, ...] | None  # None: the whole stream, compared with whole tables
-    floors: tuple[int, ...]  # per partition: the live consumer's ack floor
+    floors: Sequence[int]  # per partition: the live consumer's ack floor
     positions: dict[UUID, int]  # the live position of each session of the part
     target: int  # the stream's end at the cut
 
