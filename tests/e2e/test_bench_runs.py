@@ -65,9 +65,9 @@ async def test_figures_match_the_configured_timing_and_the_raw_samples(
     assert run["gateway_version"]
     first = run["levels"][0]["stats"]
     assert first["completed"] == 8 and first["errors"] == 0
-    # At concurrency 1 the client sees what the model server was told to do, within 5 %.
-    assert first["ttft_ms"]["median"] == pytest.approx(TTFT_MS, rel=0.05)
-    assert first["tpot_ms"]["median"] == pytest.approx(ITL_MS, rel=0.05)
+    # The samples below hold the model server's configured timing: no request sees its first
+    # token before the server sent it, nor its last before every gap has passed. How close they
+    # come is a speed figure, measured by `python -m bench driver` (rule 5: no timed assertions).
     assert first["total_output_tokens"] == 8 * OUTPUT_TOKENS
     # Every figure recomputes from the raw samples kept with the run (numpy, independently).
     exported = await admin.get(f"/v1/bench/runs/{run_id}/export", params={"format": "json"})
@@ -84,6 +84,9 @@ async def test_figures_match_the_configured_timing_and_the_raw_samples(
                              ("tpot_ms", tpot)):  # fmt: skip
             for stat, value in _stats(values).items():
                 assert reported[name][stat] == pytest.approx(value, rel=1e-9, abs=1e-9), name
+        assert min(ttft) >= TTFT_MS
+        assert min(e2el) >= TTFT_MS + (OUTPUT_TOKENS - 1) * ITL_MS
+        assert all(s["ttft_ms"] < s["e2el_ms"] for s in samples)
         starts = [s["start_ms"] for s in samples]
         duration_s = (max(s + e for s, e in zip(starts, e2el, strict=True)) - min(starts)) / 1000
         assert reported["request_throughput"] == pytest.approx(len(samples) / duration_s)

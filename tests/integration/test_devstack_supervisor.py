@@ -74,13 +74,22 @@ async def test_a_killed_service_is_started_again_and_says_so(
     thread = await run_in_background(supervisor)
     first = child(supervisor, "sleeper").process
     assert first is not None
+    log = folder / "logs" / "sleeper.log"
 
+    def runs_logged() -> int:
+        return log.read_text().count("serving") if log.exists() else 0
+
+    async def first_run_logged() -> bool:
+        return runs_logged() == 1
+
+    # Killed before it prints, the first run would leave nothing to count (CI saw this).
+    await eventually(first_run_logged, "the first run's output in its log")
     first.kill()
 
     await restarted(supervisor, "sleeper", first.pid)
 
     async def both_runs_logged() -> bool:
-        return (folder / "logs" / "sleeper.log").read_text().count("serving") == 2
+        return runs_logged() == 2
 
     await eventually(both_runs_logged, "the output of both runs in its log")
     supervisor.stopping.set()

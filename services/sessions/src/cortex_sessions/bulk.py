@@ -121,6 +121,7 @@ async def _insert(
             sql.Identifier(table.name), source, conflict
         ),
         params,
+        binary=True,
     )
     return cursor.rowcount
 
