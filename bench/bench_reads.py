@@ -5,8 +5,8 @@ PostgreSQL (10,000 users; one user with 10,000 chats, the others ~99 each; 10 me
 (`make bench-data` loads it ahead: generated inside PostgreSQL with INSERT ... SELECT
 generate_series, no events, several minutes on the 2-core machine); a run finds it there and only
 measures. The queries are the sessions service's own (`SessionQueries`, on an engine configured as
-the service configures it), sequential, after an ANALYZE; the NATS hop and the gateway add about
-a millisecond on top (the `sessions` section measures the whole path at 10,000 chats).
+the service configures it), sequential, after an ANALYZE; then the big user's list and get
+again through the whole stack (bench/reads_gateway.py).
 """
 
 import asyncio
@@ -21,6 +21,7 @@ from typing import Any, cast
 import psycopg
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from bench.reads_gateway import through_the_gateway
 from bench.report import write_section
 from cortex_contracts.messages.sessions import GetSession, ListSessions, SessionPage
 from cortex_contracts.topology import Topology
@@ -210,9 +211,12 @@ def report(load_note: str, rows: list[tuple[str, list[float]]], loads: str) -> s
         f"in PostgreSQL (data {load_note}; `make bench-data` loads it ahead). The sessions "
         "service's queries, in-process, sequential, after ANALYZE; the indexes are the "
         "projection's own: (user_id, updated_at, id) for lists (keyset pages) and "
-        "(session_id, id) for a chat's messages.\n\n" + "\n".join(lines) + "\n\n"
+        '(session_id, id) for a chat\'s messages. The rows "through the gateway" are the '
+        "path of a logged-in browser: HTTP to the gateway (cookie check, read-your-writes "
+        "position), a NATS request to the sessions service, its query, and back; the big "
+        "user's chats are lent to a fresh account for them.\n\n" + "\n".join(lines) + "\n\n"
         f"Load average (1 min) before/after: {loads} on 2 cores. The p50s are the queries' "
-        "cost; on a machine this loaded the p99s are mostly waits for a core (the `sessions` "
+        "cost; on a loaded machine the p99s are mostly waits for a core (the `sessions` "
         "section notes the same at 10,000 chats).\n"
     )
 
@@ -226,6 +230,7 @@ def main() -> None:
             return
         before = os.getloadavg()[0]
         rows = asyncio.run(measure(postgres))
+        rows += through_the_gateway(postgres, BIG_USER, SAMPLES)
         body = report(load_note, rows, f"{before:.1f}/{os.getloadavg()[0]:.1f}")
     finally:
         postgres.stop()
