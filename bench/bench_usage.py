@@ -63,7 +63,7 @@ class UsageService:
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start_process(self) -> None:
         env = {
             **os.environ,
             **self.env,
@@ -73,6 +73,17 @@ class UsageService:
         script = str(Path(sys.executable).parent / "cortex-usage")
         with self.log.open("ab") as log:
             self.process = subprocess.Popen([script], env=env, stdout=log, stderr=log)
+
+    def start(self) -> None:
+        self.start_process()
+        self.wait_ready()
+
+    def cpu_seconds(self) -> float:
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def wait_ready(self) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -157,9 +168,62 @@ async def bench_ingest(env: dict[str, str], work: Path, population: Population) 
             f"{INGEST_EVENTS / publish_sec:,.0f} events/s ({PUBLISH_CONCURRENCY} in flight) |"
         )
         service.stop()
+        recorded = 2 * INGEST_EVENTS
+        for replicas in (1, 2, 3):
+            lines.append(
+                await backlog_with_replicas(env, work, js, topology, population, replicas, recorded)
+            )
+            recorded += INGEST_EVENTS
     finally:
         await nc.close()
     return lines
+
+
+async def rows_beyond(database_url: str, count: int) -> int:
+    """Polls until more than `count` rows are stored; how many then."""
+    while True:
+        now_stored = await asyncio.to_thread(stored, database_url)
+        if now_stored > count:
+            return now_stored
+        await asyncio.sleep(0.02)
+
+
+async def backlog_with_replicas(
+    env: dict[str, str],
+    work: Path,
+    js: JetStreamContext,
+    topology: Topology,
+    population: Population,
+    replicas: int,
+    recorded: int,
+) -> str:
+    """A backlog drained by `replicas` recorders started together (the one durable consumer
+    they share), timed from the first stored row to the last, with each one's CPU over that
+    time per 1,000 events: whether replicas add throughput or, like the sessions projection
+    before its partitions, wait for each other."""
+    await publish(js, topology, [population.event() for _ in range(INGEST_EVENTS)])
+    database_url = env["CORTEX_DATABASE_URL"]
+    services = [UsageService(env, work / f"usage-replica-{n}.log") for n in range(replicas)]
+    for service in services:
+        service.start_process()
+    try:
+        early = await rows_beyond(database_url, recorded)
+        first = time.perf_counter()
+        cpu_before = [service.cpu_seconds() for service in services]
+        target = recorded + INGEST_EVENTS
+        await rows_beyond(database_url, target - 1)
+        seconds = time.perf_counter() - first
+        cpu = [s.cpu_seconds() - c for s, c in zip(services, cpu_before, strict=True)]
+    finally:
+        for service in services:
+            service.stop()
+    counted = target - early
+    per_thousand = " / ".join(f"{c / counted * 1000:.3f}" for c in cpu)
+    return (
+        f"| backlog of {INGEST_EVENTS:,} events, {replicas} replica(s) started together | "
+        f"{counted / seconds:,.0f} events/s (first to last stored row); CPU s per 1,000 "
+        f"events, each replica {per_thousand} (all: {sum(cpu) / counted * 1000:.3f}) |"
+    )
 
 
 def load_records(database_url: str, population: Population) -> float:

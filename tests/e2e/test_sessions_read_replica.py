@@ -4,10 +4,10 @@ What this shows on the real stack: with the read URL set, the replica path is ta
 sessions service counts who answered) and a user's new chat and message are in the list and the
 chat right after the write; with a "replica" that never receives the rows (a second database on
 the same server, standing for one that lags forever) a get still shows the user's write: the
-replica's row is short of it, so the primary answers. What it does not show: the WAL-position
-wait of a list against a real streaming replica (no standby server here; a second database on
-the same server shares the primary's WAL, so it always looks caught up). That wait and its bound
-are covered with a fake clock in tests/unit/test_sessions_replica_lag.py."""
+replica's row is short of it, so the primary answers. The WAL-position wait of a list is not
+shown here (a second database on the same server shares the primary's WAL, so it always looks
+caught up): tests/e2e/test_sessions_standby.py shows it against a real streaming standby whose
+replay is paused, and tests/unit/test_sessions_replica_lag.py its bound with a fake clock."""
 
 import asyncio
 from collections.abc import Iterator

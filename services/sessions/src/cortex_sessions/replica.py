@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cortex_sessions.metrics import REPLICA_READS
 
-# How long a query waits for the replica before asking the primary: a healthy replica is a few
-# milliseconds behind; one further behind is not worth a user's wait.
+# How long a query waits for the replica before asking the primary, by default
+# (CORTEX_SESSIONS_REPLICA_LAG_WAIT_SEC): a healthy replica is a few milliseconds behind; one
+# further behind is not worth a user's wait.
 REPLICA_LAG_WAIT_SEC = 0.5
 FIRST_POLL_SEC = 0.002
 MAX_POLL_SEC = 0.05

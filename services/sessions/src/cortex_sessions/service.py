@@ -120,7 +120,7 @@ def read_replica(ctx: Context[Settings], primary: AsyncEngine) -> ReadReplica | 
     )
     ctx.on_stop(engine.dispose)
     ctx.ready_check("read replica", database_check(engine))
-    return ReadReplica(engine, primary)
+    return ReadReplica(engine, primary, settings.replica_lag_wait_sec)
 
 
 async def start(ctx: Context[Settings]) -> None:

@@ -38,6 +38,9 @@ class Settings(ServiceSettings, NatsSettings, DatabaseSettings, ReadYourWritesSe
     verify_interval_sec: float = Field(default=0.0, ge=0)
     #: a PostgreSQL read replica for lists and gets (none: the primary answers them)
     database_read_url: str | None = None
+    #: how long a list needing the caller's last write waits for the replica to replay it
+    #: before the primary answers (a healthy streaming replica is milliseconds behind)
+    replica_lag_wait_sec: float = Field(default=0.5, ge=0, le=30)
 
     @field_validator("database_read_url")
     @classmethod
