@@ -92,13 +92,19 @@ def percentile(samples: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def latencies(client: httpx.AsyncClient, paths: list[str]) -> tuple[float, float]:
+async def timed_gets(client: httpx.AsyncClient, paths: list[str]) -> list[float]:
+    """Milliseconds of each GET, one after the other."""
     samples = []
     for path in paths:
         started = time.perf_counter()
         response = await client.get(path)
         samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, response.text
+    return samples
+
+
+async def latencies(client: httpx.AsyncClient, paths: list[str]) -> tuple[float, float]:
+    samples = await timed_gets(client, paths)
     return percentile(samples, 0.5), percentile(samples, 0.99)
 
 

@@ -12,16 +12,14 @@ the next run finds the data as `make bench-data` left it.
 import asyncio
 import random
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import aclosing, contextmanager
 from pathlib import Path
 
-import httpx
 import nats
 import psycopg
 
-from bench.bench_sessions import publish_chats
+from bench.bench_sessions import publish_chats, timed_gets
 from bench.projection_replicas import wait_projected
 from cortex_contracts.topology import Topology
 from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
@@ -58,16 +56,6 @@ def account_of_the_run(libpq: str, big_user: str, owner: str) -> Iterator[list[s
                 "UPDATE chat_sessions SET user_id = %s WHERE user_id = %s", (big_user, owner)
             )
             conn.execute("DELETE FROM users WHERE id::text = %s", (owner,))
-
-
-async def timed_gets(client: httpx.AsyncClient, paths: list[str]) -> list[float]:
-    samples = []
-    for path in paths:
-        started = time.perf_counter()
-        response = await client.get(path)
-        samples.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200, response.text
-    return samples
 
 
 async def _measure(

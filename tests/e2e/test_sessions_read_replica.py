@@ -21,8 +21,9 @@ from tests.support.backends import Backends, fresh_database
 from tests.support.chat import add_message, create_session, get_when_ready
 from tests.support.clients import login
 from tests.support.partitions import wait_for_shares
-from tests.support.processes import ServiceProcess, run_command
+from tests.support.processes import run_command
 from tests.support.stack import Stack, base_env, running_stack
+from tests.support.standby import answered_by
 
 pytestmark = pytest.mark.e2e
 
@@ -34,16 +35,6 @@ def replica_stack(backends: Backends, tmp_path_factory: pytest.TempPathFactory) 
         env = {**base_env(backends.nats_url, url), "CORTEX_SESSIONS_DATABASE_READ_URL": url}
         with running_stack(env, Path(tmp_path_factory.mktemp("replica-stack"))) as stack:
             yield stack
-
-
-def answered_by(sessions: ServiceProcess) -> dict[str, float]:
-    metrics = httpx.get(sessions.url + "/metrics", timeout=5).text
-    prefix = "cortex_sessions_replica_reads_total{"
-    return {
-        line.split('"')[1]: float(line.split()[-1])
-        for line in metrics.splitlines()
-        if line.startswith(prefix)
-    }
 
 
 async def write_and_read(stack: Stack, check_list: bool) -> tuple[str, httpx.Response]:

@@ -26,15 +26,13 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.backends import Backends
 from tests.support.chat import add_message, create_session, get_when_ready
 from tests.support.clients import login
-from tests.support.processes import ServiceProcess
 from tests.support.stack import Stack, base_env, running_stack
-from tests.support.standby import StreamingPair, streaming_pair
+from tests.support.standby import StreamingPair, answered_by, streaming_pair
 
 pytestmark = pytest.mark.e2e
 
@@ -79,16 +77,6 @@ def standby_stack(
             yield StandbyStack(pair=pair, stack=stack, database=database)
 
 
-def answered_by(sessions: ServiceProcess) -> dict[str, float]:
-    metrics = httpx.get(sessions.url + "/metrics", timeout=5).text
-    prefix = "cortex_sessions_replica_reads_total{"
-    return {
-        line.split('"')[1]: float(line.split()[-1])
-        for line in metrics.splitlines()
-        if line.startswith(prefix)
-    }
-
-
 def rise(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {database: after.get(database, 0) - before.get(database, 0) for database in after}
 
@@ -126,16 +114,20 @@ async def write_then_read(standby_stack: StandbyStack) -> Seen:
     )
 
 
-async def test_with_replay_running_the_standby_answers_with_the_users_write(
-    standby_stack: StandbyStack,
-) -> None:
-    seen = await write_then_read(standby_stack)
-
+def the_standby_answered_with_the_write(standby_stack: StandbyStack, seen: Seen) -> None:
     assert seen.session_id in seen.listed
     assert seen.messages == [MESSAGE]
     assert seen.list_answered_by.get("replica", 0) >= 1, seen.list_answered_by
     assert seen.get_answered_by.get("replica", 0) >= 1, seen.get_answered_by
     assert standby_stack.on_standby(seen.session_id)
+
+
+async def test_with_replay_running_the_standby_answers_with_the_users_write(
+    standby_stack: StandbyStack,
+) -> None:
+    seen = await write_then_read(standby_stack)
+
+    the_standby_answered_with_the_write(standby_stack, seen)
 
 
 async def test_with_replay_paused_the_primary_answers_and_the_user_still_sees_the_write(
@@ -166,8 +158,4 @@ async def test_once_replay_resumes_the_standby_catches_up_and_answers_again(
 
     seen = await write_then_read(standby_stack)
 
-    assert seen.session_id in seen.listed
-    assert seen.messages == [MESSAGE]
-    assert seen.list_answered_by.get("replica", 0) >= 1, seen.list_answered_by
-    assert seen.get_answered_by.get("replica", 0) >= 1, seen.get_answered_by
-    assert standby_stack.on_standby(seen.session_id)
+    the_standby_answered_with_the_write(standby_stack, seen)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 
 from cortex_devstack.embedded import (
@@ -28,6 +29,7 @@ from cortex_devstack.embedded import (
 )
 from cortex_devstack.ports import free_port
 from tests.support.backends import server_dir
+from tests.support.processes import ServiceProcess
 
 # How long a helper waits for the standby before it gives up with an error: generous, since a
 # loaded test machine may be slow; the tests assert nothing about durations.
@@ -159,3 +161,15 @@ def _poll(holds: Callable[[], bool], failure: str) -> None:
         if time.monotonic() > deadline:
             raise EmbeddedServerError(failure)
         time.sleep(POLL_SEC)
+
+
+def answered_by(sessions: ServiceProcess) -> dict[str, float]:
+    """Reads answered so far by each database ("replica", "primary"), from the sessions
+    service's cortex_sessions_replica_reads_total."""
+    metrics = httpx.get(sessions.url + "/metrics", timeout=5).text
+    prefix = "cortex_sessions_replica_reads_total{"
+    return {
+        line.split('"')[1]: float(line.split()[-1])
+        for line in metrics.splitlines()
+        if line.startswith(prefix)
+    }
