@@ -13,6 +13,8 @@ real stack:
   really lacks the row.
 - Once replay resumes, the standby catches up (the row written during the pause arrives) and
   answers the next list and get again.
+- The comparisons list follows the same rule: from the standby, or from the primary while the
+  standby lacks the user's new comparison.
 
 Who answered is read from cortex_sessions_replica_reads_total. Lag is made by pausing WAL
 replay, not by timing, and nothing here asserts a duration; the wait's bound is set to 5 s so
@@ -26,10 +28,11 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.backends import Backends
-from tests.support.chat import add_message, create_session, get_when_ready
+from tests.support.chat import MODEL, OTHER_MODEL, add_message, create_session, get_when_ready
 from tests.support.clients import login
 from tests.support.stack import Stack, base_env, running_stack
 from tests.support.standby import StreamingPair, answered_by, streaming_pair
@@ -159,3 +162,38 @@ async def test_once_replay_resumes_the_standby_catches_up_and_answers_again(
     seen = await write_then_read(standby_stack)
 
     the_standby_answered_with_the_write(standby_stack, seen)
+
+
+async def create_comparison(client: httpx.AsyncClient) -> str:
+    body = {"panes": [{"model_name": MODEL}, {"model_name": OTHER_MODEL}]}
+    created = await client.post("/v1/comparisons", json=body)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def test_comparisons_come_from_the_standby_or_while_it_lags_from_the_primary(
+    standby_stack: StandbyStack,
+) -> None:
+    stack, pair = standby_stack.stack, standby_stack.pair
+    name, password = stack.create_user()
+    async with aclosing(await login(stack.gateway_url, name, password)) as client:
+        with pair.replay_paused():
+            before = standby_stack.answered_by()
+            made_while_paused = await create_comparison(client)
+            listed_while_paused = await get_when_ready(client, "/v1/comparisons")
+            while_paused = rise(before, standby_stack.answered_by())
+        await asyncio.to_thread(pair.wait_until_replayed)
+        before = standby_stack.answered_by()
+        made_after = await create_comparison(client)
+        listed_after = await get_when_ready(client, "/v1/comparisons")
+        after = rise(before, standby_stack.answered_by())
+
+    def ids(listed: httpx.Response) -> set[str]:
+        assert listed.status_code == 200, listed.text
+        return {c["id"] for c in listed.json()["comparisons"]}
+
+    assert made_while_paused in ids(listed_while_paused)  # read-your-writes held...
+    assert while_paused.get("primary", 0) >= 1, while_paused  # ...by the primary
+    assert while_paused.get("replica", 0) == 0, while_paused
+    assert {made_while_paused, made_after} <= ids(listed_after)
+    assert after.get("replica", 0) >= 1, after

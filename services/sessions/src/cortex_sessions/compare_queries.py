@@ -1,5 +1,6 @@
 """Answers to the gateway's comparison queries (the list, the votes for the leaderboard), once
-the comparisons projection has caught up with the caller's last write."""
+the comparisons projection has caught up with the caller's last write; from the read replica
+when one is configured and shows that write (cortex_sessions.replica)."""
 
 from dataclasses import dataclass, field
 
@@ -19,7 +20,7 @@ from cortex_contracts.messages.compare import (
 )
 from cortex_contracts.topology import Topology
 from cortex_sessions.compare_tables import comparison_votes, comparisons
-from cortex_sessions.queries import wait_until
+from cortex_sessions.replica import ReadReplica, wait_until
 
 SUMMARY = (
     comparisons.c.id,
@@ -42,6 +43,7 @@ class ComparisonQueries:
     js: JetStreamContext
     topology: Topology
     timeout: float
+    replica: ReadReplica | None = None
     _known_floor: int = field(default=0, init=False)
 
     async def list(self, query: ListComparisons) -> ComparisonPage | ErrorReply:
@@ -53,7 +55,7 @@ class ComparisonQueries:
             .order_by(comparisons.c.updated_at.desc(), comparisons.c.id.desc())
             .limit(query.limit)
         )
-        async with self.engine.connect() as conn:
+        async with (await self._engine(query.min_seq)).connect() as conn:
             rows = (await conn.execute(statement)).all()
         return ComparisonPage(
             comparisons=[
@@ -84,7 +86,7 @@ class ComparisonQueries:
         ).order_by(comparison_votes.c.seq)
         if query.user_id is not None:
             statement = statement.where(comparison_votes.c.user_id == query.user_id)
-        async with self.engine.connect() as conn:
+        async with (await self._engine(query.min_seq)).connect() as conn:
             rows = (await conn.execute(statement)).all()
         return VotePage(
             votes=[
@@ -92,6 +94,13 @@ class ComparisonQueries:
                 for r in rows
             ]
         )
+
+    async def _engine(self, min_seq: int) -> AsyncEngine:
+        """The replica when there is one and it shows what the primary has now (the caller's
+        write included); else the primary."""
+        if self.replica is None:
+            return self.engine
+        return await self.replica.engine_for(fresh=bool(min_seq))
 
     async def _caught_up(self, min_seq: int) -> bool:
         return min_seq == 0 or await wait_until(lambda: self._projected_through(min_seq),

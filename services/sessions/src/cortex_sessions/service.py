@@ -134,18 +134,17 @@ async def start(ctx: Context[Settings]) -> None:
     )
     ctx.on_stop(engine.dispose)
     ctx.ready_check("database", database_check(engine))
+    replica = read_replica(ctx, engine)
     queries = SessionQueries(
-        engine,
-        ctx.js,
-        ctx.topology,
-        settings.read_your_writes_timeout_sec,
-        read_replica(ctx, engine),
+        engine, ctx.js, ctx.topology, settings.read_your_writes_timeout_sec, replica
     )
     ctx.answer(LIST, queries.list, workers=settings.query_workers)
     ctx.answer(GET, queries.get, workers=settings.query_workers)
     ctx.answer(STALE, partial(stale_chats, engine), workers=1)
 
-    compare = ComparisonQueries(engine, ctx.js, ctx.topology, settings.read_your_writes_timeout_sec)
+    compare = ComparisonQueries(
+        engine, ctx.js, ctx.topology, settings.read_your_writes_timeout_sec, replica
+    )
     ctx.answer(COMPARISONS, compare.list, workers=settings.query_workers)
     ctx.answer(VOTES, compare.votes, workers=settings.query_workers)
 
