@@ -95,14 +95,16 @@ async def _insert(
     conflict: sql.Composed,
 ) -> int:
     """A few rows (a live batch) in one statement: a typed array per column, `unnest`ed back
-    into rows. Many rows (a replay's flush) through a staging table filled by COPY: four
-    statements, but cheaper per row (the replay lost a quarter of its speed with arrays)."""
+    into rows; the arrays go in binary (`%b`: psycopg's text array dumper escapes every element
+    in Python, 8 % of the live projection's CPU). Many rows (a replay's flush) through a
+    staging table filled by COPY: four statements, but cheaper per row (the replay lost a
+    quarter of its speed with arrays)."""
     rows = list(rows)
     if not rows:
         return 0
     if len(rows) < STAGE_FROM_ROWS:
         arrays = sql.SQL(", ").join(
-            sql.SQL("%s::{}[]").format(sql.SQL(name)) for name in _sql_types(table)
+            sql.SQL("%b::{}[]").format(sql.SQL(name)) for name in _sql_types(table)
         )
         source: sql.Composable = sql.SQL("unnest({})").format(arrays)
         params: list[Any] | None = [list(values) for values in zip(*rows, strict=True)]
@@ -121,7 +123,6 @@ async def _insert(
             sql.Identifier(table.name), source, conflict
         ),
         params,
-        binary=True,
     )
     return cursor.rowcount
 
