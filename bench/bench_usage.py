@@ -14,109 +14,44 @@ import json
 import os
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import nats
 import psycopg
-from nats.js import JetStreamContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from bench.report import write_section
 from bench.usage_population import COLUMNS, Population
-from cortex_contracts.events.usage import CompletionRecorded
+from bench.usage_recorders import (
+    INGEST_EVENTS,
+    PUBLISH_CONCURRENCY,
+    UsageService,
+    backlog_with_replicas,
+    libpq,
+    publish,
+    stored,
+)
 from cortex_contracts.messages.usage import UsageQuery
 from cortex_contracts.topology import Topology
 from cortex_devstack.embedded import EmbeddedNats, EmbeddedPostgres
 from cortex_devstack.ports import free_port
-from cortex_runtime.jetstream import ensure_streams, publish_event
+from cortex_runtime.jetstream import ensure_streams
 from cortex_usage.migrate import migrate
 from cortex_usage.rollup import Rollup
 from cortex_usage.settings import Settings
 from cortex_usage.tables import mark_every_recorded_hour, rollups, usage_records
 
-INGEST_EVENTS = 50_000
 QUERY_RECORDS = 1_000_000
 QUERY_RUNS = 20
 WARMUP_RUNS = 2
-PUBLISH_CONCURRENCY = 500
 TARGET_INGEST_PER_SEC = 10_000
 TARGET_QUERY_P95_MS = 200.0
 DAYS = 30
 END = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
-class UsageService:
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.env = env
-        self.port = free_port()
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start_process(self) -> None:
-        env = {
-            **os.environ,
-            **self.env,
-            "CORTEX_USAGE_PORT": str(self.port),
-            "CORTEX_USAGE_HOST": "127.0.0.1",
-        }
-        script = str(Path(sys.executable).parent / "cortex-usage")
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen([script], env=env, stdout=log, stderr=log)
-
-    def start(self) -> None:
-        self.start_process()
-        self.wait_ready()
-
-    def cpu_seconds(self) -> float:
-        assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"cortex-usage not ready: see {self.log}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
-
-
-def stored(database_url: str) -> int:
-    with psycopg.connect(libpq(database_url)) as conn:
-        row = conn.execute("SELECT count(*) FROM usage_records").fetchone()
-    return int(row[0]) if row else 0
-
-
-async def publish(js: JetStreamContext, topology: Topology, events: list) -> float:
-    """Publishes every event (each acknowledged by the stream); returns the seconds it took."""
-    limit = asyncio.Semaphore(PUBLISH_CONCURRENCY)
-
-    async def one(event: CompletionRecorded) -> None:
-        async with limit:
-            await publish_event(js, topology.usage_subject(event.model), event)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one(event) for event in events))
-    return time.perf_counter() - started
 
 
 async def wait_stored(database_url: str, count: int) -> tuple[float, float, int]:
@@ -177,53 +112,6 @@ async def bench_ingest(env: dict[str, str], work: Path, population: Population) 
     finally:
         await nc.close()
     return lines
-
-
-async def rows_beyond(database_url: str, count: int) -> int:
-    """Polls until more than `count` rows are stored; how many then."""
-    while True:
-        now_stored = await asyncio.to_thread(stored, database_url)
-        if now_stored > count:
-            return now_stored
-        await asyncio.sleep(0.02)
-
-
-async def backlog_with_replicas(
-    env: dict[str, str],
-    work: Path,
-    js: JetStreamContext,
-    topology: Topology,
-    population: Population,
-    replicas: int,
-    recorded: int,
-) -> str:
-    """A backlog drained by `replicas` recorders started together (the one durable consumer
-    they share), timed from the first stored row to the last, with each one's CPU over that
-    time per 1,000 events: whether replicas add throughput or, like the sessions projection
-    before its partitions, wait for each other."""
-    await publish(js, topology, [population.event() for _ in range(INGEST_EVENTS)])
-    database_url = env["CORTEX_DATABASE_URL"]
-    services = [UsageService(env, work / f"usage-replica-{n}.log") for n in range(replicas)]
-    for service in services:
-        service.start_process()
-    try:
-        early = await rows_beyond(database_url, recorded)
-        first = time.perf_counter()
-        cpu_before = [service.cpu_seconds() for service in services]
-        target = recorded + INGEST_EVENTS
-        await rows_beyond(database_url, target - 1)
-        seconds = time.perf_counter() - first
-        cpu = [s.cpu_seconds() - c for s, c in zip(services, cpu_before, strict=True)]
-    finally:
-        for service in services:
-            service.stop()
-    counted = target - early
-    per_thousand = " / ".join(f"{c / counted * 1000:.3f}" for c in cpu)
-    return (
-        f"| backlog of {INGEST_EVENTS:,} events, {replicas} replica(s) started together | "
-        f"{counted / seconds:,.0f} events/s (first to last stored row); CPU s per 1,000 "
-        f"events, each replica {per_thousand} (all: {sum(cpu) / counted * 1000:.3f}) |"
-    )
 
 
 def load_records(database_url: str, population: Population) -> float:
