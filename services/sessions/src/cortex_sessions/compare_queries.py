@@ -20,7 +20,7 @@ from cortex_contracts.messages.compare import (
 )
 from cortex_contracts.topology import Topology
 from cortex_sessions.compare_tables import comparison_votes, comparisons
-from cortex_sessions.replica import ReadReplica, wait_until
+from cortex_sessions.replica import ReadReplica, read_engine, wait_until
 
 SUMMARY = (
     comparisons.c.id,
@@ -55,7 +55,7 @@ class ComparisonQueries:
             .order_by(comparisons.c.updated_at.desc(), comparisons.c.id.desc())
             .limit(query.limit)
         )
-        async with (await self._engine(query.min_seq)).connect() as conn:
+        async with (await read_engine(self.engine, self.replica, query.min_seq)).connect() as conn:
             rows = (await conn.execute(statement)).all()
         return ComparisonPage(
             comparisons=[
@@ -86,7 +86,7 @@ class ComparisonQueries:
         ).order_by(comparison_votes.c.seq)
         if query.user_id is not None:
             statement = statement.where(comparison_votes.c.user_id == query.user_id)
-        async with (await self._engine(query.min_seq)).connect() as conn:
+        async with (await read_engine(self.engine, self.replica, query.min_seq)).connect() as conn:
             rows = (await conn.execute(statement)).all()
         return VotePage(
             votes=[
@@ -94,13 +94,6 @@ class ComparisonQueries:
                 for r in rows
             ]
         )
-
-    async def _engine(self, min_seq: int) -> AsyncEngine:
-        """The replica when there is one and it shows what the primary has now (the caller's
-        write included); else the primary."""
-        if self.replica is None:
-            return self.engine
-        return await self.replica.engine_for(fresh=bool(min_seq))
 
     async def _caught_up(self, min_seq: int) -> bool:
         return min_seq == 0 or await wait_until(lambda: self._projected_through(min_seq),

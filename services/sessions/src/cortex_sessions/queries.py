@@ -28,7 +28,7 @@ from cortex_sessions.compare_tables import comparison_panes
 from cortex_sessions.fold import session_key
 from cortex_sessions.metrics import QUERY_SECONDS, REPLICA_READS
 from cortex_sessions.partitions import projected_floor
-from cortex_sessions.replica import ReadReplica, wait_until
+from cortex_sessions.replica import ReadReplica, read_engine, wait_until
 from cortex_sessions.tables import chat_messages, chat_session_tombstones, chat_sessions
 
 # The query engine's connections: the queries here are short index walks; statistics can lag
@@ -121,9 +121,7 @@ class SessionQueries:
                 self._user_caught_up(query.user_id, query.min_seq), self.timeout
             ):
                 return _not_caught_up()
-            engine = self.engine
-            if self.replica is not None:
-                engine = await self.replica.engine_for(fresh=bool(query.min_seq))
+            engine = await read_engine(self.engine, self.replica, query.min_seq)
             return await self._page(query, after, engine)
 
     async def get(self, query: GetSession) -> SessionView | ErrorReply:

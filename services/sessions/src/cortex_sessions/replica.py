@@ -88,3 +88,13 @@ class ReadReplica:
                 return self.primary
         REPLICA_READS.labels("replica").inc()
         return self.engine
+
+
+async def read_engine(
+    primary: AsyncEngine, replica: ReadReplica | None, min_seq: int
+) -> AsyncEngine:
+    """Where a list reads once the primary's projection has the caller's events up to
+    `min_seq`: the replica if there is one and it shows that much, else the primary."""
+    if replica is None:
+        return primary
+    return await replica.engine_for(fresh=bool(min_seq))
