@@ -91,15 +91,25 @@ async def publish_event(
     With `expected_last_subject_seq`, a subject that moved on raises ConcurrentWriteError (the
     caller decides again); without it, a concurrent publisher on the subject means linking to the
     new newest event and publishing again.
+
+    A task cancelled while it publishes is cancelled, also when the cancel came just as a reply
+    arrived: nats-py awaits every reply with asyncio.wait_for, which before Python 3.12 then
+    returns the reply and drops the cancel (a task cancelled to stop would go on for good).
     """
+    task = asyncio.current_task()
+    cancels = task.cancelling() if task is not None else 0
     headers = {MSG_ID: msg_id or str(event.event_id)}
     payload = event.to_bytes()
     if not chain.ENABLED:
         if expected_last_subject_seq is not None:
             headers[EXPECTED_SUBJECT_SEQ] = str(expected_last_subject_seq)
-        return await _publish(js, subject, payload, headers)
-    async with chain.turn(subject):
-        return await _publish_linked(js, subject, payload, headers, expected_last_subject_seq)
+        ack = await _publish(js, subject, payload, headers)
+    else:
+        async with chain.turn(subject):
+            ack = await _publish_linked(js, subject, payload, headers, expected_last_subject_seq)
+    if task is not None and task.cancelling() > cancels:
+        raise asyncio.CancelledError  # the event is stored; the cancel was dropped on the way
+    return ack
 
 
 async def _publish_linked(

@@ -15,6 +15,7 @@ from cortex_bench import stats
 from cortex_bench.driver import Budget, Driver
 from cortex_bench.engine import sample_metrics
 from cortex_bench.prompts import prompt_stream
+from cortex_bench.tasks import stop_task
 from cortex_contracts.envelope import Event
 from cortex_contracts.events.bench import (
     BenchEngineSampled,
@@ -89,6 +90,7 @@ class RunLevels:
         self.current: Level | None = None
         self.recorded = 0
         self.engine: list[EngineSample] = []
+        self.stopping = False  # the run is ending: the tasks beside it end at their next turn
 
     async def levels(self) -> Outcome:
         s = self.settings
@@ -151,7 +153,8 @@ class RunLevels:
             work = self.driver.closed_loop(
                 self.prompts, concurrency, budget, level.samples, self._seen
             )
-        cancelled = not await _unless(self.cancel, work)
+        name = f"bench run {self.request.aggregate_id}: load of level {index}"
+        cancelled = not await _unless(self.cancel, work, name)
         self.requests_left -= len(level.samples)
         recorded = await self.record(level, partial=cancelled)
         if cancelled:
@@ -191,7 +194,7 @@ class RunLevels:
 
     # --- beside the load ------------------------------------------------------------------
     async def sample_engine(self, client: httpx.AsyncClient, upstream: Upstream) -> None:
-        while True:
+        while not self.stopping:
             sample = await sample_metrics(client, upstream, self.t0)
             if sample is not None:
                 self.engine.append(sample)
@@ -212,7 +215,7 @@ class RunLevels:
 
     async def report_progress(self) -> None:
         key = progress_key(self.request.aggregate_id)
-        while True:
+        while not self.stopping:
             with contextlib.suppress(Exception):  # progress is a nicety: never fail the run
                 await self.live.put(key, self.progress().model_dump_json().encode())
             await asyncio.sleep(PROGRESS_EVERY_SEC)
@@ -239,21 +242,23 @@ class RunLevels:
         )
 
 
-async def _unless(cancel: asyncio.Event, work: Awaitable[None]) -> bool:
+async def _unless(cancel: asyncio.Event, work: Awaitable[None], name: str) -> bool:
     """Runs `work` unless `cancel` is set first (then `work` is cancelled at once): True when
-    the work ran to its end."""
+    the work ran to its end. A run stopped meanwhile (the watchdog) stops its load too."""
     load = asyncio.ensure_future(work)
+    load.set_name(name)
     stop = asyncio.create_task(cancel.wait())
+    ran = False
     try:
         await asyncio.wait({load, stop}, return_when=asyncio.FIRST_COMPLETED)
+        ran = load.done()
     finally:
         stop.cancel()
-    if load.done():
+        if not load.done():
+            await stop_task(load, name)
+    if ran:
         load.result()  # a failure of the load itself is the run's failure
-        return True
-    load.cancel()
-    await asyncio.gather(load, return_exceptions=True)
-    return False
+    return ran
 
 
 def _slices(samples: list[RequestSample]) -> list[list[RequestSample]]:

@@ -22,10 +22,11 @@ from pydantic import ValidationError
 
 from cortex_bench.driver import Driver, Target
 from cortex_bench.engine import engine_info
-from cortex_bench.levels import RunLevels
+from cortex_bench.levels import Outcome, RunLevels
 from cortex_bench.limits import read_limits
 from cortex_bench.projection import Projection
 from cortex_bench.settings import Settings
+from cortex_bench.tasks import beside, stop_task
 from cortex_contracts.envelope import Event
 from cortex_contracts.events.bench import (
     BenchRunFinished,
@@ -34,6 +35,7 @@ from cortex_contracts.events.bench import (
     subject_kind,
 )
 from cortex_contracts.events.models import Upstream
+from cortex_contracts.messages.bench import BenchLimits
 from cortex_contracts.topology import Topology, model_key
 from cortex_runtime.jetstream import publish_event
 from cortex_runtime.parking import Parking
@@ -104,31 +106,56 @@ class Runner:
             return
         cancel = self.cancels.setdefault(run_id, asyncio.Event())
         try:
-            await self.execute(request, cancel)
+            outcome = await self.watched(request, cancel)
         except Exception as error:
             log.exception("run %s failed", run_id)
-            await self.finish(request, "failed", error=f"{type(error).__name__}: {error}"[:300])
+            outcome = Outcome("failed", error=f"{type(error).__name__}: {error}"[:300])
         finally:
             self.cancels.pop(run_id, None)
             with contextlib.suppress(Exception):
                 await self.buckets.live.delete(credential_key(run_id))
+        await self.finish(
+            request,
+            outcome.status,
+            error=outcome.error,
+            slo_met=outcome.slo_met,
+            best_load=outcome.best_load,
+        )
+
+    async def watched(self, request: BenchRunRequested, cancel: asyncio.Event) -> Outcome:
+        """The run, under a watchdog: one still going `run_overtime_sec` after its time limit
+        (the admin's max_duration_sec) is stuck; it is stopped and ends as failed, so that its
+        model is free for the next run."""
+        limits = await read_limits(self.buckets.limits)
+        name = f"bench run {request.aggregate_id}"
+        work = asyncio.create_task(self.execute(request, cancel, limits), name=name)
+        overtime = self.settings.run_overtime_sec
+        try:
+            await asyncio.wait({work}, timeout=limits.max_duration_sec + overtime)
+        finally:
+            stuck = not work.done()  # or this replica stops (then the cancel goes on up)
+            if stuck and await stop_task(work, name) and not work.cancelled():
+                work.exception()  # ended otherwise on its way out: seen, it is failed anyway
+        if not stuck:
+            return work.result()
+        log.error("%s still going %g s after its time limit: stopped", name, overtime)
+        return Outcome(
+            "failed",
+            error=f"the run was still going {overtime:g} s after its time limit "
+            f"({limits.max_duration_sec:g} s) and was stopped",
+        )
 
     # --- one run ------------------------------------------------------------------------------
-    async def execute(self, request: BenchRunRequested, cancel: asyncio.Event) -> None:
+    async def execute(
+        self, request: BenchRunRequested, cancel: asyncio.Event, limits: BenchLimits
+    ) -> Outcome:
         run_id, settings = request.aggregate_id, request.settings
         api_key = await self._credential(run_id)
         upstream = await self._upstream(settings.model)
         if api_key is None or upstream is None:
             what = "credential" if api_key is None else "model registration"
-            await self.finish(request, "failed", error=f"the run's {what} is gone")
-            return
-        limits = await read_limits(self.buckets.limits)
-        async with httpx.AsyncClient(
-            timeout=httpx.Timeout(self.settings.request_timeout_sec, connect=10.0),
-            limits=httpx.Limits(
-                max_connections=None, max_keepalive_connections=limits.max_concurrency
-            ),
-        ) as client:
+            return Outcome("failed", error=f"the run's {what} is gone")
+        async with self._client(limits) as client:
             info = await engine_info(client, upstream)
             await self._publish(
                 request,
@@ -147,27 +174,19 @@ class Runner:
                 self.buckets.live,
                 self.settings.metrics_interval_sec,
             )
-            sampler = (
-                asyncio.create_task(run.sample_engine(client, upstream))
-                if info.has_metrics
-                else None
-            )
-            reporter = asyncio.create_task(run.report_progress())
+            tasks = [beside(run.report_progress(), f"bench run {run_id}: progress reporter")]
+            if info.has_metrics:
+                sampler = run.sample_engine(client, upstream)
+                tasks.append(beside(sampler, f"bench run {run_id}: engine sampler"))
             try:
-                outcome = await run.levels()
+                return await run.levels()
             finally:
-                for task in (sampler, reporter):
-                    if task is not None:
-                        task.cancel()
-                        await asyncio.gather(task, return_exceptions=True)
+                run.stopping = True
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:  # each one bounded: a task left behind is logged, not awaited
+                    await stop_task(task, task.get_name())
                 await run.flush_engine()
-        await self.finish(
-            request,
-            outcome.status,
-            error=outcome.error,
-            slo_met=outcome.slo_met,
-            best_load=outcome.best_load,
-        )
 
     async def finish(self, request: BenchRunRequested, status: str, **fields: object) -> None:
         await self._publish(request, BenchRunFinished, status=status, **fields)
@@ -181,6 +200,14 @@ class Runner:
     async def publish(self, event: Event) -> None:
         subject = self.topology.bench_subject(event.aggregate_id, subject_kind(event))
         await publish_event(self.js, subject, event)
+
+    def _client(self, limits: BenchLimits) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            timeout=httpx.Timeout(self.settings.request_timeout_sec, connect=10.0),
+            limits=httpx.Limits(
+                max_connections=None, max_keepalive_connections=limits.max_concurrency
+            ),
+        )
 
     async def _credential(self, run_id: str) -> str | None:
         with contextlib.suppress(KeyNotFoundError):

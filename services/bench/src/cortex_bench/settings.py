@@ -16,5 +16,8 @@ class Settings(ServiceSettings, NatsSettings):
     request_timeout_sec: float = Field(default=300.0, gt=0)
     #: how often the engine's Prometheus /metrics is sampled during a run
     metrics_interval_sec: float = Field(default=1.0, gt=0)
+    #: a run still going this long after its time limit (the admin's max_duration_sec) is stuck:
+    #: it is stopped and ends as failed, so that its model is free for the next run
+    run_overtime_sec: float = Field(default=600.0, gt=0)
     #: names this replica in the run's "started" event
     replica: str = Field(default_factory=socket.gethostname)
