@@ -19,6 +19,7 @@ from cortex_audit.verify import verify_integrity
 from cortex_contracts.envelope import Actor
 from cortex_contracts.events.chat import MessageAdded, SessionCreated
 from cortex_contracts.topology import Topology
+from cortex_runtime import anchors
 from cortex_runtime.chain import HASH, PREV_HASH
 from cortex_runtime.jetstream import ensure_streams, publish_event
 from tests.support.backends import Backends
@@ -51,6 +52,7 @@ async def store(backends: Backends) -> AsyncIterator[Store]:
     try:
         yield Store(js, topology)
     finally:
+        await anchors.flush()  # no held chain head outlives its streams
         for config in topology.stream_configs():
             assert config.name is not None
             await js.delete_stream(config.name)

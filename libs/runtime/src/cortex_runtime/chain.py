@@ -115,16 +115,19 @@ def link(head: Head, subject: str, payload: bytes) -> dict[str, str]:
     return {PREV_HASH: head.hash, HASH: chain_hash(head.hash, subject, payload)}
 
 
-async def anchor_head(js: JetStreamContext, subject: str, seq: int, hash_: str) -> None:
-    """Record the subject's new head. The event is already stored and acknowledged, so a failure
-    here only weakens the check of this subject's newest event: logged, not raised. Two racing
-    publishers may leave the older of their heads: still a hash of the chain, so no false alarm."""
+async def anchor_head(js: JetStreamContext, subject: str, seq: int, hash_: str) -> int | None:
+    """Record the subject's new head; the key's new revision. The event is already stored and
+    acknowledged, so a failure here only weakens the check of this subject's newest event: logged,
+    not raised (None). Two racing publishers may leave the older of their heads: still a hash of
+    the chain, so no false alarm. (anchors.py writes heads of busy subjects less often.)"""
     try:
-        await js.publish(
+        ack = await js.publish(
             f"$KV.{heads_bucket(subject)}.{subject}", HeadAnchor(seq, hash_).to_bytes()
         )
     except nats.errors.Error as error:
         log.warning("chain head of %s not recorded: %s", subject, error)
+        return None
+    return ack.seq
 
 
 async def _stream_of(js: JetStreamContext, subject: str) -> str:

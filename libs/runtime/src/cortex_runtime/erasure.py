@@ -20,7 +20,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from cortex_contracts.topology import Topology
-from cortex_runtime import chain
+from cortex_runtime import anchors, chain
 from cortex_runtime.reader import StreamReader
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,7 @@ async def erase_subjects(
     for subject in subjects:
         await heads.delete(subject)  # a delete marker: no history of the head is kept
         chain.remember_head(subject, None)  # this process must not link to an erased event
+        anchors.forget(subject)
     for pattern in filters:
         if any(subject_matches(pattern, subject) for subject in subjects):
             await js.purge_stream(stream, subject=pattern)

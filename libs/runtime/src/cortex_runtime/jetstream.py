@@ -20,7 +20,7 @@ from nats.js.errors import (
 
 from cortex_contracts.envelope import Event
 from cortex_contracts.topology import Topology
-from cortex_runtime import chain
+from cortex_runtime import anchors, chain
 from cortex_runtime.kv import ensure_bucket
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ async def publish_event(
     *,
     expected_last_subject_seq: int | None = None,
     msg_id: str | None = None,
+    coalesce_head: bool = False,
 ) -> PubAck:
     """Publish and wait for the store's acknowledgement; every event is linked into its subject's
     hash chain here (cortex_runtime.chain), the one publish path of every service.
@@ -90,7 +91,8 @@ async def publish_event(
     `msg_id` (defaults to the event id) makes retries within the stream's duplicate window no-ops.
     With `expected_last_subject_seq`, a subject that moved on raises ConcurrentWriteError (the
     caller decides again); without it, a concurrent publisher on the subject means linking to the
-    new newest event and publishing again.
+    new newest event and publishing again. `coalesce_head`: the subject's head is written at most
+    once per interval (anchors.py), for subjects that take many events a second (usage).
 
     A task cancelled while it publishes is cancelled, also when the cancel came just as a reply
     arrived: nats-py awaits every reply with asyncio.wait_for, which before Python 3.12 then
@@ -106,7 +108,9 @@ async def publish_event(
         ack = await _publish(js, subject, payload, headers)
     else:
         async with chain.turn(subject):
-            ack = await _publish_linked(js, subject, payload, headers, expected_last_subject_seq)
+            ack = await _publish_linked(
+                js, subject, payload, headers, expected_last_subject_seq, coalesce_head
+            )
     if task is not None and task.cancelling() > cancels:
         raise asyncio.CancelledError  # the event is stored; the cancel was dropped on the way
     return ack
@@ -118,6 +122,7 @@ async def _publish_linked(
     payload: bytes,
     headers: dict[str, str],
     expected: int | None,
+    coalesce_head: bool,
 ) -> PubAck:
     head = chain.known_head(subject)
     for attempt in range(CHAIN_ATTEMPTS):
@@ -142,8 +147,9 @@ async def _publish_linked(
         if ack.duplicate:  # stored before: the head is that event, which we do not know here
             chain.remember_head(subject, None)
             return ack
-        chain.remember_head(subject, chain.Head(ack.seq, link[chain.HASH]))
-        await chain.anchor_head(js, subject, ack.seq, link[chain.HASH])
+        head = chain.Head(ack.seq, link[chain.HASH])
+        chain.remember_head(subject, head)
+        await anchors.anchor(js, subject, head, coalesce=coalesce_head)
         return ack
     raise AssertionError("unreachable")
 

@@ -47,6 +47,7 @@ from cortex_gateway.models.health_view import HealthView
 from cortex_gateway.openapi import install_openapi
 from cortex_gateway.retention import Retention
 from cortex_gateway.settings import Settings
+from cortex_runtime import anchors
 from cortex_runtime.config import configure_logging, load_settings
 from cortex_runtime.connection import connect
 from cortex_runtime.jetstream import ensure_streams
@@ -129,6 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
             await catalog.detach()
             await health.stop()
             await engines.aclose()
+            await anchors.flush()  # the usage subjects' held chain heads
             await nc.drain()
             await engine.dispose()
 

@@ -167,7 +167,8 @@ async def publish_usage(
     subject = state.topology.usage_subject(run.model)
 
     async def write() -> None:
-        await publish_event(state.js, subject, event)
+        # a model's usage subject takes an event per completion: its head is written less often
+        await publish_event(state.js, subject, event, coalesce_head=True)
 
     if not await _with_retries(write, f"usage event of completion {run.id}"):
         log.error("usage event not stored, here it is for replay: %s", event.model_dump_json())
