@@ -112,7 +112,9 @@ async def one_stream(host: str, port: int, payload: bytes) -> Stream:
     return Stream(ttft=ttft, tokens=int(found[-1]), started=started, ended=ended)
 
 
-async def run_level(url: str, key: str | None, concurrency: int, seed: int) -> LevelResult:
+async def run_level(
+    url: str, key: str | None, concurrency: int, seed: int, rounds: int = ROUNDS
+) -> LevelResult:
     host, port, payload = request_bytes(url, key)
     schedule = random.Random(seed)
     offsets = [schedule.uniform(0, STREAM_SEC) for _ in range(concurrency)]
@@ -120,7 +122,7 @@ async def run_level(url: str, key: str | None, concurrency: int, seed: int) -> L
 
     async def worker(offset: float) -> None:
         await asyncio.sleep(offset)
-        for _ in range(ROUNDS):
+        for _ in range(rounds):
             result.streams.append(await one_stream(host, port, payload))
 
     began = time.perf_counter()
@@ -163,7 +165,9 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def measure_gateway(gateway: Gateway, key: str, concurrency: int, seed: int) -> LevelResult:
+async def measure_gateway(
+    gateway: Gateway, key: str, concurrency: int, seed: int, rounds: int = ROUNDS
+) -> LevelResult:
     members = process_tree(gateway.pid)
     before = sum(rss_kib(member) for member in members)
     peak = before
@@ -179,7 +183,9 @@ async def measure_gateway(gateway: Gateway, key: str, concurrency: int, seed: in
     cpu_before = sum(cpu_sec(member) for member in members)
     kernel_before = sum(cpu_split(member)[1] for member in members)
     try:
-        result = await run_level(gateway.url + "/v1/chat/completions", key, concurrency, seed)
+        result = await run_level(
+            gateway.url + "/v1/chat/completions", key, concurrency, seed, rounds
+        )
     finally:
         done.set()
         await sampler

@@ -173,9 +173,8 @@ class RelayResponse(Response):
             await wire.flush()
             tails = await stream_end(self._state, run, failure)
             await recorded(self._state, run)  # before the client hears the end ([DONE])
-            for tail in tails:
-                await send({"type": "http.response.body", "body": tail, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # One write for the closing events and the end of the body (not one each).
+            await send({"type": "http.response.body", "body": b"".join(tails), "more_body": False})
         finally:
             watcher.cancel()
             if wire is not None:
