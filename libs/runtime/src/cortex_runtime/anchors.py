@@ -9,9 +9,10 @@ within the interval are held, and only the newest of them is written when it end
 lags the newest event by at most HEAD_INTERVAL_SEC (docs/audit.md, Limits); `flush()` writes the
 held heads at once (a service stopping).
 
-A held head is written on condition that the key is still at this process's last write of it: an
-erasure that deleted the key meanwhile is never undone by a late head. If another process wrote
-the key meanwhile, its value is read; a delete marker ends the matter, a head is written over.
+A held head is written on condition that the key is still at this process's last write of it
+(nats-py's `KeyValue.update`): an erasure that deleted the key meanwhile is never undone by a late
+head. If another process wrote the key meanwhile, it is read; a delete marker ends the matter, a
+head is written over.
 """
 
 import asyncio
@@ -20,16 +21,14 @@ from dataclasses import dataclass
 
 import nats.errors
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KV_DEL, KV_PURGE, KeyValue
 
 from cortex_runtime import chain
 
 log = logging.getLogger(__name__)
 
 HEAD_INTERVAL_SEC = 0.1
-EXPECTED_SUBJECT_SEQ = "Nats-Expected-Last-Subject-Sequence"
-WRONG_LAST_SEQUENCE = 10071
-KV_OPERATION = "KV-Operation"  # on a KV delete or purge marker
 CONDITIONAL_ATTEMPTS = 3
 _SUBJECTS_MAX = 10_000
 
@@ -41,6 +40,7 @@ class _Subject:
     held: chain.Head | None = None
     writer: asyncio.Task[None] | None = None
     wake: asyncio.Future[None] | None = None  # resolved by flush(): write without waiting
+    heads: KeyValue | None = None  # the heads bucket, for the held writes
 
     def idle(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Nothing held here (a writer of a closed event loop, in tests, counts as none)."""
@@ -93,7 +93,7 @@ async def _write_held(js: JetStreamContext, subject: str, state: _Subject, wait:
             head, state.held = state.held, None
             if head is None:
                 return
-            state.revision = await _write_if_unchanged(js, subject, head, state.revision)
+            state.revision = await _write_if_unchanged(js, subject, head, state)
             state.written_at = loop.time()
             wait = HEAD_INTERVAL_SEC  # heads held meanwhile wait for the next interval's end
     finally:
@@ -109,42 +109,31 @@ async def _pause(state: _Subject, seconds: float) -> None:
 
 
 async def _write_if_unchanged(
-    js: JetStreamContext, subject: str, head: chain.Head, revision: int | None
+    js: JetStreamContext, subject: str, head: chain.Head, state: _Subject
 ) -> int | None:
     """The key's new revision; None when it was erased meanwhile or could not be written."""
-    bucket = chain.heads_bucket(subject)
-    key = f"$KV.{bucket}.{subject}"
     value = chain.HeadAnchor(head.seq, head.hash).to_bytes()
+    revision = state.revision
     try:
+        if state.heads is None:
+            state.heads = await js.key_value(chain.heads_bucket(subject))
         for _ in range(CONDITIONAL_ATTEMPTS):
-            if revision is None:
-                revision = await _current_revision(js, bucket, key)
-                if revision is None:
-                    forget(subject)
-                    return None
+            if revision is None:  # written by another process meanwhile, or erased: read it
+                try:
+                    revision = (await state.heads.get(subject, validate_keys=False)).revision
+                except KeyNotFoundError as missing:
+                    if missing.op in (KV_DEL, KV_PURGE):
+                        forget(subject)
+                        return None
+                    revision = 0  # never written
             try:
-                ack = await js.publish(key, value, headers={EXPECTED_SUBJECT_SEQ: str(revision)})
-                return ack.seq
-            except BadRequestError as error:
-                if error.err_code != WRONG_LAST_SEQUENCE:
-                    raise
-                revision = None  # written by another process meanwhile, or erased: read it
+                return await state.heads.update(subject, value, last=revision, validate_keys=False)
+            except KeyWrongLastSequenceError:
+                revision = None
         log.info("chain head of %s not recorded: the key kept changing", subject)
     except nats.errors.Error as error:
         log.warning("chain head of %s not recorded: %s", subject, error)
     return None
-
-
-async def _current_revision(js: JetStreamContext, bucket: str, key: str) -> int | None:
-    """The key's revision (0 when it never had a value); None when its newest entry is a delete
-    or purge marker: the subject was erased on purpose."""
-    try:
-        entry = await js.get_last_msg(f"KV_{bucket}", key)
-    except NotFoundError:
-        return 0
-    if (entry.headers or {}).get(KV_OPERATION) in ("DEL", "PURGE"):
-        return None
-    return entry.seq or 0
 
 
 def _remember(subject: str, state: _Subject) -> None:
