@@ -4,7 +4,7 @@ import json
 import re
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Locator, Page, expect
 
 from tests.support.browser import (
     UiUser,
@@ -29,8 +29,10 @@ XSS = (
 )
 
 
-async def titles_in_sidebar(page: Page) -> list[str]:
-    return await page.get_by_test_id("chat-item").locator(".chat-item-title").all_inner_texts()
+def titles_in_sidebar(page: Page) -> Locator:
+    """Asserted with `expect(...).to_have_text([...])`, which waits for the rendered text: read
+    at once, the titles were once still empty in a clean-clone CI run."""
+    return page.get_by_test_id("chat-item").locator(".chat-item-title")
 
 
 async def send_and_wait(page: Page, text: str) -> None:
@@ -84,7 +86,7 @@ async def test_chats_are_listed_newest_first_and_deleted_one_by_one_or_all(ui: U
     page = ui.page
     await page.goto("/chat")
     await expect(page.get_by_test_id("chat-item")).to_have_count(3)
-    assert await titles_in_sidebar(page) == ["gamma", "beta", "alpha"]
+    await expect(titles_in_sidebar(page)).to_have_text(["gamma", "beta", "alpha"])
 
     beta = page.get_by_test_id("chat-item").filter(has_text="beta")
     await beta.locator(".chat-item-main").click()
@@ -95,7 +97,7 @@ async def test_chats_are_listed_newest_first_and_deleted_one_by_one_or_all(ui: U
     await expect(messages(page)).to_have_count(0)
     await page.reload()
     await expect(page.get_by_test_id("chat-item")).to_have_count(2)
-    assert await titles_in_sidebar(page) == ["gamma", "alpha"]
+    await expect(titles_in_sidebar(page)).to_have_text(["gamma", "alpha"])
 
     await page.get_by_test_id("clear-all").click()
     dialog = page.get_by_role("dialog")
